@@ -25,6 +25,9 @@ class Chapter:
     prerequisites: tuple[str, ...] | list[str] = ()
     summary: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prerequisites", tuple(self.prerequisites))
+
     @property
     def package(self) -> str:
         return f"circuitlab.ch{self.number}"
@@ -43,6 +46,7 @@ class Exercise:
     bonus: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hints", tuple(self.hints))  # frozen and hashable
         if not ID_PATTERN.match(self.id):
             raise ValueError(f"Exercise id {self.id!r} does not look like 'chN.name'.")
         for rating in (self.difficulty, self.importance):

@@ -27,6 +27,7 @@ __all__ = [
     "run_learner",
     "expect_tensor",
     "expect_close",
+    "expect_no_mistake",
     "expect",
     "fail",
     "seeded",
@@ -147,8 +148,8 @@ def learner_line(exc: BaseException) -> str | None:
     for frame in reversed(frames):
         if _is_learner_frame(frame.filename):
             code = frame.line or linecache.getline(frame.filename, frame.lineno).strip()
-            where = f"in {frame.name}(), " if frame.name not in ("<module>",) else ""
-            return f"{where}line {frame.lineno}: {code}" if code else f"{where}line {frame.lineno}"
+            where = f" in {frame.name}()" if frame.name != "<module>" else ""
+            return f"line {frame.lineno}{where}: {code}" if code else f"line {frame.lineno}{where}"
     return None
 
 
@@ -172,6 +173,14 @@ def _argument_tensors(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[tu
     return found
 
 
+def _timed_out_before() -> list[str]:
+    """Messages of calls that overran their time limit earlier in the current check."""
+    try:
+        return CONTEXT.get("timed_out")
+    except (RuntimeError, KeyError):
+        return []
+
+
 def _describe(fn: Any) -> str:
     name = getattr(fn, "__qualname__", None) or getattr(type(fn), "__qualname__", "your code")
     return f"your {name}"
@@ -189,16 +198,22 @@ def run_learner(fn: Callable[..., Any], *args: Any, what: str | None = None,
     what = what or _describe(fn)
     if not callable(fn):
         raise GradingFailure(f"Expected a function or class, but got {type(fn).__name__}: {fn!r:.80}.")
+    overran = _timed_out_before()
+    if overran:
+        # One runaway call is enough: don't make the learner wait for every remaining test.
+        raise GradingFailure(overran[0])
     tensors = _argument_tensors(args, kwargs)
     snapshots = [(path, t, t.detach().clone()) for path, t in tensors]
     try:
         with _Watchdog(threading.get_ident(), time_limit):
             result = fn(*args, **kwargs)
     except _LearnerTimeout:
-        raise GradingFailure(
+        message = (
             f"{what} ran for more than {time_limit:g} s and was stopped. Look for a loop that never ends, "
             "or a Python loop over every element where a tensor operation would do."
-        ) from None
+        )
+        _timed_out_before().append(message)
+        raise GradingFailure(message) from None
     except GradingFailure:
         raise
     except NotImplementedError:
@@ -274,6 +289,17 @@ def _matches(actual: torch.Tensor, candidate: Any, atol: float, rtol: float) -> 
         return False
 
 
+def expect_no_mistake(actual: Any, mistakes: Mapping[str, Any], expected: Any = None, *, atol: float = 1e-5,
+                      rtol: float = 1e-4) -> None:
+    """Fail with a mistake's hint if ``actual`` matches what that mistake produces (and not ``expected``)."""
+    if not isinstance(actual, torch.Tensor):
+        return
+    actual = actual.detach()
+    for mistake, candidate in mistakes.items():
+        if _matches(actual, candidate, atol, rtol) and (expected is None or not _matches(actual, expected, atol, rtol)):
+            raise GradingFailure(mistake)
+
+
 def expect_close(actual: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4,
                  what: str = "your output", mistakes: Mapping[str, Any] | None = None,
                  hint: str | None = None) -> None:
@@ -283,9 +309,7 @@ def expect_close(actual: Any, expected: Any, *, atol: float = 1e-5, rtol: float 
         actual = actual.detach()
         if actual.device != expected.device:
             actual = actual.to(expected.device)
-        for mistake, candidate in (mistakes or {}).items():
-            if _matches(actual, candidate, atol, rtol) and not _matches(actual, expected, atol, rtol):
-                raise GradingFailure(mistake)
+        expect_no_mistake(actual, mistakes or {}, expected, atol=atol, rtol=rtol)
     expect_tensor(actual, shape=tuple(expected.shape), what=what)
     if expected.is_floating_point() and actual.dtype != expected.dtype:
         actual = actual.to(expected.dtype)

@@ -1,0 +1,280 @@
+# %% [markdown]
+# **What you will be able to do.** Reshape, reduce and multiply the tensors that fill every later
+# chapter (residual streams, queries and keys, attention patterns) with named axes instead of
+# index arithmetic; draw a figure with plotly and an attention pattern with circuitsvis; and read
+# what Circuit Lab's checks tell you.
+#
+# **Paper.** None: this chapter is the notation the others are written in.
+#
+# **Prerequisites.** Python, and PyTorch tensors (shapes, indexing, broadcasting).
+#
+# **Time.** About an hour.
+#
+# **How exercises work.** Each exercise gives a specification and a stub that raises
+# `NotImplementedError`. Replace the stub, run the `check(...)` cell under it, and read the report:
+# a ✅ means every check passed; a ❌ lists the checks that failed, and most failures name the
+# mistake that produces them. `hint("ch0.split_heads")` gives a nudge (call it again for a stronger
+# one), and `progress()` shows where you are.
+
+# %%
+import plotly.graph_objects as go
+import torch
+from einops import einsum, rearrange, reduce, repeat
+from torch import Tensor
+
+# %% [markdown]
+# ## 1. einops: name your axes
+#
+# A transformer's activations are tensors with four or five axes: batch, position, head, and a
+# feature dimension or two. Code such as `x.view(b, s, h, -1).transpose(1, 2)` is correct only if
+# the reader keeps every axis's position in their head. einops writes the axes down by name, so the
+# code states its own shape contract and fails loudly when the input disagrees.
+#
+# Three functions cover most needs: `rearrange` (reorder, split or merge axes), `reduce` (remove axes
+# by mean, sum or max) and `repeat` (add axes by copying).
+
+# %% [markdown] exercise="ch0.split_heads"
+# Attention works per head, but the model stores all heads' vectors side by side in one axis of size
+# `n_heads * d_head`. Splitting that axis is the first thing every attention implementation does.
+#
+# **Spec.** `split_heads(x, n_heads)` takes `x` of shape `(batch, pos, n_heads * d_head)` and returns
+# shape `(batch, pos, n_heads, d_head)`, where head `h` owns the slice `x[..., h * d_head:(h + 1) * d_head]`.
+
+# %% solution="ch0.split_heads"
+def split_heads(x: Tensor, n_heads: int) -> Tensor:
+    """(batch, pos, n_heads * d_head) -> (batch, pos, n_heads, d_head)."""
+    ### BEGIN SOLUTION
+    return rearrange(x, "batch pos (n_heads d_head) -> batch pos n_heads d_head", n_heads=n_heads)
+    ### END SOLUTION
+
+
+# %% check="ch0.split_heads"
+check("ch0.split_heads", split_heads)
+
+# %% [markdown]
+# Head 1 of a vector `0, 1, ..., 11` split into 3 heads of size 4 should be `4, 5, 6, 7`:
+
+# %%
+print(split_heads(torch.arange(12.0).reshape(1, 1, 12), n_heads=3)[0, 0, 1])
+
+# %% [markdown] exercise="ch0.average_pattern"
+# An attention pattern has shape `(batch, head, query position, key position)`. Averaging it over the
+# batch and the heads gives one picture of where the layer looks; it is a quick first look at a layer.
+#
+# **Spec.** `average_pattern(pattern)` takes `(batch, head, q_pos, k_pos)` and returns the mean over
+# batch and head, shape `(q_pos, k_pos)`.
+
+# %% solution="ch0.average_pattern"
+def average_pattern(pattern: Tensor) -> Tensor:
+    """(batch, head, q_pos, k_pos) -> (q_pos, k_pos), the mean over batch and heads."""
+    ### BEGIN SOLUTION
+    return reduce(pattern, "batch head q_pos k_pos -> q_pos k_pos", "mean")
+    ### END SOLUTION
+
+
+# %% check="ch0.average_pattern"
+check("ch0.average_pattern", average_pattern)
+
+# %% [markdown] exercise="ch0.broadcast_positions"
+# A model adds the same learned positional embedding to every sequence in a batch. Usually
+# broadcasting does this implicitly; making the batch axis explicit with `repeat` is useful when you
+# want to store or patch the per-sequence result.
+#
+# **Spec.** `broadcast_positions(pos_embed, batch)` takes `(pos, d_model)` and returns
+# `(batch, pos, d_model)`, a copy of `pos_embed` for each of the `batch` sequences.
+
+# %% solution="ch0.broadcast_positions"
+def broadcast_positions(pos_embed: Tensor, batch: int) -> Tensor:
+    """(pos, d_model) -> (batch, pos, d_model)."""
+    ### BEGIN SOLUTION
+    return repeat(pos_embed, "pos d_model -> batch pos d_model", batch=batch)
+    ### END SOLUTION
+
+
+# %% check="ch0.broadcast_positions"
+check("ch0.broadcast_positions", broadcast_positions)
+
+# %% [markdown]
+# ## 2. einsum: products over named axes
+#
+# `einops.einsum` takes the tensors, then a pattern naming each input's axes and the output's axes.
+# An axis that appears in the inputs but not the output is summed over. Matrix products, dot
+# products between every query and every key, and the projections in and out of attention heads are
+# all one einsum each.
+
+# %% [markdown] exercise="ch0.batched_matmul"
+# The simplest einsum: a matrix product done independently for every element of a batch. Writing it
+# by name makes it obvious which axis is contracted.
+#
+# **Spec.** `batched_matmul(a, b)` with `a` of shape `(batch, i, j)` and `b` of shape `(batch, j, k)`
+# returns `(batch, i, k)`, equal to `a @ b`.
+
+# %% solution="ch0.batched_matmul"
+def batched_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """(batch, i, j), (batch, j, k) -> (batch, i, k)."""
+    ### BEGIN SOLUTION
+    return einsum(a, b, "batch i j, batch j k -> batch i k")
+    ### END SOLUTION
+
+
+# %% check="ch0.batched_matmul"
+check("ch0.batched_matmul", batched_matmul)
+
+# %% [markdown] exercise="ch0.attention_scores"
+# Attention decides where to look by comparing each query with each key. For one head, the score of
+# query position `i` against key position `j` is the dot product `q_i · k_j`, divided by `sqrt(d_head)`
+# so that the scores' spread does not grow with the head dimension (which would make softmax
+# almost one-hot at initialisation).
+#
+# **Spec.** `attention_scores(q, k)` takes `q` and `k` of shape `(batch, pos, head, d_head)` and
+# returns `(batch, head, q_pos, k_pos)`: `scores[b, h, i, j] = q[b, i, h] · k[b, j, h] / sqrt(d_head)`.
+
+# %% solution="ch0.attention_scores"
+def attention_scores(q: Tensor, k: Tensor) -> Tensor:
+    """q, k: (batch, pos, head, d_head) -> (batch, head, q_pos, k_pos), scaled by 1/sqrt(d_head)."""
+    ### BEGIN SOLUTION
+    d_head = q.shape[-1]
+    scores = einsum(q, k, "batch q_pos head d_head, batch k_pos head d_head -> batch head q_pos k_pos")
+    return scores / d_head**0.5
+    ### END SOLUTION
+
+
+# %% check="ch0.attention_scores"
+check("ch0.attention_scores", attention_scores)
+
+# %% [markdown]
+# Why the scale matters: with random unit-variance queries and keys, the unscaled scores' standard
+# deviation grows like `sqrt(d_head)`, while the scaled ones stay near 1.
+
+# %%
+torch.manual_seed(0)
+for d_head in (4, 16, 64, 256):
+    q, k = torch.randn(1, 32, 1, d_head), torch.randn(1, 32, 1, d_head)
+    scaled = attention_scores(q, k)
+    print(f"d_head={d_head:>3}: std of scaled scores {scaled.std():.2f}, unscaled {(scaled * d_head**0.5).std():.2f}")
+
+# %% [markdown]
+# ## 3. Looking at things: plotly and circuitsvis
+#
+# Interpretability is mostly looking at numbers: loss curves, attention patterns, direct logit
+# attributions. plotly gives interactive figures (hover to read values, zoom into a region), and
+# circuitsvis draws attention patterns over the actual tokens.
+
+# %% [markdown] exercise="ch0.previous_token_pattern"
+# A previous-token head is one of the simplest circuits in a real transformer, and half of the
+# induction mechanism you will find in chapter 2. Building its ideal pattern by hand tells you what to
+# look for in a real one.
+#
+# **Spec.** `previous_token_pattern(seq_len)` returns a float tensor `(seq_len, seq_len)` whose row `i`
+# (the query) puts all its attention on column `i - 1`; row 0, which has no previous token, attends
+# to itself. Every row sums to 1.
+
+# %% solution="ch0.previous_token_pattern"
+def previous_token_pattern(seq_len: int) -> Tensor:
+    """(seq_len, seq_len): each position attends to the previous one; position 0 to itself."""
+    ### BEGIN SOLUTION
+    pattern = torch.zeros(seq_len, seq_len)
+    positions = torch.arange(seq_len)
+    pattern[positions, (positions - 1).clamp(min=0)] = 1.0
+    return pattern
+    ### END SOLUTION
+
+
+# %% check="ch0.previous_token_pattern"
+check("ch0.previous_token_pattern", previous_token_pattern)
+
+# %% [markdown]
+# Here is your pattern drawn by circuitsvis over a short sentence, next to a current-token head
+# (the identity). Hover over a token to see where it attends. The view works offline: circuitsvis
+# ships its JavaScript inside the Python package.
+
+# %%
+import circuitsvis as cv
+
+tokens = ["The", " cat", " sat", " on", " the", " mat"]
+patterns = torch.stack([previous_token_pattern(len(tokens)), torch.eye(len(tokens))])
+cv.attention.attention_heads(attention=patterns, tokens=tokens, attention_head_names=["previous token", "current token"])
+
+# %% [markdown] exercise="ch0.loss_curve"
+# Every training run in this course ends with a loss curve. Losses fall by orders of magnitude, so a
+# log-scaled axis is the honest way to show them: on a linear axis the last 90% of training looks flat.
+#
+# **Spec.** `loss_curve(losses, title="Training loss")` returns a `plotly.graph_objects.Figure` with one
+# line trace, `x` the step numbers `0, 1, ..., len(losses) - 1` and `y` the losses, a log-scaled y axis,
+# and both axes labelled.
+
+# %% solution="ch0.loss_curve"
+def loss_curve(losses: list[float], title: str = "Training loss") -> go.Figure:
+    """A line plot of losses against step, with a log-scaled y axis and labelled axes."""
+    ### BEGIN SOLUTION
+    fig = go.Figure(go.Scatter(x=list(range(len(losses))), y=list(losses), mode="lines", name="loss"))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss")
+    fig.update_yaxes(type="log")
+    return fig
+    ### END SOLUTION
+
+
+# %% check="ch0.loss_curve"
+check("ch0.loss_curve", loss_curve)
+
+# %% [markdown]
+# A curve with the shape of a real run: fast early progress, then slow improvement.
+
+# %%
+steps = torch.arange(200)
+losses = (3.0 * torch.exp(-steps / 20) + 0.05 + 0.02 * torch.rand(200)).tolist()
+loss_curve(losses, title="A made-up training run")
+
+# %% [markdown]
+# ## 4. How checks work
+#
+# A check runs a small pytest suite against the object you hand in. The suite compares your output
+# with a reference implementation on fixed random inputs of more than one size, so code that only
+# works for one shape fails. When your output matches what a known mistake would produce, the report
+# names the mistake. Your code runs in the same Python process, but a check never crashes your
+# notebook: exceptions, wrong shapes, NaNs, edits to the inputs and endless loops are reported
+# instead.
+#
+# Try it: here is a version of `attention_scores` with a classic bug. The check names it.
+
+# %%
+def buggy_attention_scores(q: Tensor, k: Tensor) -> Tensor:
+    return einsum(q, k, "batch q_pos head d, batch k_pos head d -> batch head q_pos k_pos")
+
+
+result = check("ch0.attention_scores", buggy_attention_scores, record=False)  # record=False: a demo, not your answer
+print("passed:", result.passed)
+
+# %% [markdown]
+# The same checks run from a terminal, on a function saved in a file:
+#
+# ```
+# circuitlab check ch0.attention_scores my_attention.py:attention_scores
+# circuitlab list
+# circuitlab progress chapters/00_tools.ipynb
+# ```
+#
+# And in the notebook, `progress()` summarises this session:
+
+# %%
+progress()
+
+# %% [markdown]
+# ## Summary
+#
+# - einops names axes: `rearrange` moves, splits and merges them; `reduce` removes them; `repeat` adds
+#   them. A pattern is a shape contract that fails loudly.
+# - `einsum` contracts every axis missing from the output: attention scores are one line.
+# - Scores are divided by `sqrt(d_head)` to keep their spread independent of the head size.
+# - A previous-token head's ideal pattern is a shifted identity; circuitsvis shows patterns on tokens.
+# - Checks compare with a reference on several inputs and name known mistakes.
+#
+# ## Explore further
+#
+# 1. **Merge heads back.** Write the inverse of `split_heads` with one `rearrange`, and test that
+#    `merge(split(x)) == x` for random shapes. First experiment: try the wrong bracket order and see
+#    which entries move.
+# 2. **einsum versus matmul speed.** Time `attention_scores` against a `q.transpose(...) @ k` version for
+#    `d_head` from 8 to 512 on your machine. First experiment: `%timeit` both at batch 32, 128 positions.
+# 3. **Softmax temperature.** Apply softmax to unscaled and scaled scores of growing `d_head` and plot the
+#    largest weight per row. First experiment: reuse the loop in section 2 and record `softmax(...).max(-1)`.

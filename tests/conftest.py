@@ -1,0 +1,5 @@
+"""Shared test configuration: never touch the network."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,0 +1,1 @@
+"""Authoring tools: build learner, solution and nbgrader notebooks from the chapter masters."""

@@ -1,0 +1,50 @@
+"""Reference solutions for chapter 0."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+from einops import einsum, rearrange, reduce, repeat
+from torch import Tensor
+
+
+def split_heads(x: Tensor, n_heads: int) -> Tensor:
+    """(batch, pos, n_heads * d_head) -> (batch, pos, n_heads, d_head); head index varies slowest."""
+    return rearrange(x, "batch pos (n_heads d_head) -> batch pos n_heads d_head", n_heads=n_heads)
+
+
+def average_pattern(pattern: Tensor) -> Tensor:
+    """(batch, head, q_pos, k_pos) -> (q_pos, k_pos): the mean over batch and heads."""
+    return reduce(pattern, "batch head q_pos k_pos -> q_pos k_pos", "mean")
+
+
+def broadcast_positions(pos_embed: Tensor, batch: int) -> Tensor:
+    """(pos, d_model) -> (batch, pos, d_model): the same positional embedding for every sequence."""
+    return repeat(pos_embed, "pos d_model -> batch pos d_model", batch=batch)
+
+
+def batched_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """(batch, i, j) and (batch, j, k) -> (batch, i, k)."""
+    return einsum(a, b, "batch i j, batch j k -> batch i k")
+
+
+def attention_scores(q: Tensor, k: Tensor) -> Tensor:
+    """q, k: (batch, pos, head, d_head) -> scores (batch, head, q_pos, k_pos), scaled by 1/sqrt(d_head)."""
+    d_head = q.shape[-1]
+    scores = einsum(q, k, "batch q_pos head d_head, batch k_pos head d_head -> batch head q_pos k_pos")
+    return scores / d_head**0.5
+
+
+def previous_token_pattern(seq_len: int) -> Tensor:
+    """(seq_len, seq_len) pattern: each position attends fully to the one before; position 0 to itself."""
+    pattern = torch.zeros(seq_len, seq_len)
+    positions = torch.arange(seq_len)
+    pattern[positions, (positions - 1).clamp(min=0)] = 1.0
+    return pattern
+
+
+def loss_curve(losses: list[float], title: str = "Training loss") -> go.Figure:
+    """A line plot of losses against step (0, 1, 2, ...), log-scaled y axis, labelled axes."""
+    fig = go.Figure(go.Scatter(x=list(range(len(losses))), y=list(losses), mode="lines", name="loss"))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss")
+    fig.update_yaxes(type="log")
+    return fig
