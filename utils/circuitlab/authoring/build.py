@@ -204,7 +204,9 @@ def build_chapter(master: Path, chapter: Chapter) -> dict[str, Any]:
             obj = match.group(2).strip()
             notebooks["learner"].cells.append(_new_cell("code", cell.source, base_meta))
             notebooks["solution"].cells.append(_new_cell("code", cell.source, base_meta))
-            test = _new_cell("code", f'grade("{exercise.id}", {obj})', base_meta)
+            # The test cell imports grade itself, so it still works if the learner deleted the setup cell
+            # (nbgrader restores missing grade cells, not read-only ones).
+            test = _new_cell("code", f'from circuitlab import grade\n\ngrade("{exercise.id}", {obj})', base_meta)
             test.metadata["nbgrader"] = _nbgrader_meta(
                 grade=True, locked=True, points=exercise.points, grade_id=f"{exercise.grade_id}-test"
             )
