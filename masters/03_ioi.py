@@ -1,0 +1,875 @@
+# %% [markdown]
+# **What you will be able to do.** Given a behaviour of a transformer, find the attention heads that
+# produce it and test the claim causally: measure the behaviour with a metric that cannot be gamed,
+# attribute the output to layers and heads, patch activations and *paths* between heads, sort heads
+# into roles, and check that the circuit you found is faithful, complete and minimal. You will also
+# watch the model repair itself when you knock out one of its heads.
+#
+# **Paper.** Wang, Variengien, Conmy, Shlegeris & Steinhardt (2022), *Interpretability in the Wild: a
+# Circuit for Indirect Object Identification in GPT-2 small*. The task: in "When Mary and John went to
+# the store, John gave a drink to", the next word should be " Mary", the *indirect object* (IO), and
+# not " John", the *subject* (S) who is mentioned twice.
+#
+# **Which model.** The paper studies GPT-2 small. GPT-2 has to be downloaded, so this chapter runs by
+# default on a small GPT-2-architecture model that ships with Circuit Lab: 4 layers of 4 heads, trained
+# by `python -m circuitlab.ch3.train_ioi` on generated sentences, half of them IOI sentences. It is loaded
+# through the very same TransformerLens path as GPT-2. With a network connection, set the environment
+# variable `CIRCUITLAB_IOI_MODEL=gpt2` before the setup cell to run everything on GPT-2 small instead
+# (slower: it has 144 heads). Every sentence below that names a head or a role is printed by code from
+# the model that is loaded, so the chapter is right about whichever model runs.
+#
+# **Prerequisites.** Chapter 0 (einops, plotly, the grader) and chapter 2 (hooks, attention patterns,
+# direct logit attribution).
+#
+# **Time.** About three and a half hours.
+
+# %%
+import functools
+import random
+
+import einops
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+from tqdm.auto import tqdm
+from transformer_lens import patching
+
+from circuitlab.ch3 import analysis, ioi_setup
+from circuitlab.ch3.analysis import head_label
+from circuitlab.data import ioi
+
+torch.set_grad_enabled(False)  # analysis only; the bonus exercise switches gradients on where it needs them
+model, model_name = ioi_setup.chapter_model()
+print(f"Loaded {model_name}: {model.cfg.n_layers} layers x {model.cfg.n_heads} heads, d_model {model.cfg.d_model}, "
+      f"vocabulary {model.cfg.d_vocab}")
+
+# %% [markdown]
+# ## 1. The IOI dataset
+#
+# A template is a sentence with slots: `{A}` and `{B}` for the two names of the first clause, `{S}` for
+# the subject's second mention, `{P}` for a place and `{O}` for an object. Two orders matter, because a
+# model could otherwise get away with "answer the first name" or "answer the second name":
+# **ABBA** (IO first: "When Mary and John ..., John gave ... to" → Mary) and **BABA** (S first: "When
+# John and Mary ..., John gave ... to" → Mary).
+#
+# Patching needs a *counterfactual* prompt that differs in the information you care about and in
+# nothing else. The ABC corruption replaces the second mention of S with a third name C: "When Mary and
+# John went to the store, Kate gave a drink to". Now nothing in the prompt marks Mary rather than John
+# as the answer, while sentence structure, positions and the two names of the first clause are unchanged.
+
+# %% [markdown] exercise="ch3.ioi_prompts"
+# Building the prompts yourself makes you decide exactly which token carries which information, and
+# that is what every later patching experiment relies on.
+#
+# **Spec.** `make_ioi_prompt(template, io, s, c, order, place, obj)` returns `(clean, corrupt)`: two
+# strings. `order` is `"ABBA"` (the first clause names IO, then S) or `"BABA"` (S, then IO). The second
+# clause's `{S}` is S in the clean prompt and C in the corrupted one; nothing else changes.
+
+# %% solution="ch3.ioi_prompts"
+def make_ioi_prompt(template: str, io: str, s: str, c: str, order: str, place: str, obj: str) -> tuple[str, str]:
+    """The clean IOI prompt and its ABC-corrupted twin (second mention of S replaced by C)."""
+    ### BEGIN SOLUTION
+    first, second = (io, s) if order == "ABBA" else (s, io)
+    clean = template.format(A=first, B=second, S=s, P=place, O=obj)
+    corrupt = template.format(A=first, B=second, S=c, P=place, O=obj)
+    return clean, corrupt
+    ### END SOLUTION
+
+
+# %% check="ch3.ioi_prompts"
+check("ch3.ioi_prompts", make_ioi_prompt)
+
+# %%
+for order in ("ABBA", "BABA"):
+    clean, corrupt = make_ioi_prompt(ioi.TEMPLATES[0], "Mary", "John", "Kate", order, "store", "drink")
+    print(f"{order}  clean:   {clean}\n      corrupt: {corrupt}")
+
+# %% [markdown] exercise="ch3.single_token_names"
+# The logit difference compares the logits of two tokens. A name that the tokenizer splits into two
+# pieces has no single logit, so IOI datasets keep only names that are one token *where they appear*:
+# after a space, since GPT-2's tokenizer gives " Mary" and "Mary" different ids.
+#
+# **Spec.** `single_token_names(names, tokenizer)` returns the names (in their input order) for which
+# `" " + name` encodes to exactly one token, without special tokens such as BOS.
+
+# %% solution="ch3.single_token_names"
+def single_token_names(names: list[str], tokenizer) -> list[str]:
+    """The names that are a single token after a space."""
+    ### BEGIN SOLUTION
+    return [name for name in names if len(tokenizer.encode(" " + name, add_special_tokens=False)) == 1]
+    ### END SOLUTION
+
+
+# %% check="ch3.single_token_names"
+check("ch3.single_token_names", single_token_names)
+
+# %%
+usable = single_token_names(list(ioi.NAMES), model.tokenizer)
+train_names = [n for n in ioi.TRAIN_NAMES if n in usable]
+held_out_names = [n for n in ioi.HELD_OUT_NAMES if n in usable]
+pool = analysis.name_pool_tokens(model, usable)  # every usable name: the reference point of "IO vs names"
+print(f"{len(usable)} of {len(ioi.NAMES)} names are single tokens for {model_name}.")
+
+# %% [markdown]
+# The corpus the offline model was trained on used 20 of the 25 templates and 72 of the 88 names in its
+# IOI sentences; the other 5 templates and 16 names never appeared in an IOI sentence. It also contains
+# *distractor* sentences in which a third name follows the repeated subject ("..., John and Kate gave a
+# drink to" → Mary), so that "avoid the most recent name" is not a winning strategy.
+#
+# Below, the model is scored on each kind of prompt with five numbers: the mean logit difference
+# logit(IO) − logit(S), the accuracy (IO beats S), top-1 (IO is the most likely next token), p(IO), and
+# **IO vs names**: logit(IO) minus the mean logit over all names. Keep the last one in mind: it returns
+# in section 6.
+
+# %%
+evaluation_sets = {
+    "training templates": ioi.ioi_prompts(100, names=train_names, seed=2),
+    "held-out names": ioi.ioi_prompts(100, names=held_out_names, seed=3),
+    "held-out templates": ioi.ioi_prompts(100, templates=ioi.HELD_OUT_TEMPLATES, names=train_names, seed=4),
+    "held-out both": ioi.ioi_prompts(100, templates=ioi.HELD_OUT_TEMPLATES, names=held_out_names, seed=5),
+    "distractor (name after S2)": ioi.ioi_prompts(100, templates=ioi.DISTRACTOR_TEMPLATES, names=train_names, seed=6),
+}
+print(f"{'prompts':28s} {'logit diff':>10s} {'accuracy':>9s} {'top-1':>6s} {'p(IO)':>6s} {'IO vs names':>12s}")
+for label, prompts in evaluation_sets.items():
+    eval_batch = ioi_setup.make_batch(model, prompts)
+    s = analysis.score_logits(model(eval_batch.tokens), eval_batch, pool)
+    print(f"{label:28s} {s.logit_diff:10.2f} {s.accuracy:9.2f} {s.top1:6.2f} {s.p_io:6.2f} {s.io_vs_names:12.2f}")
+
+# %% [markdown]
+# The analysis batch: 8 prompts (4 ABBA, 4 BABA) for each of 8 training templates, with their ABC twins.
+# Prompts are right-padded, so each prompt's last token sits at `batch.end_pos[i]`.
+
+# %%
+batch = ioi_setup.make_batch(model, ioi.ioi_prompts(64, templates=ioi.TRAIN_TEMPLATES[:8], names=train_names, seed=1))
+print(batch.prompts[0].text, "->", batch.prompts[0].io)
+print(batch.prompts[0].corrupt_text)
+print("tokens:", model.to_str_tokens(batch.tokens[0, : batch.end_pos[0] + 1]))
+
+# %% [markdown]
+# ## 2. The metric
+#
+# Everything that follows measures a change in one number, so the number must be chosen with care. The
+# logit difference logit(IO) − logit(S) is the paper's choice: it ignores how probable names are in
+# general and isolates the choice between the two candidates. Being a difference of logits, it equals
+# the difference of log-probabilities, and it is linear in the final residual stream (up to the final
+# LayerNorm), which is what makes direct logit attribution possible.
+
+# %% [markdown] exercise="ch3.logit_diff"
+# **Spec.** `logit_diff(logits, end_pos, io_tokens, s_tokens, per_prompt=False)`: `logits` is
+# `(batch, seq, vocab)`; for prompt `i` read position `end_pos[i]` and return
+# `logits[i, end_pos[i], io_tokens[i]] - logits[i, end_pos[i], s_tokens[i]]`, as a `(batch,)` tensor if
+# `per_prompt`, else its mean (a scalar tensor).
+
+# %% solution="ch3.logit_diff"
+def logit_diff(
+    logits: Float[Tensor, "batch seq vocab"],
+    end_pos: Int[Tensor, "batch"],
+    io_tokens: Int[Tensor, "batch"],
+    s_tokens: Int[Tensor, "batch"],
+    per_prompt: bool = False,
+) -> Tensor:
+    """logit(IO) - logit(S) at each prompt's end position."""
+    ### BEGIN SOLUTION
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    final_logits = logits[rows, end_pos]
+    diffs = final_logits[rows, io_tokens] - final_logits[rows, s_tokens]
+    return diffs if per_prompt else diffs.mean()
+    ### END SOLUTION
+
+
+# %% check="ch3.logit_diff"
+check("ch3.logit_diff", logit_diff)
+
+# %%
+answer_args = (batch.end_pos, batch.io_tokens, batch.s_tokens)
+clean_logits, clean_cache = model.run_with_cache(batch.tokens)
+corrupt_logits, corrupt_cache = model.run_with_cache(batch.corrupt_tokens)
+clean_diff = logit_diff(clean_logits, *answer_args).item()
+corrupt_diff = logit_diff(corrupt_logits, *answer_args).item()
+print(f"clean logit diff {clean_diff:.3f}, ABC-corrupted logit diff {corrupt_diff:.3f}")
+per_prompt = logit_diff(clean_logits, *answer_args, per_prompt=True)
+px.histogram(x=per_prompt.cpu().numpy(), nbins=30, title="Clean logit difference per prompt",
+             labels={"x": "logit(IO) - logit(S)"}).show()
+
+# %% [markdown] exercise="ch3.patching_metric"
+# Patching results are easiest to read on a scale where the corrupted run scores 0 and the clean run
+# scores 1: a patch that scores 0.8 restores 80% of the behaviour.
+#
+# **Spec.** `normalised_logit_diff(logits, end_pos, io_tokens, s_tokens, clean_diff, corrupt_diff)` returns
+# `(logit_diff(...) - corrupt_diff) / (clean_diff - corrupt_diff)` as a scalar tensor.
+
+# %% solution="ch3.patching_metric"
+def normalised_logit_diff(
+    logits: Float[Tensor, "batch seq vocab"],
+    end_pos: Int[Tensor, "batch"],
+    io_tokens: Int[Tensor, "batch"],
+    s_tokens: Int[Tensor, "batch"],
+    clean_diff: float,
+    corrupt_diff: float,
+) -> Tensor:
+    """0 for the corrupted run, 1 for the clean run."""
+    ### BEGIN SOLUTION
+    diff = logit_diff(logits, end_pos, io_tokens, s_tokens)
+    return (diff - corrupt_diff) / (clean_diff - corrupt_diff)
+    ### END SOLUTION
+
+
+# %% check="ch3.patching_metric"
+check("ch3.patching_metric", normalised_logit_diff)
+
+# %%
+metric = functools.partial(normalised_logit_diff, end_pos=batch.end_pos, io_tokens=batch.io_tokens,
+                           s_tokens=batch.s_tokens, clean_diff=clean_diff, corrupt_diff=corrupt_diff)
+print(f"metric(clean) = {metric(clean_logits).item():.3f}, metric(corrupt) = {metric(corrupt_logits).item():.3f}")
+
+# %% [markdown]
+# ## 3. Direct logit attribution
+#
+# The final residual stream is a sum: embeddings, plus every head's output, plus every MLP's output.
+# The logits are that sum, divided by the final LayerNorm's scale (compatibility mode has folded the
+# LayerNorm's weights into the unembedding and centred every write), times the unembedding. So the
+# logit difference splits into one term per component, *provided* each term is divided by the scale the
+# model actually used at that token.
+
+# %% [markdown] exercise="ch3.residual_dla"
+# Attribution tells you where to look first. It only measures *direct* effects (what a component writes
+# straight to the output), which is why the later sections test causal claims with patching.
+#
+# **Spec.** `residual_to_logit_diff(stack, cache, end_pos, directions)`: `stack` is `(component, batch,
+# d_model)`, pieces of the residual stream at each prompt's end position; `directions` is `(batch,
+# d_model)`, the unembedding of IO minus that of S for each prompt. Divide each prompt's pieces by
+# `cache["ln_final.hook_scale"]` at that prompt's end position (shape `(batch, seq, 1)` before you
+# index it), take the dot product with the prompt's direction, and average over the batch: return
+# `(component,)`.
+
+# %% solution="ch3.residual_dla"
+def residual_to_logit_diff(
+    stack: Float[Tensor, "component batch d_model"],
+    cache,
+    end_pos: Int[Tensor, "batch"],
+    directions: Float[Tensor, "batch d_model"],
+) -> Float[Tensor, "component"]:
+    """Each component's direct contribution to logit(IO) - logit(S), averaged over prompts."""
+    ### BEGIN SOLUTION
+    rows = torch.arange(stack.shape[1], device=stack.device)
+    scale = cache["ln_final.hook_scale"][rows, end_pos]  # (batch, 1)
+    centred = stack - stack.mean(dim=-1, keepdim=True)
+    per_prompt = einops.einsum(centred / scale, directions, "comp batch d_model, batch d_model -> comp batch")
+    return per_prompt.mean(dim=-1)
+    ### END SOLUTION
+
+
+# %% check="ch3.residual_dla"
+check("ch3.residual_dla", residual_to_logit_diff)
+
+# %%
+rows = torch.arange(len(batch))
+directions = model.tokens_to_residual_directions(batch.io_tokens) - model.tokens_to_residual_directions(batch.s_tokens)
+accumulated, labels = clean_cache.accumulated_resid(layer=-1, incl_mid=True, return_labels=True)
+by_layer = residual_to_logit_diff(accumulated[:, rows, batch.end_pos], clean_cache, batch.end_pos, directions)
+print(f"the attributions of the full residual stream sum to {by_layer[-1].item():.3f}; the logit diff is {clean_diff:.3f} "
+      "(the rest is the unembedding bias, which holds the folded LayerNorm bias)")
+px.line(x=labels, y=by_layer.cpu().numpy(), markers=True, title="Logit difference read from the residual stream, layer by layer",
+        labels={"x": "residual stream after", "y": "logit diff"}).show()
+
+# %%
+head_results, head_labels = clean_cache.stack_head_results(layer=-1, return_labels=True)
+head_dla = residual_to_logit_diff(head_results[:, rows, batch.end_pos], clean_cache, batch.end_pos, directions)
+head_dla = einops.rearrange(head_dla, "(layer head) -> layer head", layer=model.cfg.n_layers)
+px.imshow(head_dla.cpu().numpy(), color_continuous_scale="RdBu", color_continuous_midpoint=0.0,
+          labels={"x": "head", "y": "layer"}, title="Direct contribution of each head to logit(IO) - logit(S)").show()
+
+# %% [markdown]
+# A head can raise logit(IO) − logit(S) in two ways: by writing IO or by writing *against* S. Splitting
+# each head's contribution along "IO relative to the average name" and "S relative to the average name"
+# tells them apart. (The two columns subtract to the IO − S column.)
+
+# %%
+name_directions = model.tokens_to_residual_directions(pool).mean(0)  # the average name's unembedding
+io_rel = analysis.per_head_dla(model, clean_cache, batch, model.tokens_to_residual_directions(batch.io_tokens) - name_directions)
+s_rel = analysis.per_head_dla(model, clean_cache, batch, model.tokens_to_residual_directions(batch.s_tokens) - name_directions)
+top_heads = sorted(analysis.all_heads(model), key=lambda h: -abs(head_dla[h].item()))[:5]
+print(f"{'head':6s} {'IO - S':>8s} {'IO rel':>8s} {'S rel':>8s}")
+for h in top_heads:
+    print(f"{head_label(h):6s} {head_dla[h].item():8.2f} {io_rel[h].item():8.2f} {s_rel[h].item():8.2f}")
+
+# %% [markdown]
+# ## 4. Activation patching
+#
+# Attribution is correlational. To show that an activation *matters*, run the corrupted prompts, paste
+# in one activation from the clean run, and see how much of the clean behaviour comes back (on our
+# 0-to-1 scale). A location that restores the behaviour carries information about which name is IO.
+#
+# The residual stream patched one (layer, position) at a time shows how that information moves through
+# the sequence. Positions must line up across prompts, so this experiment uses one template.
+
+# %% [markdown] exercise="ch3.patch_residual"
+# **Spec.** `patch_residual(model, corrupt_tokens, clean_cache, metric)` returns a `(n_layers, seq)`
+# tensor: entry `[layer, pos]` is `metric(logits)` for a run on `corrupt_tokens` in which
+# `blocks.{layer}.hook_resid_pre` at position `pos` (every prompt) is replaced by its value in
+# `clean_cache`. Use `model.run_with_hooks`, so no hook outlives its run.
+
+# %% solution="ch3.patch_residual"
+def patch_residual(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric) -> Float[Tensor, "layer pos"]:
+    """Corrupted run with the clean residual stream patched in at one (layer, position)."""
+    n_layers, seq = model.cfg.n_layers, corrupt_tokens.shape[1]
+    results = torch.zeros(n_layers, seq)
+    ### BEGIN SOLUTION
+    for layer in range(n_layers):
+        name = f"blocks.{layer}.hook_resid_pre"
+        for pos in range(seq):
+            def patch(resid: Tensor, hook, pos: int = pos) -> Tensor:
+                resid[:, pos] = clean_cache[hook.name][:, pos]
+                return resid
+
+            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
+            results[layer, pos] = metric(logits).item()
+    ### END SOLUTION
+    return results
+
+
+# %% check="ch3.patch_residual"
+check("ch3.patch_residual", patch_residual)
+
+# %%
+group = batch.subset(batch.templates == 0)  # one template: positions line up
+group_clean_logits, group_clean_cache = model.run_with_cache(group.tokens)
+group_args = (group.end_pos, group.io_tokens, group.s_tokens)
+group_metric = functools.partial(
+    normalised_logit_diff, end_pos=group.end_pos, io_tokens=group.io_tokens, s_tokens=group.s_tokens,
+    clean_diff=logit_diff(group_clean_logits, *group_args).item(),
+    corrupt_diff=logit_diff(model(group.corrupt_tokens), *group_args).item())
+positions = [f"{i}:{t}" for i, t in enumerate(model.to_str_tokens(group.tokens[0]))]
+resid_grid = patch_residual(model, group.corrupt_tokens, group_clean_cache, group_metric)
+px.imshow(resid_grid.numpy(), x=positions, color_continuous_scale="RdBu", color_continuous_midpoint=0.0,
+          labels={"x": "position", "y": "layer"}, title="Patching the clean residual stream (1 = fully restored)").show()
+
+# %% [markdown]
+# TransformerLens has the same experiment built in; the two must agree:
+
+# %%
+tl_grid = patching.get_act_patch_resid_pre(model, group.corrupt_tokens, group_clean_cache, group_metric)
+print(f"largest difference from TransformerLens's get_act_patch_resid_pre: {(tl_grid.cpu() - resid_grid).abs().max().item():.2e}")
+
+# %% [markdown]
+# The same library function exists for the outputs of whole attention layers and MLPs, by position:
+
+# %%
+block_grid = patching.get_act_patch_block_every(model, group.corrupt_tokens, group_clean_cache, group_metric)
+px.imshow(block_grid.cpu().numpy(), facet_col=0, x=positions, color_continuous_scale="RdBu", color_continuous_midpoint=0.0,
+          labels={"x": "position", "y": "layer"},
+          title="Patching resid_pre / attention output / MLP output (left to right)").show()
+
+# %% [markdown] exercise="ch3.patch_head_output"
+# Heads are the units the circuit is described in. Patching one head's output at every position
+# says how much of the behaviour that head alone can restore.
+#
+# **Spec.** `patch_head_output(model, corrupt_tokens, clean_cache, metric)` returns `(n_layers, n_heads)`:
+# entry `[layer, head]` is the metric of a corrupted run in which `blocks.{layer}.attn.hook_z` (shape
+# `(batch, pos, head, d_head)`) has head `head` replaced, at every position, by its clean value.
+
+# %% solution="ch3.patch_head_output"
+def patch_head_output(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric) -> Float[Tensor, "layer head"]:
+    """Corrupted run with one head's clean output (every position) patched in."""
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    ### BEGIN SOLUTION
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(model.cfg.n_heads):
+            def patch(z: Tensor, hook, head: int = head) -> Tensor:
+                z[:, :, head] = clean_cache[hook.name][:, :, head]
+                return z
+
+            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
+            results[layer, head] = metric(logits).item()
+    ### END SOLUTION
+    return results
+
+
+# %% check="ch3.patch_head_output"
+check("ch3.patch_head_output", patch_head_output)
+
+# %%
+head_out_grid = patch_head_output(model, batch.corrupt_tokens, clean_cache, metric)
+tl_heads = patching.get_act_patch_attn_head_out_all_pos(model, batch.corrupt_tokens, clean_cache, metric)
+print(f"largest difference from get_act_patch_attn_head_out_all_pos: {(tl_heads.cpu() - head_out_grid).abs().max().item():.2e}")
+px.imshow(head_out_grid.numpy(), color_continuous_scale="RdBu", color_continuous_midpoint=0.0,
+          labels={"x": "head", "y": "layer"}, title="Patching each head's output (1 = fully restored)").show()
+
+# %% [markdown] exercise="ch3.patch_head_pattern"
+# A head's output depends on where it looks (its pattern) and on what it reads there (its values).
+# Patching only the pattern separates the two: a head whose pattern alone restores the behaviour is
+# choosing *where* to look based on the corrupted information.
+#
+# **Spec.** `patch_head_pattern(model, corrupt_tokens, clean_cache, metric)`: as above, with
+# `blocks.{layer}.attn.hook_pattern`, whose shape is `(batch, head, query, key)`.
+
+# %% solution="ch3.patch_head_pattern"
+def patch_head_pattern(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric) -> Float[Tensor, "layer head"]:
+    """Corrupted run with one head's clean attention pattern patched in."""
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    ### BEGIN SOLUTION
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_pattern"
+        for head in range(model.cfg.n_heads):
+            def patch(pattern: Tensor, hook, head: int = head) -> Tensor:
+                pattern[:, head] = clean_cache[hook.name][:, head]
+                return pattern
+
+            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
+            results[layer, head] = metric(logits).item()
+    ### END SOLUTION
+    return results
+
+
+# %% check="ch3.patch_head_pattern"
+check("ch3.patch_head_pattern", patch_head_pattern)
+
+# %%
+pattern_grid = patch_head_pattern(model, batch.corrupt_tokens, clean_cache, metric)
+fig = go.Figure([go.Bar(name="output (z)", x=[head_label(h) for h in analysis.all_heads(model)], y=head_out_grid.flatten().numpy()),
+                 go.Bar(name="pattern only", x=[head_label(h) for h in analysis.all_heads(model)], y=pattern_grid.flatten().numpy())])
+fig.update_layout(title="How much each head restores: whole output versus pattern only", xaxis_title="head (layer.head)",
+                  yaxis_title="normalised logit diff").show()
+
+# %% [markdown]
+# ## 5. Path patching
+#
+# Activation patching cannot tell a head that writes the answer from a head that tells *another* head
+# what to write: both restore the behaviour. Path patching asks about one edge of the computation
+# graph at a time. To test the edge "head h → the final residual stream", run the clean prompts,
+# give head h its output from the corrupted run, and pin every other head to its clean output, so the
+# change can reach the logits only directly (and through MLPs), never by altering what later heads do.
+#
+# Here the direction is reversed from section 4 (clean run, corrupted sender), so an important head
+# *lowers* the metric from 1.
+
+# %% [markdown] exercise="ch3.path_patch_to_final"
+# **Spec.** `path_patch_to_final(model, clean_tokens, clean_cache, corrupt_cache, metric)` returns
+# `(n_layers, n_heads)`: entry `[layer, head]` is the metric of a run on `clean_tokens` in which, at every
+# layer's `hook_z`, every head's output is its clean-cache value except head `(layer, head)`, whose
+# output is its corrupted-cache value.
+
+# %% solution="ch3.path_patch_to_final"
+def path_patch_to_final(model, clean_tokens: Int[Tensor, "batch seq"], clean_cache, corrupt_cache, metric) -> Float[Tensor, "layer head"]:
+    """Metric when only the path sender -> final residual stream carries the corrupted output."""
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
+    ### BEGIN SOLUTION
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            def pin(z: Tensor, hook, layer: int = layer, head: int = head) -> Tensor:
+                pinned = clean_cache[hook.name].clone()
+                if hook.layer() == layer:
+                    pinned[:, :, head] = corrupt_cache[hook.name][:, :, head]
+                return pinned
+
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in z_names, pin)])
+            results[layer, head] = metric(logits).item()
+    ### END SOLUTION
+    return results
+
+
+# %% check="ch3.path_patch_to_final"
+check("ch3.path_patch_to_final", path_patch_to_final)
+
+# %%
+direct_grid = path_patch_to_final(model, batch.tokens, clean_cache, corrupt_cache, metric)
+direct_effect = direct_grid - 1.0  # below 0: the head's direct path carries the answer
+px.imshow(direct_effect.numpy(), color_continuous_scale="RdBu", color_continuous_midpoint=0.0,
+          labels={"x": "head", "y": "layer"}, title="Path patching each head -> logits (change in normalised logit diff)").show()
+ranked = sorted(analysis.all_heads(model), key=lambda h: direct_effect[h].item())
+receivers = [h for h in ranked if direct_effect[h].item() <= -0.1][:3] or ranked[:1]
+print("heads whose direct path matters most:",
+      ", ".join(f"{head_label(h)} ({direct_effect[h].item():+.2f})" for h in ranked[:4]))
+print("receivers for the next experiment:", [head_label(h) for h in receivers])
+
+# %% [markdown] exercise="ch3.path_patch_to_heads"
+# The paper's S-inhibition heads were found this way: they matter because they change the *queries* of
+# the name movers, so that the movers look away from S. Patching the path "sender → receivers' queries"
+# (or keys, or values) finds which heads feed the heads you already know about.
+#
+# **Spec.** `path_patch_to_heads(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers,
+# component)` returns `(n_layers, n_heads)`, one entry per sender head. For each sender: (1) run
+# `clean_tokens` with every head pinned to its clean output except the sender (corrupted output), and
+# record `blocks.{l}.attn.hook_{component}` (`component` is `"q"`, `"k"` or `"v"`; shape `(batch, pos,
+# head, d_head)`) for each receiver layer; (2) run `clean_tokens` again with nothing pinned, replacing only
+# the receiver heads' `component` by the recorded values. The entry is the metric of run (2).
+
+# %% solution="ch3.path_patch_to_heads"
+def path_patch_to_heads(model, clean_tokens: Int[Tensor, "batch seq"], clean_cache, corrupt_cache, metric,
+                        receivers: list[tuple[int, int]], component: str) -> Float[Tensor, "layer head"]:
+    """Metric when only the path sender -> receivers' q/k/v carries the corrupted output."""
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
+    receiver_names = {f"blocks.{layer}.attn.hook_{component}" for layer, _ in receivers}
+    ### BEGIN SOLUTION
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            recorded: dict[str, Tensor] = {}
+
+            def pin(z: Tensor, hook, layer: int = layer, head: int = head) -> Tensor:
+                pinned = clean_cache[hook.name].clone()
+                if hook.layer() == layer:
+                    pinned[:, :, head] = corrupt_cache[hook.name][:, :, head]
+                return pinned
+
+            def record(act: Tensor, hook) -> None:
+                recorded[hook.name] = act.clone()
+
+            model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in z_names, pin),
+                                                          (lambda name: name in receiver_names, record)])
+
+            def patch_receivers(act: Tensor, hook) -> Tensor:
+                for r_layer, r_head in receivers:
+                    if r_layer == hook.layer():
+                        act[:, :, r_head] = recorded[hook.name][:, :, r_head]
+                return act
+
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in receiver_names, patch_receivers)])
+            results[layer, head] = metric(logits).item()
+    ### END SOLUTION
+    return results
+
+
+# %% check="ch3.path_patch_to_heads"
+check("ch3.path_patch_to_heads", path_patch_to_heads)
+
+# %%
+small = batch.subset(torch.arange(len(batch)) % 2 == 0)  # half the batch keeps this cell quick
+small_clean_logits, small_clean_cache = model.run_with_cache(small.tokens)
+small_corrupt_logits, small_corrupt_cache = model.run_with_cache(small.corrupt_tokens)
+small_args = (small.end_pos, small.io_tokens, small.s_tokens)
+small_metric = functools.partial(
+    normalised_logit_diff, end_pos=small.end_pos, io_tokens=small.io_tokens, s_tokens=small.s_tokens,
+    clean_diff=logit_diff(small_clean_logits, *small_args).item(),
+    corrupt_diff=logit_diff(small_corrupt_logits, *small_args).item())
+to_receivers = {c: path_patch_to_heads(model, small.tokens, small_clean_cache, small_corrupt_cache, small_metric, receivers, c) - 1.0
+                for c in tqdm(["q", "k", "v"], desc="path patching to receivers")}
+px.imshow(torch.stack(list(to_receivers.values())).numpy(), facet_col=0, color_continuous_scale="RdBu",
+          color_continuous_midpoint=0.0, labels={"x": "sender head", "y": "sender layer"},
+          title=f"Path patching sender -> receivers' q / k / v (receivers {', '.join(head_label(h) for h in receivers)})").show()
+for c, grid in to_receivers.items():
+    strongest = min(analysis.all_heads(model), key=lambda h: grid[h].item())
+    print(f"via {c}: strongest sender {head_label(strongest)} ({grid[strongest].item():+.2f})")
+
+# %% [markdown]
+# ## 6. What does each head do?
+#
+# The paper sorts its heads into classes by three kinds of evidence: where the head looks (attention
+# from END to IO, S1 or S2; from S2 back to S1 for duplicate-token heads; from S2 to the token after
+# S1 for induction heads), what it writes (its OV circuit copies names, or copies them negatively), and
+# which path patching experiments it matters in. The table gathers that evidence for every head of the
+# loaded model and applies simple thresholds to name a role. Read the numbers, not only the labels.
+
+# %%
+attention = analysis.attention_summary(model, batch)
+copying = analysis.copying_scores(model, pool)
+negative_copying = analysis.negative_copying_scores(model, pool)
+s_inhibition = torch.stack([grid for grid in to_receivers.values()]).min(0).values  # most negative over q/k/v
+
+
+def head_roles(h: tuple[int, int]) -> list[str]:
+    """Roles suggested by the evidence; thresholds are deliberately simple."""
+    roles = []
+    a = {k: v[h].item() for k, v in attention.items()}
+    direct = -direct_effect[h].item()  # positive: the head's direct path raises the logit diff
+    if abs(direct) >= 0.1:
+        if a["END->IO"] >= max(a["END->S1"], a["END->S2"]) + 0.1:
+            roles.append("name mover" if copying[h] >= 0.5 and direct > 0 else "negative name mover" if direct < 0 else "IO mover")
+        elif a["END->S2"] >= 0.3 and negative_copying[h] >= 0.5 and direct > 0:
+            roles.append("S2 suppressor (reads S2, writes -S)")
+        elif copying[h] >= 0.5:
+            roles.append("copies names (IO and S alike)")
+        else:
+            roles.append("direct contributor")
+    if s_inhibition[h].item() <= -0.1 and h not in receivers:
+        roles.append("acts on the receivers (S-inhibition-like)")
+    if a["S2->S1"] >= 0.3:
+        roles.append("duplicate-token")
+    if a["S2->S1+1"] >= 0.3:
+        roles.append("induction")
+    return roles
+
+
+print(f"{'head':5s} {'direct':>7s} {'recover':>8s} {'END>IO':>7s} {'END>S1':>7s} {'END>S2':>7s} {'S2>S1':>6s} "
+      f"{'S2>S1+1':>8s} {'copy':>5s} {'-copy':>6s} {'to rcv':>7s}  role")
+role_of = {}
+for h in analysis.all_heads(model):
+    role_of[h] = head_roles(h)
+    a = {k: v[h].item() for k, v in attention.items()}
+    print(f"{head_label(h):5s} {-direct_effect[h].item():7.2f} {head_out_grid[h].item():8.2f} {a['END->IO']:7.2f} "
+          f"{a['END->S1']:7.2f} {a['END->S2']:7.2f} {a['S2->S1']:6.2f} {a['S2->S1+1']:8.2f} {copying[h].item():5.2f} "
+          f"{negative_copying[h].item():6.2f} {s_inhibition[h].item():7.2f}  {', '.join(role_of[h]) or '-'}")
+
+# %%
+found = {role: [head_label(h) for h in analysis.all_heads(model) if any(r.startswith(role) for r in role_of[h])]
+         for role in ["name mover", "negative name mover", "S2 suppressor", "copies names", "acts on the receivers",
+                      "duplicate-token", "induction"]}
+for role, heads in found.items():
+    print(f"{role:24s}: {', '.join(heads) if heads else 'none found'}")
+
+# %% [markdown]
+# Attention patterns of the heads with the largest direct effects, for one prompt:
+
+# %%
+import circuitsvis as cv  # noqa: E402
+
+example = 0
+tokens_0 = model.to_str_tokens(batch.tokens[example, : batch.end_pos[example] + 1])
+shown = ranked[:3]
+patterns = torch.stack([clean_cache["pattern", l][example, h, : len(tokens_0), : len(tokens_0)] for l, h in shown])
+cv.attention.attention_patterns(tokens=tokens_0, attention=patterns.cpu(), attention_head_names=[head_label(h) for h in shown])
+
+# %% [markdown]
+# ## 7. Is it a circuit? Faithfulness, completeness, minimality
+#
+# A circuit is a claim: *these* heads do the task, and the others do not matter for it. To test it,
+# replace every head outside the circuit by its mean output over the ABC prompts of the same template
+# (so it still carries everything common to the sentences, but nothing about which name is IO), and
+# see how much of the behaviour is left.
+#
+# - **Faithfulness:** the circuit alone keeps (most of) the behaviour.
+# - **Completeness:** ablating the circuit, and keeping everything else, removes it.
+# - **Minimality:** every head in the circuit is needed.
+
+# %% [markdown] exercise="ch3.mean_ablate_except"
+# **Spec.** `mean_ablate_except(model, tokens, circuit, means)` returns the logits `(batch, seq, vocab)` of a
+# run on `tokens` in which every head *not* in `circuit` (a list of `(layer, head)`) has its `hook_z`
+# replaced by `means[layer][:, head]`; `means` is `(n_layers, seq, n_heads, d_head)`, one mean per
+# position, shared by every prompt.
+
+# %% solution="ch3.mean_ablate_except"
+def mean_ablate_except(model, tokens: Int[Tensor, "batch seq"], circuit: list[tuple[int, int]],
+                       means: Float[Tensor, "layer seq head d_head"]) -> Float[Tensor, "batch seq vocab"]:
+    """Logits with every head outside the circuit replaced by its mean output."""
+    keep = {(int(layer), int(head)) for layer, head in circuit}
+    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
+    ### BEGIN SOLUTION
+    def ablate(z: Tensor, hook) -> Tensor:
+        layer = hook.layer()
+        ablated = [h for h in range(model.cfg.n_heads) if (layer, h) not in keep]
+        z[:, :, ablated] = means[layer][:, ablated].to(z.dtype)
+        return z
+
+    return model.run_with_hooks(tokens, fwd_hooks=[(lambda name: name in z_names, ablate)])
+    ### END SOLUTION
+
+
+# %% check="ch3.mean_ablate_except"
+check("ch3.mean_ablate_except", mean_ablate_except)
+
+# %% [markdown]
+# The circuit is chosen by a rule, not by hand: rank the heads by the evidence of sections 4 and 5 and
+# add them in that order until the circuit keeps 90% of the logit difference and of the top-1 accuracy.
+# Mean ablation uses a separate set of means for each template (positions differ between templates).
+
+
+# %%
+def circuit_scores(keep: list[tuple[int, int]]) -> analysis.IOIScores:
+    """Scores with every head outside ``keep`` mean-ablated (per-template ABC means)."""
+    groups = analysis.template_groups(batch)
+    logits = [mean_ablate_except(model, g.tokens, keep, ioi_setup.z_means(model, g.corrupt_tokens)) for g in groups]
+    return analysis._merged_scores(logits, groups, pool)
+
+
+full = analysis.full_scores(model, batch, pool)
+evidence = {h: abs(direct_effect[h].item()) + abs(head_out_grid[h].item()) + abs(s_inhibition[h].item())
+            for h in analysis.all_heads(model)}
+order = sorted(evidence, key=lambda h: -evidence[h])
+circuit: list[tuple[int, int]] = []
+for h in tqdm(order, desc="growing the circuit"):
+    circuit.append(h)
+    kept = circuit_scores(circuit)
+    if kept.logit_diff >= 0.9 * full.logit_diff and kept.top1 >= 0.9 * full.top1:
+        break
+print("circuit:", ", ".join(f"{head_label(h)} [{', '.join(role_of[h]) or 'no role above threshold'}]" for h in circuit))
+
+# %%
+all_heads = analysis.all_heads(model)
+rng = random.Random(0)
+comparisons = {
+    "full model": full,
+    f"circuit only ({len(circuit)} heads)": circuit_scores(circuit),
+    "everything but the circuit": circuit_scores([h for h in all_heads if h not in circuit]),
+    f"{len(circuit)} random heads": circuit_scores(rng.sample(all_heads, len(circuit))),
+    "no heads at all": circuit_scores([]),
+}
+print(f"{'':30s} {'logit diff':>10s} {'% of full':>9s} {'top-1':>6s} {'p(IO)':>6s} {'IO vs names':>12s}")
+for label, s in comparisons.items():
+    print(f"{label:30s} {s.logit_diff:10.2f} {100 * s.logit_diff / full.logit_diff:8.0f}% {s.top1:6.2f} {s.p_io:6.2f} {s.io_vs_names:12.2f}")
+
+# %% [markdown]
+# **Minimality:** remove one head at a time from the circuit.
+
+# %%
+drops = {}
+for h in tqdm(circuit, desc="minimality"):
+    without = circuit_scores([g for g in circuit if g != h])
+    drops[head_label(h)] = 1 - without.logit_diff / comparisons[f"circuit only ({len(circuit)} heads)"].logit_diff
+px.bar(x=list(drops), y=list(drops.values()), labels={"x": "head removed from the circuit", "y": "fraction of the circuit's logit diff lost"},
+       title="Minimality: what each circuit head is worth").show()
+
+# %% [markdown]
+# ### A metric trap
+#
+# The logit difference rewards pushing S down just as much as pulling IO up. A "circuit" that only
+# suppresses S can therefore keep a large share of the logit difference while never making IO the
+# answer. Below: keep only the head that pushes S down the most (the most negative "S rel" in section 3)
+# and compare what IO − S says with what top-1 and "IO vs names" say.
+
+# %%
+suppressor = min(all_heads, key=lambda h: s_rel[h].item())
+alone = circuit_scores([suppressor])
+print(f"keeping only head {head_label(suppressor)} (S rel {s_rel[suppressor].item():+.2f}):")
+print(f"  logit diff  {alone.logit_diff:6.2f}  = {100 * alone.logit_diff / full.logit_diff:.0f}% of the full model")
+print(f"  top-1       {alone.top1:6.2f}  (full model {full.top1:.2f})")
+print(f"  IO vs names {alone.io_vs_names:6.2f}  (full model {full.io_vs_names:.2f})")
+
+# %% [markdown]
+# Whatever these numbers say for the loaded model, the lesson stands: report IO − S together with a
+# metric that S-suppression alone cannot satisfy, such as top-1, p(IO) or IO against the mean name.
+#
+# ## 8. Self-repair
+#
+# Knock out the head with the largest direct effect. If the model simply lost that head's contribution,
+# the logit difference would drop by about that head's direct effect. Often it drops by less: other
+# heads change their output to compensate. In GPT-2 the paper found *backup name movers* that take
+# over when the name movers are ablated.
+
+# %%
+knocked = ranked[0]
+before_dla, before = analysis.head_dla_with_ablation(model, batch, [])
+after_dla, after = analysis.head_dla_with_ablation(model, batch, [knocked])
+print(f"ablating head {head_label(knocked)}: its direct contribution was {before_dla[knocked].item():.2f}; "
+      f"the logit diff fell by {before.logit_diff - after.logit_diff:.2f} ({before.logit_diff:.2f} -> {after.logit_diff:.2f})")
+change = after_dla - before_dla
+change[knocked] = 0.0
+for h in sorted(all_heads, key=lambda h: -change[h].item())[:3]:
+    print(f"  head {head_label(h)}: direct contribution {before_dla[h].item():+.2f} -> {after_dla[h].item():+.2f}")
+px.imshow(change.numpy(), color_continuous_scale="RdBu", color_continuous_midpoint=0.0, labels={"x": "head", "y": "layer"},
+          title=f"Change in each head's direct contribution after ablating {head_label(knocked)}").show()
+
+# %% [markdown]
+# ## 9. Bonus: attribution patching
+#
+# Activation patching costs one forward pass per location; on a large model with many locations that
+# adds up. Attribution patching estimates all of them at once with a first-order Taylor expansion around
+# the corrupted run: the effect of patching activation `a` from clean to corrupt is about
+# `(a_clean − a_corrupt) · ∂metric/∂a`, with the gradient taken on the corrupted run. One forward and one
+# backward pass give every head's estimate.
+
+# %% [markdown] exercise="ch3.attribution_patching"
+# **Spec.** `attribution_patching(model, clean_tokens, corrupt_tokens, metric)` returns `(n_layers,
+# n_heads)`: for each head, the sum over batch, positions and `d_head` of `(z_clean − z_corrupt) * grad`,
+# where `z` is `hook_z` and `grad` is the gradient of `metric(logits of the corrupted run)` with respect to
+# `z` on the corrupted run. Gradients are switched off in this notebook: use `torch.enable_grad()`.
+
+# %% solution="ch3.attribution_patching"
+def attribution_patching(model, clean_tokens: Int[Tensor, "batch seq"], corrupt_tokens: Int[Tensor, "batch seq"],
+                         metric) -> Float[Tensor, "layer head"]:
+    """First-order estimate of patching each head's clean output into the corrupted run."""
+    z_names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    ### BEGIN SOLUTION
+    _, clean = model.run_with_cache(clean_tokens, names_filter=lambda name: name in z_names)
+    leaves: dict[str, Tensor] = {}
+
+    def as_leaf(z: Tensor, hook) -> Tensor:
+        leaves[hook.name] = z.detach().clone().requires_grad_(True)
+        return leaves[hook.name]
+
+    with torch.enable_grad():
+        value = metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(lambda name: name in z_names, as_leaf)]))
+        grads = torch.autograd.grad(value, [leaves[name] for name in z_names])
+    scores = [einops.einsum(clean[name] - leaves[name].detach(), grad, "batch pos head d, batch pos head d -> head")
+              for name, grad in zip(z_names, grads)]
+    return torch.stack(scores).detach()
+    ### END SOLUTION
+
+
+# %% check="ch3.attribution_patching"
+check("ch3.attribution_patching", attribution_patching)
+
+# %%
+estimate = attribution_patching(model, batch.tokens, batch.corrupt_tokens, metric)
+correlation = torch.corrcoef(torch.stack([estimate.flatten(), head_out_grid.flatten()]))[0, 1].item()
+fig = px.scatter(x=head_out_grid.flatten().numpy(), y=estimate.flatten().numpy(), text=[head_label(h) for h in all_heads],
+                 labels={"x": "activation patching (section 4)", "y": "attribution patching estimate"},
+                 title=f"Attribution versus activation patching, per head (correlation {correlation:.2f})")
+fig.update_traces(textposition="top center").show()
+print(f"correlation between the estimate and the real patching result: {correlation:.2f}")
+
+# %% [markdown]
+# ## 10. This model's circuit beside GPT-2's
+#
+# Wang et al. describe GPT-2 small's circuit with these classes (layer.head):
+#
+# | class | GPT-2 small heads | what it does |
+# |---|---|---|
+# | duplicate-token | 0.1, 3.0 | at S2, attend to S1: "this name appeared before" |
+# | previous-token | 2.2, 4.11 | copy each token's predecessor forward, feeding induction |
+# | induction | 5.5, 6.9 | at S2, attend to the token after S1: another duplicate signal |
+# | S-inhibition | 7.3, 7.9, 8.6, 8.10 | at END, attend to S2 and move "S is duplicated" into the name movers' queries |
+# | name mover | 9.6, 9.9, 10.0 | at END, attend to IO (S is inhibited) and copy it to the output |
+# | negative name mover | 10.7, 11.10 | attend to IO and write *against* it, hedging |
+# | backup name mover | 10.10, 10.6, 10.2, 10.1, 11.2, 9.7, 9.0, 11.9 | take over when name movers are ablated |
+#
+# The cell below prints the loaded model's side of the comparison from the measurements above.
+
+# %%
+print(f"Model: {model_name}")
+for role, heads in found.items():
+    print(f"  {role:24s}: {', '.join(heads) if heads else 'none found'}")
+print(f"  circuit ({len(circuit)} heads): {', '.join(head_label(h) for h in circuit)}; "
+      f"keeps {100 * comparisons[f'circuit only ({len(circuit)} heads)'].logit_diff / full.logit_diff:.0f}% of the logit diff")
+mover_attention = max(all_heads, key=lambda h: -direct_effect[h].item())
+a = {k: v[mover_attention].item() for k, v in attention.items()}
+print(f"  strongest direct head {head_label(mover_attention)} attends END->IO {a['END->IO']:.2f}, END->S1 {a['END->S1']:.2f}, "
+      f"END->S2 {a['END->S2']:.2f}")
+print(f"  largest S2->S1 attention of any head: {attention['S2->S1'].max().item():.2f}; "
+      f"largest S2->S1+1: {attention['S2->S1+1'].max().item():.2f}")
+
+# %% [markdown]
+# How to read the comparison. GPT-2 small learned IOI from web text, as one use of general machinery
+# (induction, duplicate detection, copying) it needs everywhere. The offline model learned it from a
+# narrow corpus in a few minutes with 16 heads and almost no MLP, and it only needs *some* algorithm
+# that gets the corpus right. In the plain templates the repeated subject is always the last name before
+# the end, so "copy the names of the first clause, then suppress the most recent name" solves them
+# without detecting duplication at all; the distractor sentences were added to the corpus to break that
+# shortcut. Whether the loaded model detects duplicates is what the S2→S1 column, the "duplicate-token"
+# line and the distractor row of the table in section 1 tell you. A task does not determine its
+# circuit: the training distribution and the architecture do, and the tools of this chapter are how you
+# find out which algorithm a particular model uses.
+#
+# ## Summary
+#
+# - The **logit difference** isolates the IO-versus-S choice; normalising it between the corrupted and
+#   clean runs makes patching results comparable. It can be satisfied by suppressing S alone, so pair it
+#   with top-1, p(IO) or IO against the mean name.
+# - **Direct logit attribution** through the final LayerNorm scale splits the logit difference into
+#   one term per component; it shows direct effects only.
+# - **Activation patching** (corrupted run, one clean activation) finds where the information is;
+#   patching patterns separates where a head looks from what it reads.
+# - **Path patching** pins everything but one edge, and so separates heads that write the answer from
+#   heads that steer other heads.
+# - **Validation**: mean-ablate everything else (faithfulness), ablate the circuit (completeness),
+#   remove heads one at a time (minimality), and compare with random heads.
+# - Models **repair themselves**: a knocked-out head's direct effect overstates what it is worth.
+#
+# ## Explore further
+#
+# 1. **A second seed.** Train another model with `python -m circuitlab.ch3.train_ioi --seed 1 --out /tmp/ioi-seed1`
+#    (about five minutes at one thread), load it with `circuitlab.models.load_hf_directory`, and rerun
+#    sections 3 to 7. First experiment: compare the head DLA maps of the two seeds. Does the same
+#    algorithm sit on different heads?
+# 2. **No distractors.** Train with `--distractor-fraction 0` and compare the S2→S1 column of the head
+#    table and the distractor row of section 1. First experiment: the distractor score of each model.
+# 3. **Position-specific path patching.** Restrict the sender in `path_patch_to_heads` to the S2
+#    position, as the paper does for the S-inhibition heads. First experiment: senders → receivers' queries,
+#    sender patched only at S2 versus only at END.
+# 4. **Which token carries the signal?** Patch one head's output at a single position (IO, S1, S2, END).
+#    First experiment: the layer-0 and layer-1 heads at S2.
+# 5. **GPT-2 small.** With a network connection, set `CIRCUITLAB_IOI_MODEL=gpt2` and rerun the chapter.
+#    First experiment: does the head table find 9.9, 9.6 and 10.0 as name movers?

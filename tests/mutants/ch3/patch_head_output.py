@@ -1,0 +1,71 @@
+"""Mutants and alternatives for ch3.patch_head_output."""
+import torch
+
+from circuitlab.grading.meta import alternative, mutant
+
+
+def _grid(model, tokens, source, metric, positions, persistent=False):
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(model.cfg.n_heads):
+            def hook(z, hook, head=head):
+                z[:, positions, head] = source[hook.name][:, positions, head]
+                return z
+            if persistent:
+                model.add_hook(name, hook)
+                logits = model(tokens)
+            else:
+                logits = model.run_with_hooks(tokens, fwd_hooks=[(name, hook)])
+            out[layer, head] = metric(logits).item()
+    return out
+
+
+@mutant(hint="only the last one")
+def end_position_only(model, corrupt_tokens, clean_cache, metric):
+    return _grid(model, corrupt_tokens, clean_cache, metric, [-1])
+
+
+@mutant(hint="hooks piling up")
+def hooks_pile_up(model, corrupt_tokens, clean_cache, metric):
+    return _grid(model, corrupt_tokens, clean_cache, metric, slice(None), persistent=True)
+
+
+@mutant(hint="clean activations into the clean run")
+def clean_into_clean(model, corrupt_tokens, clean_cache, metric):
+    # Overwriting the whole residual stream with the clean one turns every run into the clean run.
+    def as_clean(resid, hook):
+        return clean_cache[hook.name].clone()
+    shape = (model.cfg.n_layers, model.cfg.n_heads)
+    out = torch.zeros(shape)
+    for index in range(out.numel()):
+        logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[("blocks.0.hook_resid_pre", as_clean)])
+        out.view(-1)[index] = metric(logits).item()
+    return out
+
+
+@mutant(hint="hook_z is (batch, pos, head, d_head)")
+def head_on_position_axis(model, corrupt_tokens, clean_cache, metric):
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(model.cfg.n_heads):
+            def hook(z, hook, head=head):
+                z[:, head] = clean_cache[hook.name][:, head]
+                return z
+            out[layer, head] = metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, hook)])).item()
+    return out
+
+
+@alternative
+def with_einops_mask(model, corrupt_tokens, clean_cache, metric):
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(model.cfg.n_heads):
+            mask = torch.zeros(model.cfg.n_heads, 1)
+            mask[head] = 1.0
+            def hook(z, hook, mask=mask):
+                return z * (1 - mask) + clean_cache[hook.name] * mask
+            out[layer, head] = metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, hook)])).item()
+    return out

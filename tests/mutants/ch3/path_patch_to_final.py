@@ -1,0 +1,78 @@
+"""Mutants and alternatives for ch3.path_patch_to_final."""
+import torch
+
+from circuitlab.grading.meta import alternative, mutant
+
+
+def _grid(model, clean_tokens, clean_cache, corrupt_cache, metric, freeze=True, sender_source=None):
+    sender_source = sender_source or corrupt_cache
+    names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            def hook(z, hook, layer=layer, head=head):
+                new = clean_cache[hook.name].clone() if freeze else z
+                if hook.layer() == layer:
+                    new[:, :, head] = sender_source[hook.name][:, :, head]
+                return new
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in names, hook)])
+            out[layer, head] = metric(logits).item()
+    return out
+
+
+@mutant(hint="lets the effect flow through other heads")
+def other_heads_free(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    return _grid(model, clean_tokens, clean_cache, corrupt_cache, metric, freeze=False)
+
+
+@mutant(hint="Every entry is 1")
+def sender_from_clean(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    return _grid(model, clean_tokens, clean_cache, corrupt_cache, metric, sender_source=clean_cache)
+
+
+@mutant(hint="hooks piling up")
+def hooks_pile_up(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            for l in range(model.cfg.n_layers):
+                def hook(z, hook, layer=layer, head=head):
+                    new = clean_cache[hook.name].clone()
+                    if hook.layer() == layer:
+                        new[:, :, head] = corrupt_cache[hook.name][:, :, head]
+                    return new
+                model.add_hook(f"blocks.{l}.attn.hook_z", hook)
+            out[layer, head] = metric(model(clean_tokens)).item()
+    return out
+
+
+@mutant(hint="Run the clean tokens")
+def only_last_position(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            def hook(z, hook, layer=layer, head=head):
+                new = clean_cache[hook.name].clone()
+                if hook.layer() == layer:
+                    new[:, 1:-1, head] = corrupt_cache[hook.name][:, 1:-1, head]
+                return new
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in names, hook)])
+            out[layer, head] = metric(logits).item()
+    return out
+
+
+@alternative
+def one_hook_per_layer(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            hooks = []
+            for l in range(model.cfg.n_layers):
+                name = f"blocks.{l}.attn.hook_z"
+                frozen = clean_cache[name].clone()
+                if l == layer:
+                    frozen[:, :, head] = corrupt_cache[name][:, :, head]
+                hooks.append((name, lambda z, hook, frozen=frozen: frozen))
+            out[layer, head] = metric(model.run_with_hooks(clean_tokens, fwd_hooks=hooks)).item()
+    return out

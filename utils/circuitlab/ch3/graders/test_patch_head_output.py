@@ -1,0 +1,43 @@
+"""Grader for ch3.patch_head_output."""
+import pytest
+import torch
+
+from circuitlab.ch3.grading_support import batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
+from circuitlab.grading.testing import expect_close, expect_tensor, reference, submitted
+
+
+def _variant(model, tokens, source_cache, metric, positions):
+    """Head patching restricted to some positions (a mistake the learner can make)."""
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(model.cfg.n_heads):
+            def hook(z, hook, head=head):
+                z[:, positions, head] = source_cache[name][:, positions, head]
+                return z
+            out[layer, head] = metric(model.run_with_hooks(tokens, fwd_hooks=[(name, hook)])).item()
+    return out
+
+
+@pytest.mark.parametrize("name", ["offline", "random"], ids=["IOI model", "random model"])
+def test_matches_reference(name):
+    """(layer, head) grid of the normalised metric with one head's clean output patched in"""
+    model = model_named(name)
+    batch = batch_for(name)
+    _, clean_cache, _, corrupt_cache = caches_for(name)
+    metric = metric_for(name)
+    out = run_patching(submitted(), model, batch.corrupt_tokens, clean_cache, metric)
+    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads),
+                        what="your (layer, head) grid")
+    with torch.no_grad():
+        expected = reference()(model, batch.corrupt_tokens, clean_cache, metric)
+        mistakes = {
+            "Every entry is 1: you patched clean activations into the clean run. Run the corrupted tokens and "
+            "patch the clean head outputs into them.": torch.ones_like(expected),
+            "You patched the wrong position: only the last one. A head's output is patched at every position "
+            "(z[:, :, head]).": _variant(model, batch.corrupt_tokens, clean_cache, metric, [-1]),
+            "You patched corrupted head outputs into the clean run; this exercise runs the corrupted tokens and "
+            "patches clean outputs in.": _variant(model, batch.tokens, corrupt_cache, metric, slice(None)),
+        }
+    expect_close(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes,
+                 hint="hook_z is (batch, pos, head, d_head): patch z[:, :, head] only.")

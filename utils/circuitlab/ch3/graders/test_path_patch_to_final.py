@@ -1,0 +1,43 @@
+"""Grader for ch3.path_patch_to_final."""
+import pytest
+import torch
+
+from circuitlab.ch3.grading_support import batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
+from circuitlab.grading.testing import expect_close, expect_tensor, reference, submitted
+
+
+def _unfrozen(model, clean_tokens, corrupt_cache, metric):
+    """The sender's corrupted output patched into the clean run, other heads free to react."""
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(model.cfg.n_heads):
+            def hook(z, hook, head=head):
+                z[:, :, head] = corrupt_cache[name][:, :, head]
+                return z
+            out[layer, head] = metric(model.run_with_hooks(clean_tokens, fwd_hooks=[(name, hook)])).item()
+    return out
+
+
+@pytest.mark.parametrize("name", ["offline", "random"], ids=["IOI model", "random model"])
+def test_matches_reference(name):
+    """(sender layer, sender head) grid of the metric when only the direct path is corrupted"""
+    model = model_named(name)
+    batch = batch_for(name)
+    _, clean_cache, _, corrupt_cache = caches_for(name)
+    metric = metric_for(name)
+    out = run_patching(submitted(), model, batch.tokens, clean_cache, corrupt_cache, metric)
+    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads),
+                        what="your (layer, head) grid")
+    with torch.no_grad():
+        expected = reference()(model, batch.tokens, clean_cache, corrupt_cache, metric)
+        mistakes = {
+            "Your path patching lets the effect flow through other heads: you patched the sender but let every "
+            "other head recompute its output, which is plain activation patching. Pin every other head's z to "
+            "the clean cache.": _unfrozen(model, batch.tokens, corrupt_cache, metric),
+            "Every entry is 1: nothing changed the clean run. The sender head must get its output from the "
+            "corrupted cache.": torch.ones_like(expected),
+        }
+    expect_close(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes,
+                 hint="Run the clean tokens; on every hook_z return the clean z, with only the sender head taken "
+                      "from the corrupted cache.")

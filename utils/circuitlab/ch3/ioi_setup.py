@@ -1,0 +1,134 @@
+"""Models and batches for chapter 3.
+
+- ``offline_model()``: the shipped IOI model, booted through TransformerLens exactly like GPT-2 small.
+- ``chapter_model()``: GPT-2 small when the network allows (and ``CIRCUITLAB_IOI_MODEL=gpt2``), else the offline model.
+- ``tiny_random_model()``: an untrained two-layer GPT-2 with the offline tokenizer, used by the graders
+  to check that a solution does not depend on one particular model.
+- ``make_batch(model, prompts)``: tokens, corrupted tokens, answer tokens and end positions.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from jaxtyping import Int
+from torch import Tensor
+
+from circuitlab.data.ioi import IOIPrompt
+from circuitlab.models import CHECKPOINT_DIR, load_gpt2_from_hf, load_gpt2_small, load_hf_directory, load_tokenizer
+
+OFFLINE_MODEL = "ioi-wordlevel"
+OFFLINE_MODEL_DIR: Path = CHECKPOINT_DIR / OFFLINE_MODEL
+
+
+@lru_cache(maxsize=1)
+def offline_model():
+    """The project-trained IOI model (4 layers, 4 heads per layer), in eval mode."""
+    return load_hf_directory(OFFLINE_MODEL_DIR)
+
+
+def offline_metadata() -> dict:
+    """The training recipe and measured results stored with the shipped model."""
+    import json
+
+    return json.loads((OFFLINE_MODEL_DIR / "config.json").read_text()).get("circuitlab_metadata", {})
+
+
+def chapter_model():
+    """GPT-2 small if requested and reachable, otherwise the offline model. Returns (model, name)."""
+    if os.environ.get("CIRCUITLAB_IOI_MODEL", "").lower() in {"gpt2", "gpt2-small"}:
+        try:
+            return load_gpt2_small(stand_in=OFFLINE_MODEL), "gpt2"
+        except Exception as error:  # offline: say so and fall back
+            print(f"GPT-2 small is unavailable ({error}); using the offline model.")
+    return offline_model(), OFFLINE_MODEL
+
+
+@lru_cache(maxsize=1)
+def tiny_random_model():
+    """An untrained 2-layer, 3-head GPT-2 with the offline model's tokenizer (fixed seed)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = load_tokenizer(OFFLINE_MODEL_DIR)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=48, n_layer=2, n_head=3, n_inner=64,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2,
+                        pad_token_id=0)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(1234)
+    hf_model = GPT2LMHeadModel(config).eval()
+    torch.random.set_rng_state(generator_state)
+    return load_gpt2_from_hf(hf_model, tokenizer)
+
+
+@dataclass
+class IOIBatch:
+    """A batch of IOI prompts ready for the model. Prompts are right-padded."""
+
+    prompts: list[IOIPrompt]
+    tokens: Int[Tensor, "batch seq"]
+    corrupt_tokens: Int[Tensor, "batch seq"]
+    io_tokens: Int[Tensor, "batch"]
+    s_tokens: Int[Tensor, "batch"]
+    end_pos: Int[Tensor, "batch"]
+    templates: Int[Tensor, "batch"]
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def subset(self, mask: Tensor | Sequence[bool]) -> "IOIBatch":
+        """The prompts where ``mask`` is true (padding is trimmed to the new longest prompt)."""
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        keep = mask.nonzero().flatten().tolist()
+        width = int(self.end_pos[mask].max()) + 1
+        return IOIBatch(
+            prompts=[self.prompts[i] for i in keep], tokens=self.tokens[mask, :width],
+            corrupt_tokens=self.corrupt_tokens[mask, :width], io_tokens=self.io_tokens[mask],
+            s_tokens=self.s_tokens[mask], end_pos=self.end_pos[mask], templates=self.templates[mask],
+        )
+
+
+def name_token(model, name: str) -> int:
+    """The single token of ``name`` as it appears inside a sentence (after a space)."""
+    ids = model.tokenizer.encode(" " + name, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ValueError(f"{name!r} is {len(ids)} tokens for this tokenizer; IOI prompts need single-token names.")
+    return ids[0]
+
+
+def _tokenize(model, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+    """Right-padded tokens (with BOS) and the position of each text's last token."""
+    rows = [model.to_tokens(text, prepend_bos=True)[0] for text in texts]
+    width = max(len(r) for r in rows)
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    tokens = torch.full((len(rows), width), pad, dtype=torch.long)
+    for i, row in enumerate(rows):
+        tokens[i, : len(row)] = row
+    end_pos = torch.tensor([len(r) - 1 for r in rows])
+    return tokens, end_pos
+
+
+def make_batch(model, prompts: Sequence[IOIPrompt]) -> IOIBatch:
+    """Tokenise clean and corrupted prompts. Their lengths must match (ABC corruption swaps one name)."""
+    tokens, end_pos = _tokenize(model, [p.text for p in prompts])
+    corrupt_tokens, corrupt_end = _tokenize(model, [p.corrupt_text for p in prompts])
+    if not torch.equal(end_pos, corrupt_end):
+        raise ValueError("A corrupted prompt has a different length from its clean prompt; use single-token names.")
+    device = next(model.parameters()).device
+    return IOIBatch(
+        prompts=list(prompts), tokens=tokens.to(device), corrupt_tokens=corrupt_tokens.to(device),
+        io_tokens=torch.tensor([name_token(model, p.io) for p in prompts], device=device),
+        s_tokens=torch.tensor([name_token(model, p.s) for p in prompts], device=device),
+        end_pos=end_pos.to(device), templates=torch.tensor([p.template for p in prompts], device=device),
+    )
+
+
+@torch.no_grad()
+def z_means(model, tokens: Int[Tensor, "batch seq"]) -> Tensor:
+    """Each head's output (hook_z) averaged over the batch: [layer, seq, head, d_head]."""
+    names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+    return torch.stack([cache[name].mean(0) for name in names])

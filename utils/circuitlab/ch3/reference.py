@@ -1,0 +1,283 @@
+"""Reference solutions for chapter 3 (indirect object identification).
+
+Conventions used throughout:
+- ``model`` is a TransformerLens model (a ``TransformerBridge`` in compatibility mode), so
+  the hook names are the classic ones: ``blocks.{l}.hook_resid_pre``, ``blocks.{l}.attn.hook_z``,
+  ``blocks.{l}.attn.hook_pattern``, ``blocks.{l}.attn.hook_q`` ...
+- prompts are right-padded, so each prompt's last real token sits at ``end_pos[i]``, not at -1;
+- a ``metric`` is any function ``logits -> scalar tensor``; patching functions call it on the
+  logits of each patched run and collect the results.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import einops
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+Metric = Callable[[Tensor], Tensor]
+Head = tuple[int, int]
+
+__all__ = [
+    "make_ioi_prompt",
+    "single_token_names",
+    "logit_diff",
+    "normalised_logit_diff",
+    "residual_to_logit_diff",
+    "patch_residual",
+    "patch_head_output",
+    "patch_head_pattern",
+    "path_patch_to_final",
+    "path_patch_to_heads",
+    "mean_ablate_except",
+    "attribution_patching",
+]
+
+
+# --------------------------------------------------------------------------- the dataset
+
+
+def make_ioi_prompt(template: str, io: str, s: str, c: str, order: str, place: str, obj: str) -> tuple[str, str]:
+    """The clean IOI prompt and its ABC-corrupted twin.
+
+    ``template`` has the slots {A} and {B} (the first clause's two names, in order), {S}
+    (the subject's second mention), {P} (a place) and {O} (an object). In ABBA order the
+    first clause names IO first; in BABA order it names S first. The corrupted prompt is
+    the clean one with the *second* mention of S replaced by the third name ``c``.
+    """
+    first, second = (io, s) if order == "ABBA" else (s, io)
+    clean = template.format(A=first, B=second, S=s, P=place, O=obj)
+    corrupt = template.format(A=first, B=second, S=c, P=place, O=obj)
+    return clean, corrupt
+
+
+def single_token_names(names: Iterable[str], tokenizer) -> list[str]:
+    """The names that are one token when they follow a space, as they do inside a sentence."""
+    return [name for name in names if len(tokenizer.encode(" " + name, add_special_tokens=False)) == 1]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def logit_diff(
+    logits: Float[Tensor, "batch seq vocab"],
+    end_pos: Int[Tensor, "batch"],
+    io_tokens: Int[Tensor, "batch"],
+    s_tokens: Int[Tensor, "batch"],
+    per_prompt: bool = False,
+) -> Float[Tensor, ""] | Float[Tensor, "batch"]:
+    """logit(IO) - logit(S) at each prompt's last real token; the mean unless ``per_prompt``."""
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    final_logits = logits[rows, end_pos]  # [batch, vocab]
+    diffs = final_logits[rows, io_tokens] - final_logits[rows, s_tokens]
+    return diffs if per_prompt else diffs.mean()
+
+
+def normalised_logit_diff(
+    logits: Float[Tensor, "batch seq vocab"],
+    end_pos: Int[Tensor, "batch"],
+    io_tokens: Int[Tensor, "batch"],
+    s_tokens: Int[Tensor, "batch"],
+    clean_diff: float,
+    corrupt_diff: float,
+) -> Float[Tensor, ""]:
+    """The logit difference rescaled so the corrupted run scores 0 and the clean run scores 1."""
+    diff = logit_diff(logits, end_pos, io_tokens, s_tokens)
+    return (diff - corrupt_diff) / (clean_diff - corrupt_diff)
+
+
+def residual_to_logit_diff(
+    stack: Float[Tensor, "component batch d_model"],
+    cache,
+    end_pos: Int[Tensor, "batch"],
+    directions: Float[Tensor, "batch d_model"],
+) -> Float[Tensor, "component"]:
+    """Direct logit attribution: each residual component's contribution to IO - S.
+
+    ``stack`` holds pieces of the residual stream at each prompt's end position. The final
+    LayerNorm is (after compatibility mode) a centring and a division by a per-token scale;
+    dividing by the scale the model really used at that token makes the pieces add up to
+    the logit difference exactly.
+    """
+    rows = torch.arange(stack.shape[1], device=stack.device)
+    scale = cache["ln_final.hook_scale"][rows, end_pos]  # [batch, 1]
+    centred = stack - stack.mean(dim=-1, keepdim=True)
+    normalised = centred / scale
+    per_prompt = einops.einsum(normalised, directions, "component batch d_model, batch d_model -> component batch")
+    return per_prompt.mean(dim=-1)
+
+
+# --------------------------------------------------------------------------- activation patching
+
+
+def patch_residual(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric: Metric) -> Float[Tensor, "layer pos"]:
+    """Run the corrupted prompts with the clean residual stream patched in at one (layer, position)."""
+    n_layers, seq = model.cfg.n_layers, corrupt_tokens.shape[1]
+    results = torch.zeros(n_layers, seq)
+    for layer in range(n_layers):
+        name = f"blocks.{layer}.hook_resid_pre"
+        for pos in range(seq):
+            def patch(resid: Tensor, hook, pos: int = pos) -> Tensor:
+                resid[:, pos] = clean_cache[hook.name][:, pos]
+                return resid
+
+            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
+            results[layer, pos] = metric(logits).item()
+    return results
+
+
+def patch_head_output(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric: Metric) -> Float[Tensor, "layer head"]:
+    """Run the corrupted prompts with one head's clean output (hook_z, every position) patched in."""
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(model.cfg.n_heads):
+            def patch(z: Tensor, hook, head: int = head) -> Tensor:
+                z[:, :, head] = clean_cache[hook.name][:, :, head]
+                return z
+
+            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
+            results[layer, head] = metric(logits).item()
+    return results
+
+
+def patch_head_pattern(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric: Metric) -> Float[Tensor, "layer head"]:
+    """Run the corrupted prompts with one head's clean attention pattern patched in."""
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_pattern"
+        for head in range(model.cfg.n_heads):
+            def patch(pattern: Tensor, hook, head: int = head) -> Tensor:
+                pattern[:, head] = clean_cache[hook.name][:, head]  # pattern is [batch, head, query, key]
+                return pattern
+
+            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
+            results[layer, head] = metric(logits).item()
+    return results
+
+
+# --------------------------------------------------------------------------- path patching
+
+
+def _freeze_heads_except(clean_cache, corrupt_cache, sender: Head):
+    """A hook for hook_z that pins every head to its clean output, except ``sender`` (corrupt output).
+
+    Pinning the other heads is what makes this *path* patching: the sender's new output can
+    reach later layers only through the residual stream and the MLPs, never by changing
+    what another head reads and writes.
+    """
+    def hook(z: Tensor, hook) -> Tensor:
+        frozen = clean_cache[hook.name].clone()
+        if hook.layer() == sender[0]:
+            frozen[:, :, sender[1]] = corrupt_cache[hook.name][:, :, sender[1]]
+        return frozen
+
+    return hook
+
+
+def _every_z(model) -> Callable[[str], bool]:
+    names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
+    return lambda name: name in names
+
+
+def path_patch_to_final(model, clean_tokens: Int[Tensor, "batch seq"], clean_cache, corrupt_cache,
+                        metric: Metric) -> Float[Tensor, "layer head"]:
+    """The metric when only the path sender head -> final residual stream carries the corrupted signal."""
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            hook = _freeze_heads_except(clean_cache, corrupt_cache, (layer, head))
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(_every_z(model), hook)])
+            results[layer, head] = metric(logits).item()
+    return results
+
+
+def path_patch_to_heads(model, clean_tokens: Int[Tensor, "batch seq"], clean_cache, corrupt_cache, metric: Metric,
+                        receivers: Sequence[Head], component: str) -> Float[Tensor, "layer head"]:
+    """The metric when only the path sender head -> ``component`` (q, k or v) of the receiver heads
+    carries the corrupted signal; everything downstream of the receivers runs freely.
+
+    Step 1: corrupt the sender, pin every other head to its clean output, and record the
+    receivers' queries (keys, values). Step 2: a clean run in which only the receivers'
+    q (k, v) are replaced by the recorded ones.
+    """
+    if component not in ("q", "k", "v"):
+        raise ValueError("component must be 'q', 'k' or 'v'")
+    receiver_layers = sorted({layer for layer, _ in receivers})
+    receiver_names = {f"blocks.{layer}.attn.hook_{component}" for layer in receiver_layers}
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            recorded: dict[str, Tensor] = {}
+
+            def record(act: Tensor, hook) -> None:
+                recorded[hook.name] = act.detach().clone()
+
+            model.run_with_hooks(
+                clean_tokens,
+                fwd_hooks=[(_every_z(model), _freeze_heads_except(clean_cache, corrupt_cache, (layer, head))),
+                           (lambda name: name in receiver_names, record)],
+            )
+
+            def patch_receivers(act: Tensor, hook) -> Tensor:
+                for r_layer, r_head in receivers:
+                    if r_layer == hook.layer():
+                        act[:, :, r_head] = recorded[hook.name][:, :, r_head]  # q/k/v are [batch, pos, head, d_head]
+                return act
+
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in receiver_names, patch_receivers)])
+            results[layer, head] = metric(logits).item()
+    return results
+
+
+# --------------------------------------------------------------------------- circuit validation
+
+
+def mean_ablate_except(model, tokens: Int[Tensor, "batch seq"], circuit: Iterable[Head],
+                       means: Float[Tensor, "layer seq head d_head"]) -> Float[Tensor, "batch seq vocab"]:
+    """Logits when every head outside ``circuit`` outputs its mean (over a reference dataset) at each position."""
+    keep = {(int(layer), int(head)) for layer, head in circuit}
+    n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+
+    def ablate(z: Tensor, hook) -> Tensor:
+        layer = hook.layer()
+        ablated = [h for h in range(n_heads) if (layer, h) not in keep]
+        # means[layer] is [seq, head, d_head]; it broadcasts over the batch.
+        z[:, :, ablated] = means[layer][:, ablated].to(z.dtype)
+        return z
+
+    names = {f"blocks.{layer}.attn.hook_z" for layer in range(n_layers)}
+    return model.run_with_hooks(tokens, fwd_hooks=[(lambda name: name in names, ablate)])
+
+
+# --------------------------------------------------------------------------- attribution patching (bonus)
+
+
+def attribution_patching(model, clean_tokens: Int[Tensor, "batch seq"], corrupt_tokens: Int[Tensor, "batch seq"],
+                         metric: Metric) -> Float[Tensor, "layer head"]:
+    """First-order estimate of patch_head_output: (z_clean - z_corrupt) . d metric / d z, at the corrupted run.
+
+    One forward and one backward pass replace n_layers * n_heads patched runs.
+    """
+    names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, clean_cache = model.run_with_cache(clean_tokens, names_filter=lambda name: name in names)
+    leaves: dict[str, Tensor] = {}
+
+    def make_leaf(z: Tensor, hook) -> Tensor:
+        # Swap the activation for an identical leaf tensor, so autograd can differentiate with respect to it.
+        leaf = z.detach().clone().requires_grad_(True)
+        leaves[hook.name] = leaf
+        return leaf
+
+    with torch.enable_grad():
+        logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(lambda name: name in names, make_leaf)])
+        value = metric(logits)
+        grads = torch.autograd.grad(value, [leaves[name] for name in names])
+    rows = []
+    for name, grad in zip(names, grads):
+        delta = clean_cache[name] - leaves[name].detach()
+        rows.append(einops.einsum(delta, grad, "batch pos head d_head, batch pos head d_head -> head"))
+    return torch.stack(rows).detach()

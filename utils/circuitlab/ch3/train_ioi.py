@@ -1,0 +1,224 @@
+"""Train the offline IOI model: a small GPT-2 on a generated corpus of IOI and other sentences.
+
+    python -m circuitlab.ch3.train_ioi                      # the shipped model (about 5 min, 1 thread)
+    python -m circuitlab.ch3.train_ioi --steps 50 --documents 2000 --out /tmp/ioi-tiny   # a smoke test
+
+The result is a Hugging Face ``GPT2LMHeadModel`` directory (``config.json``,
+``model.safetensors`` and the word-level tokenizer), which TransformerLens boots exactly as
+it boots GPT-2 small. The recipe and the measured results are stored under
+``circuitlab_metadata`` in ``config.json``.
+
+Design choices, and why:
+- a word-level tokenizer, so every name is one token and the vocabulary is tiny;
+- 4 layers, d_model 128, 4 heads and an MLP of width 16: with a full-width MLP the model
+  solves IOI mostly in its MLPs, which hides the attention-head circuit the chapter studies;
+- a third of the IOI sentences are *distractor* sentences, in which a third name follows
+  the repeated subject, so the answer cannot be found by suppressing the most recent name.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+
+from circuitlab.data import ioi
+
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "ioi-wordlevel"
+
+
+@dataclass
+class Recipe:
+    """Everything that determines the trained model."""
+
+    documents: int = 200_000
+    steps: int = 4000
+    batch_size: int = 64
+    lr: float = 2e-3
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 0.1
+    warmup_steps: int = 200
+    final_lr_fraction: float = 0.1
+    grad_clip: float = 1.0
+    n_layer: int = 4
+    n_embd: int = 128
+    n_head: int = 4
+    n_inner: int = 16
+    n_positions: int = 64
+    distractor_fraction: float = 0.35
+    seed: int = 0
+
+
+def build_tokenizer():
+    """The word-level tokenizer: one token per word or punctuation mark, ``<bos>`` prepended."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    from circuitlab.models import make_tokenizer
+
+    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + ioi.vocabulary())}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    # Split on whitespace, then split punctuation off words, so "store," is "store" + ",".
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", vocab["<bos>"])]
+    )
+    return make_tokenizer(tokenizer, name="ioi-wordlevel", bos="<bos>", eos="<eos>", pad="<pad>", unk="<unk>")
+
+
+def build_model(recipe: Recipe, vocab_size: int):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=vocab_size, n_positions=recipe.n_positions, n_embd=recipe.n_embd, n_layer=recipe.n_layer,
+        n_head=recipe.n_head, n_inner=recipe.n_inner, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        bos_token_id=1, eos_token_id=2, pad_token_id=0,
+    )
+    torch.manual_seed(recipe.seed)
+    return GPT2LMHeadModel(config)
+
+
+def _batches(token_ids: Sequence[list[int]], batch_size: int, pad_id: int, seed: int) -> Iterator[torch.Tensor]:
+    """Shuffled batches, each padded to its own longest document (padding is wasted compute)."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(len(token_ids), generator=generator).tolist()
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            docs = [token_ids[i] for i in order[start:start + batch_size]]
+            width = max(len(d) for d in docs)
+            yield torch.tensor([d + [pad_id] * (width - len(d)) for d in docs])
+
+
+def _lr_at(step: int, recipe: Recipe) -> float:
+    """Linear warm-up, then cosine decay to ``final_lr_fraction`` of the peak."""
+    if step < recipe.warmup_steps:
+        return recipe.lr * (step + 1) / recipe.warmup_steps
+    progress = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
+    floor = recipe.final_lr_fraction
+    return recipe.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _optimizer(model, recipe: Recipe) -> torch.optim.Optimizer:
+    # Weight decay on matrices only: decaying LayerNorm gains and biases only hurts.
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas)
+
+
+@torch.no_grad()
+def evaluate_hf(model, tokenizer, prompts: Sequence[ioi.IOIPrompt]) -> dict[str, float]:
+    """IO-S logit difference, accuracy (IO > S), top-1 = IO and p(IO), at each prompt's last token."""
+    model.eval()
+    encoded = tokenizer([p.text for p in prompts], padding=True, return_tensors="pt")
+    logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
+    end = encoded["attention_mask"].sum(1) - 1
+    final = logits[torch.arange(len(prompts)), end]
+    io = torch.tensor([tokenizer.convert_tokens_to_ids(p.io) for p in prompts])
+    s = torch.tensor([tokenizer.convert_tokens_to_ids(p.s) for p in prompts])
+    rows = torch.arange(len(prompts))
+    diff = final[rows, io] - final[rows, s]
+    probs = final.softmax(-1)
+    model.train()
+    return {
+        "logit_diff": round(diff.mean().item(), 3),
+        "accuracy": round((diff > 0).float().mean().item(), 3),
+        "top1": round((final.argmax(-1) == io).float().mean().item(), 3),
+        "p_io": round(probs[rows, io].mean().item(), 3),
+    }
+
+
+def evaluation_sets(n: int = 200) -> dict[str, list[ioi.IOIPrompt]]:
+    """The held-out measurements: new names, new templates, both, and the distractor templates."""
+    return {
+        "train_templates": ioi.ioi_prompts(n, seed=101),
+        "held_out_names": ioi.ioi_prompts(n, names=ioi.HELD_OUT_NAMES, seed=102),
+        "held_out_templates": ioi.ioi_prompts(n, templates=ioi.HELD_OUT_TEMPLATES, seed=103),
+        "held_out_both": ioi.ioi_prompts(n, templates=ioi.HELD_OUT_TEMPLATES, names=ioi.HELD_OUT_NAMES, seed=104),
+        "distractor": ioi.ioi_prompts(n, templates=ioi.DISTRACTOR_TEMPLATES, seed=105),
+    }
+
+
+def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads: int = 1,
+          progress: bool = True) -> tuple[object, object, dict]:
+    """Train per ``recipe``; save to ``out`` (if given); return (hf_model, tokenizer, results)."""
+    torch.set_num_threads(threads)
+    started = time.time()
+    tokenizer = build_tokenizer()
+    documents = list(ioi.corpus_documents(recipe.documents, seed=recipe.seed,
+                                          distractor_fraction=recipe.distractor_fraction))
+    token_ids = [e.ids for e in tokenizer._tokenizer.encode_batch(documents)]
+    n_tokens = sum(len(t) for t in token_ids)
+    model = build_model(recipe, vocab_size=len(tokenizer))
+    model.train()
+    optimizer = _optimizer(model, recipe)
+    pad_id = tokenizer.pad_token_id
+    eval_sets = evaluation_sets(100)
+    history = []
+    batches = _batches(token_ids, recipe.batch_size, pad_id, recipe.seed)
+    for step in range(recipe.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, recipe)
+        tokens = next(batches)
+        mask = tokens != pad_id
+        logits = model(input_ids=tokens, attention_mask=mask.long()).logits
+        # Next-token loss on every real token; padding is never a target.
+        targets = tokens[:, 1:].masked_fill(~mask[:, 1:], -100)
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), targets.flatten(), ignore_index=-100)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        optimizer.step()
+        if (step + 1) % log_every == 0 or step + 1 == recipe.steps:
+            row = {"step": step + 1, "loss": round(loss.item(), 4), "seconds": round(time.time() - started, 1),
+                   **{f"{k}_{m}": v for k, r in ((k, evaluate_hf(model, tokenizer, p)) for k, p in eval_sets.items())
+                      for m, v in r.items() if m in ("logit_diff", "top1")}}
+            history.append(row)
+            if progress:
+                print(json.dumps(row), flush=True)
+    model.eval()
+    results = {name: evaluate_hf(model, tokenizer, prompts) for name, prompts in evaluation_sets(200).items()}
+    results["train_seconds"] = round(time.time() - started, 1)
+    results["corpus_tokens"] = n_tokens
+    model.train(False)
+    if out is not None:
+        save(model, tokenizer, Path(out), recipe, results, history)
+    return model, tokenizer, results
+
+
+def save(model, tokenizer, out: Path, recipe: Recipe, results: dict, history: list[dict]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    model.config.circuitlab_metadata = {
+        "recipe": asdict(recipe),
+        "results": results,
+        "history": history,
+        "command": "python -m circuitlab.ch3.train_ioi",
+        "notes": "IO-S logit difference, accuracy (IO>S), top-1=IO and p(IO) at the final token of 200 prompts "
+                 "per set; see circuitlab.ch3.train_ioi.evaluation_sets.",
+    }
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=Recipe.steps)
+    parser.add_argument("--documents", type=int, default=Recipe.documents)
+    parser.add_argument("--seed", type=int, default=Recipe.seed)
+    parser.add_argument("--distractor-fraction", type=float, default=Recipe.distractor_fraction)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    recipe = Recipe(steps=args.steps, documents=args.documents, seed=args.seed,
+                    distractor_fraction=args.distractor_fraction)
+    _, _, results = train(recipe, out=args.out, threads=args.threads)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
