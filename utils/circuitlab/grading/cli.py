@@ -2,7 +2,7 @@
 
     circuitlab list [--json]
     circuitlab check ID FILE.py:NAME [--json]      exit 0 pass, 1 fail, 2 usage or bad input
-    circuitlab progress NOTEBOOK.ipynb [--json]
+    circuitlab progress NOTEBOOK.ipynb|FOLDER [--json]
     circuitlab hint ID [--level N]
 
 Further subcommands (release, autograde, ...) register themselves in ``SUBCOMMANDS``.
@@ -80,11 +80,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_progress(args: argparse.Namespace) -> int:
-    from circuitlab.grading.progress import format_progress, notebook_progress
+    from circuitlab.grading.progress import (
+        folder_progress, format_folder_progress, format_progress, notebook_progress,
+    )
 
     path = Path(args.notebook)
+    if path.is_dir():  # a learner's workspace: every chapter notebook in it
+        report = folder_progress(path, timeout=args.timeout)
+        print(json.dumps(report, indent=1) if args.json else format_folder_progress(report))
+        return EXIT_PASS
     if not path.is_file() or path.suffix != ".ipynb":
-        raise UsageError(f"Expected a notebook file (.ipynb), got {args.notebook!r}.")
+        raise UsageError(f"Expected a notebook file (.ipynb) or a folder of them, got {args.notebook!r}.")
     report = notebook_progress(path, timeout=args.timeout)
     print(json.dumps(report, indent=1) if args.json else format_progress(report))
     return EXIT_PASS
@@ -118,7 +124,7 @@ def _add_check(sub: Any) -> None:
 
 def _add_progress(sub: Any) -> None:
     p = sub.add_parser("progress", help="execute a learner notebook (a copy) and report each exercise")
-    p.add_argument("notebook")
+    p.add_argument("notebook", help="a notebook, or a folder (your workspace/) whose chapter notebooks are all reported")
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     p.set_defaults(run=_cmd_progress)

@@ -67,6 +67,33 @@ def notebook_progress(path: str | os.PathLike, timeout: int = 900) -> dict[str, 
     }
 
 
+CHAPTER_NOTEBOOK = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
+
+
+def chapter_notebooks_in(folder: str | os.PathLike) -> list[Path]:
+    """The chapter notebooks (``NN_slug.ipynb``) directly inside ``folder``, in chapter order."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and CHAPTER_NOTEBOOK.match(p.name))
+
+
+def folder_progress(folder: str | os.PathLike, timeout: int = 900) -> dict[str, Any]:
+    """Progress for every chapter notebook in a folder (a learner's workspace); none is modified."""
+    return {
+        "folder": str(folder),
+        "notebooks": [notebook_progress(path, timeout=timeout) for path in chapter_notebooks_in(folder)],
+    }
+
+
+def format_folder_progress(report: dict[str, Any]) -> str:
+    notebooks = report["notebooks"]
+    if not notebooks:
+        return f"{report['folder']}: no chapter notebooks (NN_slug.ipynb) found."
+    rows = [row for notebook in notebooks for row in notebook["exercises"]]
+    done = sum(row["status"] == "passed" for row in rows)
+    parts = [format_progress(notebook) for notebook in notebooks]
+    parts.append(f"In all: {done} of {len(rows)} exercises pass in {len(notebooks)} chapter notebook(s).")
+    return "\n\n".join(parts)
+
+
 def format_progress(report: dict[str, Any]) -> str:
     rows = report["exercises"]
     done = sum(r["status"] == "passed" for r in rows)
