@@ -272,16 +272,50 @@ def masters(root: Path) -> list[tuple[Path, Chapter]]:
     return found
 
 
+TABLE_START, TABLE_END = "<!-- chapters:start -->", "<!-- chapters:end -->"
+
+
+def chapter_table(built: list[Chapter]) -> str:
+    """The README's curriculum map, generated from the chapter packages' metadata."""
+    registry = exercises()
+    rows = [
+        "| # | chapter | what you build | paper | prerequisites | hours | exercises |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for chapter in built:
+        own = [e for e in registry.values() if e.chapter == chapter.number]
+        points = sum(e.points for e in own)
+        link = f"[{chapter.title}](chapters/{chapter.slug}.ipynb) ([Colab]({colab_url(f'chapters/{chapter.slug}.ipynb')}))"
+        rows.append(
+            f"| {chapter.number} | {link} | {chapter.summary} | {chapter.paper} | "
+            f"{'; '.join(chapter.prerequisites)} | {chapter.hours:g} | {len(own)} ({points} points) |"
+        )
+    return "\n".join(rows)
+
+
+def readme_with_table(readme: str, built: list[Chapter]) -> str:
+    if TABLE_START not in readme or TABLE_END not in readme:
+        return readme
+    head, rest = readme.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_START}\n{chapter_table(built)}\n{TABLE_END}{tail}"
+
+
 def build_all(root: Path | None = None) -> dict[Path, str]:
-    """Every generated file's path and text."""
+    """Every generated file's path and text (the notebooks, and the README's chapter table)."""
     root = root or repo_root()
     files: dict[Path, str] = {}
+    built = []
     for master, chapter in masters(root):
         notebooks = build_chapter(master, chapter)
         paths = output_paths(root, chapter.slug)
         files[paths.learner] = serialise(notebooks["learner"])
         files[paths.solution] = serialise(notebooks["solution"])
         files[paths.nbgrader] = serialise(notebooks["nbgrader"])
+        built.append(chapter)
+    readme = root / "README.md"
+    if readme.exists():
+        files[readme] = readme_with_table(readme.read_text(), built)
     return files
 
 
