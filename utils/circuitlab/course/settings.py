@@ -1,0 +1,84 @@
+"""The nbgrader settings Circuit Lab grades with, and the environment the grading kernels run in.
+
+Each setting closes one of nbgrader's traps (see docs/instructors.md):
+
+- a per-cell timeout, generous because later chapters load models and train for minutes, and
+  interrupting (not killing) the kernel so the cells after a runaway loop are still graded;
+- deleted grade cells put back from the gradebook, so deleting a test cannot earn its points;
+- one fixed kernel, whatever kernel name the learner's notebook carries;
+- warnings silenced and progress bars off in the kernel, because nbgrader zeroes any test cell
+  that writes to stderr.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+COURSE_ID = "circuitlab"
+# Seconds one cell may run. Solution notebooks of the model chapters train for one to three
+# minutes on a 2-core CPU; a loaded grading machine can be several times slower.
+CELL_TIMEOUT = 900
+# Seconds one whole submission may take before its grading process is stopped: the last resort
+# for a kernel that ignores the interrupt sent at the cell timeout.
+NOTEBOOK_TIMEOUT = 3600
+KERNEL_NAME = "python3"
+CONFIG_FILE = "nbgrader_config.py"
+
+
+def nbgrader_config_text(cell_timeout: int = CELL_TIMEOUT, kernel_name: str = KERNEL_NAME) -> str:
+    """The course's nbgrader_config.py: plain values, so an instructor can read and edit it."""
+    return f'''\
+# nbgrader settings for a Circuit Lab course, written by `circuitlab release`.
+# Edit freely: `circuitlab release` keeps an existing file. Why each setting: docs/instructors.md.
+c = get_config()  # noqa: F821 (nbgrader provides get_config)
+
+c.CourseDirectory.course_id = "{COURSE_ID}"
+
+# Seconds per cell. Model chapters load checkpoints and train for minutes; on timeout the
+# kernel is interrupted and grading goes on with the next cell.
+c.Execute.timeout = {int(cell_timeout)}
+c.Execute.interrupt_on_timeout = True
+
+# Grade every submission in the same kernel, whatever kernel name the learner's notebook names.
+c.Execute.kernel_name = "{kernel_name}"
+
+# A learner who deletes a test cell gets it back (and graded), not a free pass.
+c.OverwriteCells.add_missing_cells = True
+
+# Every Circuit Lab test cell is visible (the checks live in the installed package), and a
+# feedback file must never show hidden tests: `circuitlab autograde` strips any that appear.
+'''
+
+
+def write_config(course_dir: Path, cell_timeout: int = CELL_TIMEOUT, kernel_name: str = KERNEL_NAME) -> bool:
+    """Write the course's nbgrader_config.py unless one exists; True if written."""
+    path = Path(course_dir) / CONFIG_FILE
+    if path.exists():
+        return False
+    path.write_text(nbgrader_config_text(cell_timeout, kernel_name))
+    return True
+
+
+def kernel_environment(threads: int | None = None) -> dict[str, str]:
+    """The environment for nbgrader and the kernels it starts."""
+    env = dict(os.environ)
+    env.update({
+        # A library warning printed to stderr inside a test cell would zero that cell.
+        "PYTHONWARNINGS": "ignore",
+        "TQDM_DISABLE": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "MPLBACKEND": "Agg",
+        # Jupyter's old-path deprecation notice goes to stderr too.
+        "JUPYTER_PLATFORM_DIRS": "1",
+        # Grading is offline: learner code must not depend on the network, and a grading
+        # machine should not fetch models on a learner's behalf.
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    })
+    if threads:
+        # Several kernels share the machine: one thread pool per kernel, sized to its share.
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CIRCUITLAB_THREADS"):
+            env[name] = str(threads)
+    return env
