@@ -1,0 +1,747 @@
+# %% [markdown]
+# **What you will be able to do.** Open up a transformer with TransformerLens: cache and read every
+# activation, write hooks that measure or edit them, and take the model apart into the paths its
+# weights define. You will use these tools to find the induction circuit of a 2-layer attention-only
+# model (a previous-token head in layer 0 and the induction heads in layer 1 that read it), show what
+# it does to the loss, and read it off the weights. At the end you train the same architecture from
+# scratch and watch the induction heads appear.
+#
+# **Papers.** Elhage et al. (2021), *A Mathematical Framework for Transformer Circuits* (QK and OV
+# circuits, composition, the 2-layer induction circuit); Olsson et al. (2022), *In-context Learning and
+# Induction Heads* (the phase change).
+#
+# **Prerequisites.** Chapter 0 (einops, einsum, plotly, circuitsvis) and what an attention layer
+# computes (chapter 1).
+#
+# **Time.** About four hours. Sections 1 to 4 are the core; 5 and 6 go deeper.
+#
+# **The model.** `attn_only_2l` ships with Circuit Lab: 2 layers, attention only (no MLPs), 4 heads of
+# size 16 per layer, a 64-dimensional residual stream, LayerNorm without learned weights, and a byte-level
+# BPE tokenizer of about a thousand tokens. It was trained by `python -m circuitlab.ch2.training` on
+# the Python documentation that ships with Python, mixed with sequences of random tokens that repeat,
+# so that looking back in context pays off. Everything below runs on a laptop CPU.
+
+# %%
+from functools import partial
+
+import circuitsvis as cv
+import einops
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+from IPython.display import display
+from jaxtyping import Float, Int
+from torch import Tensor
+from transformer_lens import FactoredMatrix
+
+from circuitlab.models import load_shipped
+
+torch.set_grad_enabled(False)  # nothing in sections 1-6 needs gradients
+model = load_shipped("attn_only_2l")
+print(model.cfg.n_layers, "layers,", model.cfg.n_heads, "heads of size", model.cfg.d_head,
+      "| d_model", model.cfg.d_model, "| vocabulary", model.cfg.d_vocab, "| context", model.cfg.n_ctx,
+      "| attention only:", model.cfg.attn_only, "| normalisation:", model.cfg.normalization_type)
+
+# %% [markdown]
+# ## 1. Caching activations
+#
+# `model.run_with_cache(tokens)` runs the model and keeps every intermediate activation in an
+# `ActivationCache`, a dictionary keyed by hook names such as `blocks.0.attn.hook_pattern`. Short keys
+# work too: `cache["pattern", 0]` is the same tensor. The tokenizer is the model's own:
+# `model.to_tokens(text)` prepends the BOS token.
+
+# %%
+prompt = ("A context manager defines the runtime context of a with statement. The context manager "
+          "handles the entry into the runtime context and the exit from the runtime context.")
+tokens = model.to_tokens(prompt)
+str_tokens = model.to_str_tokens(prompt)
+logits, cache = model.run_with_cache(tokens)
+print(len(str_tokens), "tokens:", str_tokens[:12], "...")
+for name in ["hook_embed", "blocks.0.attn.hook_q", "blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z",
+             "blocks.1.hook_resid_post", "ln_final.hook_scale"]:
+    print(f"{name:30s} {tuple(cache[name].shape)}")
+
+# %% [markdown]
+# How good is the model at text? The next-token loss on this prompt, and how often its top guess is
+# the actual next token:
+
+# %%
+loss = model(tokens, return_type="loss")
+guesses = logits[0, :-1].argmax(-1)
+correct = (guesses == tokens[0, 1:])
+print(f"loss {loss.item():.2f} nats; top-1 correct on {correct.sum().item()} of {correct.numel()} tokens")
+print("correctly predicted:", [str_tokens[i + 1] for i in torch.nonzero(correct)[:, 0].tolist()][:25])
+
+# %% [markdown] exercise="ch2.verify_pattern"
+# The cache is only useful if you know exactly what each entry means. Recomputing an activation from
+# the ones before it is the quickest way to find out, and it is how you will catch your own mistakes
+# later when you edit activations with hooks.
+#
+# **Spec.** `attention_pattern(q, k)` takes one sequence's queries and keys for one layer, both of
+# shape `(seq, head, d_head)` (as in `cache["q", layer][0]`), and returns the attention pattern of shape
+# `(head, query_pos, key_pos)`: scores `q·k / sqrt(d_head)`, keys after the query masked out, softmax
+# over keys.
+
+# %% solution="ch2.verify_pattern"
+def attention_pattern(q: Float[Tensor, "seq head d_head"], k: Float[Tensor, "seq head d_head"]) -> Float[Tensor, "head seq_q seq_k"]:
+    ### BEGIN SOLUTION
+    d_head, seq = q.shape[-1], q.shape[0]
+    scores = einops.einsum(q, k, "q_pos head d, k_pos head d -> head q_pos k_pos") / d_head**0.5
+    future = torch.triu(torch.ones(seq, seq, dtype=torch.bool, device=q.device), diagonal=1)
+    return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+    ### END SOLUTION
+
+
+# %% check="ch2.verify_pattern"
+check("ch2.verify_pattern", attention_pattern)
+
+# %%
+for layer in range(model.cfg.n_layers):
+    mine = attention_pattern(cache["q", layer][0], cache["k", layer][0])
+    print(f"layer {layer}: largest difference from the cached pattern {(mine - cache['pattern', layer][0]).abs().max().item():.2e}")
+
+# %% [markdown]
+# ## 2. What the heads look at
+#
+# circuitsvis draws a pattern on the tokens: hover over a token to see where it looks (as a query) or
+# who looks at it (as a key). Look at layer 0 first. Some heads stare at the BOS token, some at the
+# token itself, and at least one looks at the token just before.
+
+# %%
+for layer in range(model.cfg.n_layers):
+    print(f"layer {layer}")
+    display(cv.attention.attention_patterns(tokens=str_tokens, attention=cache["pattern", layer][0]))
+
+# %% [markdown] exercise="ch2.current_attn_detector"
+# Looking at every head by eye stops scaling at a few dozen heads. A detector turns a pattern you
+# recognise into one number per head, so you can scan a model for it. Each detector below averages
+# one stripe of the pattern.
+#
+# **Spec.** `current_attn_score(pattern)` takes a layer's pattern `(batch, head, q, k)` and returns,
+# per head, the mean attention from each position to itself: shape `(head,)`.
+
+# %% solution="ch2.current_attn_detector"
+def current_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
+    ### BEGIN SOLUTION
+    return einops.reduce(pattern.diagonal(dim1=-2, dim2=-1), "batch head pos -> head", "mean")
+    ### END SOLUTION
+
+
+# %% check="ch2.current_attn_detector"
+check("ch2.current_attn_detector", current_attn_score)
+
+# %% [markdown] exercise="ch2.prev_attn_detector"
+# Previous-token heads are the first half of the induction circuit: they copy "which token came just
+# before me" into each position.
+#
+# **Spec.** `prev_attn_score(pattern)`: per head, the mean attention from each position `i >= 1` to
+# position `i - 1` (position 0 has no previous token, so it is left out). Shape `(head,)`.
+
+# %% solution="ch2.prev_attn_detector"
+def prev_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
+    ### BEGIN SOLUTION
+    return einops.reduce(pattern.diagonal(offset=-1, dim1=-2, dim2=-1), "batch head pos -> head", "mean")
+    ### END SOLUTION
+
+
+# %% check="ch2.prev_attn_detector"
+check("ch2.prev_attn_detector", prev_attn_score)
+
+# %% [markdown] exercise="ch2.first_attn_detector"
+# Many heads park their attention on the first token when they have nothing useful to do: BOS then
+# acts as a "no-op" key. Knowing which heads do this keeps you from reading meaning into them.
+#
+# **Spec.** `first_attn_score(pattern)`: per head, the mean attention from every query position
+# (including position 0) to position 0. Shape `(head,)`.
+
+# %% solution="ch2.first_attn_detector"
+def first_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
+    ### BEGIN SOLUTION
+    return einops.reduce(pattern[..., 0], "batch head q -> head", "mean")
+    ### END SOLUTION
+
+
+# %% check="ch2.first_attn_detector"
+check("ch2.first_attn_detector", first_attn_score)
+
+# %% [markdown]
+# The three detectors on the text prompt, every head at once. A head is listed when its score is above
+# 0.4 (a threshold you choose; look at the heatmap to see how clear-cut the split is).
+
+# %%
+def detector_table(cache, detectors: dict) -> dict[str, Tensor]:
+    """For each detector, a (layer, head) tensor of scores."""
+    return {name: torch.stack([fn(cache["pattern", layer]) for layer in range(model.cfg.n_layers)])
+            for name, fn in detectors.items()}
+
+
+detectors = {"current token": current_attn_score, "previous token": prev_attn_score, "first token": first_attn_score}
+table = detector_table(cache, detectors)
+fig = px.imshow(torch.stack(list(table.values())), facet_col=0, color_continuous_scale="Blues", zmin=0, zmax=1,
+                labels=dict(x="head", y="layer"), title="Detector scores on the text prompt")
+for i, name in enumerate(table):
+    fig.layout.annotations[i].text = name
+fig.show()
+for name, scores in table.items():
+    print(f"{name:15s}", [f"{l}.{h}" for l, h in torch.nonzero(scores > 0.4).tolist()])
+
+# %% [markdown]
+# ## 3. Repeated tokens and in-context learning
+#
+# A clean test for induction: a sequence of random tokens, repeated. The first half is unpredictable,
+# so the loss there should be near `ln(d_vocab)`. In the second half every token can be predicted by
+# finding the previous occurrence of the current token and copying what came next: that is what an
+# induction head does.
+
+# %% [markdown] exercise="ch2.repeated_tokens"
+# Random tokens take away everything except the repetition: no grammar, no frequent words. Any drop in
+# loss on the second half can only come from reading the context.
+#
+# **Spec.** `repeated_tokens(batch, half_len, low, high, bos)` returns a `torch.long` tensor of shape
+# `(batch, 2 * half_len + 1)`: the BOS token, then `half_len` tokens drawn uniformly from `[low, high)`
+# with torch's random generator (a new draw for every row), then the same `half_len` tokens again.
+
+# %% solution="ch2.repeated_tokens"
+def repeated_tokens(batch: int, half_len: int, low: int, high: int, bos: int) -> Int[Tensor, "batch seq"]:
+    ### BEGIN SOLUTION
+    half = torch.randint(low, high, (batch, half_len))
+    bos_column = torch.full((batch, 1), bos, dtype=torch.long)
+    return torch.cat([bos_column, half, half], dim=1)
+    ### END SOLUTION
+
+
+# %% check="ch2.repeated_tokens"
+check("ch2.repeated_tokens", repeated_tokens)
+
+# %% [markdown] exercise="ch2.token_log_probs"
+# Per-token log-probabilities are the finest-grained view of the loss: they show *where* in a sequence
+# the model is right, and every metric in this chapter starts from them.
+#
+# **Spec.** `token_log_probs(logits, tokens)` takes logits `(batch, seq, vocab)` and the tokens
+# `(batch, seq)` they were computed from, and returns `(batch, seq - 1)`: entry `j` is the
+# log-probability the model gave (at position `j`) to the token that actually came next, `tokens[:, j + 1]`.
+
+# %% solution="ch2.token_log_probs"
+def token_log_probs(logits: Float[Tensor, "batch seq vocab"], tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq_minus_1"]:
+    ### BEGIN SOLUTION
+    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    return log_probs.gather(dim=-1, index=tokens[:, 1:, None])[..., 0]
+    ### END SOLUTION
+
+
+# %% check="ch2.token_log_probs"
+check("ch2.token_log_probs", token_log_probs)
+
+# %% [markdown]
+# Now the experiment. Tokens 0 and 1 are the tokenizer's special tokens (BOS and padding), so the
+# random tokens come from `[2, d_vocab)`. Entries `1 .. half_len - 1` of the log-probs score first-half
+# tokens 2 to `half_len`; entries `half_len + 1` onwards score second-half tokens 2 to `half_len`, the
+# ones an induction head can predict.
+
+# %%
+torch.manual_seed(0)
+half_len = 30
+BOS = model.tokenizer.bos_token_id
+rep_tokens = repeated_tokens(16, half_len, 2, model.cfg.d_vocab, BOS)
+rep_logits, rep_cache = model.run_with_cache(rep_tokens)
+rep_loss = -token_log_probs(rep_logits, rep_tokens)
+first_half_loss = rep_loss[:, 1:half_len].mean().item()
+second_half_loss = rep_loss[:, half_len + 1:].mean().item()
+print(f"ln(d_vocab) = {torch.log(torch.tensor(float(model.cfg.d_vocab))).item():.2f}")
+print(f"loss on the first half {first_half_loss:.2f}, on the repeated half {second_half_loss:.2f}")
+px.line(y=rep_loss.mean(0).numpy(), labels=dict(x="position j (predicting token j + 1)", y="loss (nats)"),
+        title="Per-token loss on repeated random tokens, averaged over 16 sequences").show()
+
+# %% [markdown]
+# The layer-1 patterns on a repeated sequence show the induction stripe: in the second half each token
+# looks `half_len - 1` positions back, at the token after its earlier copy.
+
+# %%
+short = repeated_tokens(1, 12, 2, model.cfg.d_vocab, BOS)
+_, short_cache = model.run_with_cache(short)
+display(cv.attention.attention_patterns(tokens=model.to_str_tokens(short[0]), attention=short_cache["pattern", 1][0]))
+
+# %% [markdown]
+# ## 4. Hooks: measuring and editing activations in flight
+#
+# A hook is a function `hook_fn(activation, hook)` that TransformerLens calls when the forward pass
+# reaches a hook point. Returning nothing leaves the activation alone (useful for measuring); returning
+# a tensor replaces it (for editing). `model.run_with_hooks(tokens, fwd_hooks=[(name, hook_fn), ...])`
+# attaches hooks for one run only. Hooks are cheaper than caching everything, and they are the only way
+# to *change* an activation.
+
+# %% [markdown] exercise="ch2.induction_score_hook"
+# The induction score turns the stripe above into a number per head, so you can find the induction
+# heads of any model, and it is the quantity that jumps during the phase change in section 7. Computing
+# it in a hook, rather than from a full cache, is how you would scan a model too big to cache.
+#
+# **Spec.** `induction_scores(model, tokens, half_len)` takes repeated tokens (BOS + two equal halves)
+# and returns a `(n_layers, n_heads)` tensor: for each head, the mean attention from each second-half
+# query to the token after that query's first occurrence, averaged over the batch and over the
+# `half_len` second-half queries (positions `half_len + 1` to `2 * half_len`). Read the patterns with
+# hooks on `blocks.{layer}.attn.hook_pattern` during one `run_with_hooks` call.
+
+# %% solution="ch2.induction_score_hook"
+def induction_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int) -> Float[Tensor, "layer head"]:
+    scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    ### BEGIN SOLUTION
+    def record(pattern: Float[Tensor, "batch head q k"], hook, layer: int) -> None:
+        # Query half_len + i holds a copy of token i; the induction target is i + 1: offset -(half_len - 1).
+        stripe = pattern.diagonal(offset=-(half_len - 1), dim1=-2, dim2=-1)[..., 2:]
+        scores[layer] = einops.reduce(stripe, "batch head q -> head", "mean")
+
+    hooks = [(f"blocks.{layer}.attn.hook_pattern", partial(record, layer=layer)) for layer in range(model.cfg.n_layers)]
+    model.run_with_hooks(tokens, fwd_hooks=hooks, return_type=None)
+    ### END SOLUTION
+    return scores
+
+
+# %% check="ch2.induction_score_hook"
+check("ch2.induction_score_hook", induction_scores)
+
+# %%
+ind_scores = induction_scores(model, rep_tokens, half_len)
+prev_scores = torch.stack([prev_attn_score(rep_cache["pattern", layer]) for layer in range(model.cfg.n_layers)])
+px.imshow(torch.stack([ind_scores, prev_scores]), facet_col=0, color_continuous_scale="Blues", zmin=0, zmax=1,
+          labels=dict(x="head", y="layer"), title="Induction score (left) and previous-token score (right)").show()
+induction_head = divmod(int(ind_scores.argmax()), model.cfg.n_heads)
+prev_head = (0, int(prev_scores[0].argmax()))
+print("best induction head", induction_head, f"score {ind_scores.max().item():.2f}")
+print("best previous-token head in layer 0", prev_head, f"score {prev_scores[0].max().item():.2f}")
+print("induction heads (score > 0.3):", [tuple(x) for x in torch.nonzero(ind_scores > 0.3).tolist()])
+
+# %% [markdown]
+# ## 5. Direct logit attribution and the logit lens
+#
+# In an attention-only model the final residual stream is a sum: the token and positional embeddings,
+# plus what each head writes (`z @ W_O` for that head), plus biases. The final LayerNorm centres that sum
+# and divides it by one number per position, its scale; with the scale fixed from the cache, the map
+# from residual stream to logits is linear, so each term's effect on the correct logit can be read off
+# separately. That is direct logit attribution (DLA): it tells you which components *directly* push up
+# the right answer.
+
+# %% [markdown] exercise="ch2.logit_attribution"
+# DLA is the first question to ask of any behaviour: which heads write the answer? It is cheap (one
+# forward pass) and exact for the direct paths, though it misses what a head does by feeding other
+# heads, which is what sections 6 and the ablations address.
+#
+# **Spec.** `logit_attribution(model, cache, tokens)` returns `(batch, seq - 1, 1 + n_layers * n_heads)`.
+# Component 0 is the direct path `hook_embed + hook_pos_embed`; component `1 + layer * n_heads + head` is
+# head `(layer, head)`'s output `z @ W_O` (no bias). Centre each component over `d_model`, divide it by
+# `cache["ln_final.hook_scale"]`, and dot position `j` with the unembedding column of the next token,
+# `model.W_U[:, tokens[:, j + 1]]`.
+
+# %% solution="ch2.logit_attribution"
+def logit_attribution(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq_minus_1 component"]:
+    ### BEGIN SOLUTION
+    direct = cache["hook_embed"] + cache["hook_pos_embed"]
+    heads = [einops.einsum(cache["z", layer], model.W_O[layer], "batch seq head d_head, head d_head d_model -> batch seq head d_model")
+             for layer in range(model.cfg.n_layers)]
+    stack = torch.cat([direct[:, :, None], *heads], dim=2)
+    normalised = (stack - stack.mean(dim=-1, keepdim=True)) / cache["ln_final.hook_scale"][:, :, None]
+    return einops.einsum(normalised[:, :-1], model.W_U[:, tokens[:, 1:]],
+                         "batch seq component d_model, d_model batch seq -> batch seq component")
+    ### END SOLUTION
+
+
+# %% check="ch2.logit_attribution"
+check("ch2.logit_attribution", logit_attribution)
+
+# %% [markdown]
+# The components plus the bias terms add up to the correct-token logit (checked below). Averaged over
+# the two halves of the repeated sequences, the picture separates what helps random tokens from what
+# helps repeated ones. Summing the heads of a layer gives the per-layer attribution.
+
+# %%
+attribution = logit_attribution(model, rep_cache, rep_tokens)
+labels = ["embed"] + [f"{l}.{h}" for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
+bias = model.b_O.sum(0)
+bias_term = ((bias - bias.mean()) / rep_cache["ln_final.hook_scale"][:, :-1]) @ model.W_U
+bias_term = bias_term.gather(-1, rep_tokens[:, 1:, None])[..., 0]
+correct_logit = rep_logits[:, :-1].gather(-1, rep_tokens[:, 1:, None])[..., 0]
+print(f"components + bias vs actual logit: largest difference {(attribution.sum(-1) + bias_term - correct_logit).abs().max().item():.1e}")
+fig = go.Figure([go.Bar(name="first half", x=labels, y=attribution[:, 1:half_len].mean((0, 1)).numpy()),
+                 go.Bar(name="repeated half", x=labels, y=attribution[:, half_len + 1:].mean((0, 1)).numpy())])
+fig.update_layout(title="Direct logit attribution to the correct next token", yaxis_title="logit", barmode="group").show()
+per_layer = einops.reduce(attribution[:, half_len + 1:, 1:], "b s (layer head) -> layer", "mean", layer=model.cfg.n_layers)
+print("repeated half, per layer:", [f"layer {l}: {v:.2f}" for l, v in enumerate(per_layer.tolist())])
+
+# %% [markdown] exercise="ch2.logit_lens"
+# The logit lens asks what the model would predict if it stopped early: unembed the residual stream
+# before each layer. It shows at which depth the right answer appears, and complements DLA, which
+# splits the final stream by component rather than by depth.
+#
+# **Spec.** `logit_lens(model, cache, tokens)` returns `(n_layers + 1, batch, seq - 1)`: stage `l <
+# n_layers` reads `blocks.{l}.hook_resid_pre`, the last stage reads the final
+# `blocks.{n_layers - 1}.hook_resid_post`. Normalise each stage with its own LayerNorm (centre over
+# `d_model`, divide by `sqrt(mean of squares + model.cfg.eps)`), multiply by `model.W_U`, and return the
+# log-probability of the next token as in `token_log_probs`.
+
+# %% solution="ch2.logit_lens"
+def logit_lens(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "stage batch seq_minus_1"]:
+    ### BEGIN SOLUTION
+    n_layers = model.cfg.n_layers
+    stages = [cache["resid_pre", layer] for layer in range(n_layers)] + [cache["resid_post", n_layers - 1]]
+    resid = torch.stack(stages)
+    centred = resid - resid.mean(dim=-1, keepdim=True)
+    normalised = centred / (centred.pow(2).mean(dim=-1, keepdim=True) + model.cfg.eps).sqrt()
+    log_probs = (normalised @ model.W_U)[:, :, :-1].log_softmax(dim=-1)
+    targets = einops.repeat(tokens[:, 1:], "batch seq -> stage batch seq 1", stage=len(stages))
+    return log_probs.gather(-1, targets)[..., 0]
+    ### END SOLUTION
+
+
+# %% check="ch2.logit_lens"
+check("ch2.logit_lens", logit_lens)
+
+# %%
+lens = logit_lens(model, rep_cache, rep_tokens)
+stage_names = [f"before layer {l}" for l in range(model.cfg.n_layers)] + ["output"]
+fig = go.Figure([go.Scatter(y=(-lens[s]).mean(0).numpy(), name=stage_names[s]) for s in range(lens.shape[0])])
+fig.update_layout(title="Logit lens on repeated tokens: loss by position at each depth",
+                  xaxis_title="position j", yaxis_title="loss (nats)").show()
+for s, name in enumerate(stage_names):
+    print(f"{name:15s} repeated-half loss {(-lens[s, :, half_len + 1:]).mean().item():.2f}")
+
+# %% [markdown]
+# ## 6. Ablations: what breaks when a head is removed
+#
+# DLA only sees direct effects. The layer-0 previous-token head writes nothing useful to the logits
+# itself; it matters because the induction head reads it. Ablation catches that: remove a head's output
+# and measure the damage. *Zero-ablation* sets the head's `z` to zero; *mean-ablation* sets it to its
+# average over the batch, position by position, which keeps the parts of the output that are always
+# there (a cleaner "remove the information, keep the typical value").
+
+# %% [markdown] exercise="ch2.ablate_head_hook"
+# Editing an activation with a hook is the basic move of every causal experiment in interpretability:
+# ablations here, activation patching in chapter 3.
+#
+# **Spec.** `ablate_head_hook(z, hook, head, replacement=None)` is a hook on `blocks.{layer}.attn.hook_z`
+# (`z` has shape `(batch, seq, head, d_head)`). It sets head `head`'s slice to zero, or, if `replacement`
+# (shape `(seq, d_head)`) is given, to `replacement` for every batch entry, and leaves the other heads
+# alone. Return the edited `z` (editing it in place and returning nothing also works).
+
+# %% solution="ch2.ablate_head_hook"
+def ablate_head_hook(z: Float[Tensor, "batch seq head d_head"], hook, head: int,
+                     replacement: Float[Tensor, "seq d_head"] | None = None) -> Float[Tensor, "batch seq head d_head"]:
+    ### BEGIN SOLUTION
+    z = z.clone()
+    z[:, :, head, :] = 0.0 if replacement is None else replacement
+    return z
+    ### END SOLUTION
+
+
+# %% check="ch2.ablate_head_hook"
+check("ch2.ablate_head_hook", ablate_head_hook)
+
+# %% [markdown] exercise="ch2.ablation_scores"
+# An ablation score per head is a map of which heads a behaviour depends on, including heads that act
+# only through other heads.
+#
+# **Spec.** `ablation_scores(model, tokens, half_len, mean_ablate=False)` takes repeated tokens and
+# returns `(n_layers, n_heads)`: for each head, the loss on the repeated half with that head ablated
+# minus the same loss without ablation. "Loss on the repeated half" is minus the mean of
+# `token_log_probs(logits, tokens)[:, half_len + 1:]`. With `mean_ablate=True` the replacement is the
+# head's `z` averaged over the batch (one row per position) on the same tokens.
+
+# %% solution="ch2.ablation_scores"
+def ablation_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int, mean_ablate: bool = False) -> Float[Tensor, "layer head"]:
+    ### BEGIN SOLUTION
+    def repeated_loss(logits: Tensor) -> Tensor:
+        return -token_log_probs(logits, tokens)[:, half_len + 1:].mean()
+
+    logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("hook_z"))
+    baseline = repeated_loss(logits)
+    scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            replacement = cache["z", layer][:, :, head].mean(dim=0) if mean_ablate else None
+            hook = partial(ablate_head_hook, head=head, replacement=replacement)
+            ablated = model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
+            scores[layer, head] = repeated_loss(ablated) - baseline
+    return scores
+    ### END SOLUTION
+
+
+# %% check="ch2.ablation_scores"
+check("ch2.ablation_scores", ablation_scores)
+
+# %%
+zero_scores = ablation_scores(model, rep_tokens, half_len)
+mean_scores = ablation_scores(model, rep_tokens, half_len, mean_ablate=True)
+px.imshow(torch.stack([zero_scores, mean_scores]), facet_col=0, color_continuous_scale="Reds",
+          labels=dict(x="head", y="layer"), title="Increase in repeated-half loss: zero-ablation (left), mean-ablation (right)").show()
+
+# %% [markdown]
+# The claim to check: removing the induction head, or the previous-token head that feeds it, should
+# hurt the repeated half a lot and the first half (where there is nothing to copy) hardly at all.
+
+# %%
+def half_losses(hooks: list) -> tuple[float, float]:
+    ablated = model.run_with_hooks(rep_tokens, fwd_hooks=hooks)
+    loss = -token_log_probs(ablated, rep_tokens)
+    return loss[:, 1:half_len].mean().item(), loss[:, half_len + 1:].mean().item()
+
+
+print(f"{'ablated':28s} first half  repeated half")
+print(f"{'nothing':28s} {first_half_loss:10.2f}  {second_half_loss:13.2f}")
+for label, (layer, head) in [("induction head", induction_head), ("previous-token head", prev_head)]:
+    first, repeated = half_losses([(f"blocks.{layer}.attn.hook_z", partial(ablate_head_hook, head=head))])
+    print(f"{label + f' {layer}.{head}':28s} {first:10.2f}  {repeated:13.2f}")
+
+# %% [markdown]
+# ## 7. Reading the circuit off the weights
+#
+# Attention splits into two independent circuits per head. The **QK circuit** `W_Q W_K^T` decides where
+# the head looks (a bilinear form between query-side and key-side residual vectors); the **OV circuit**
+# `W_V W_O` decides what it writes once it looks there. Both are `d_model x d_model` matrices of rank at
+# most `d_head`, so TransformerLens keeps them as a `FactoredMatrix` (the two factors), which multiplies,
+# transposes and takes norms without building the big product. `model.OV[layer, head]` and
+# `model.QK[layer, head]` give them directly.
+#
+# ### The OV circuit of the induction head: copying
+#
+# An induction head that attends to token `A`'s successor `B` should raise the logit of `B`. Multiply the
+# OV circuit by the embedding on the left and the unembedding on the right: row `i` of
+# `W_E OV W_U` is what attending to token `i` does to every output logit. A copying head has a large
+# diagonal.
+
+# %% [markdown] exercise="ch2.full_ov_top1"
+# This is the weight-based counterpart of the induction score: it checks from the parameters alone, on
+# every token of the vocabulary rather than a sample, that the head copies what it attends to. (Layer
+# 1's LayerNorm is ignored here: it rescales each row, which does not change a row's argmax, but its
+# centring is also skipped, an approximation.)
+#
+# **Spec.** `full_ov_top1(model, layer, head)` returns a Python float: the fraction of tokens `i` for
+# which entry `(i, i)` is the largest in row `i` of `model.W_E @ model.OV[layer, head] @ model.W_U`.
+
+# %% solution="ch2.full_ov_top1"
+def full_ov_top1(model, layer: int, head: int) -> float:
+    ### BEGIN SOLUTION
+    full_ov = model.W_E @ model.OV[layer, head] @ model.W_U  # FactoredMatrix (d_vocab, d_vocab)
+    matrix = full_ov.AB
+    return (matrix.argmax(dim=-1) == torch.arange(matrix.shape[0])).float().mean().item()
+    ### END SOLUTION
+
+
+# %% check="ch2.full_ov_top1"
+check("ch2.full_ov_top1", full_ov_top1)
+
+# %%
+chance = 1 / model.cfg.d_vocab
+for head in range(model.cfg.n_heads):
+    print(f"head 1.{head}: copying top-1 {full_ov_top1(model, 1, head):.3f}  (induction score {ind_scores[1, head].item():.2f})")
+print(f"chance level {chance:.4f}")
+ov_block = (model.W_E[:200] @ model.OV[1, induction_head[1]] @ model.W_U[:, :200]).AB
+px.imshow(ov_block, color_continuous_scale="RdBu", color_continuous_midpoint=0,
+          labels=dict(x="output token", y="attended token"),
+          title=f"Full OV circuit of head {induction_head}, first 200 tokens: the diagonal is copying").show()
+
+# %% [markdown]
+# ### Decomposed keys: which layer-0 head does the induction head read?
+#
+# The induction head must find "the position whose *previous* token equals my current token". Its query
+# carries the current token; its key must carry the previous token, which only a layer-0 head can have
+# moved there. Splitting the keys by the component that wrote their input shows which one.
+
+# %% [markdown] exercise="ch2.decompose_qk"
+# Decomposing an activation into the contributions of earlier components is the most direct way to see
+# composition between layers in the data: here, which layer-0 head writes what the induction head's keys
+# read.
+#
+# **Spec.** `decompose_keys(model, cache, head)` returns `(2 + n_heads, batch, seq, d_head)`: the keys of
+# head `(1, head)` computed from each component of layer 1's input separately, in the order `hook_embed`,
+# `hook_pos_embed`, then each layer-0 head's `z @ W_O`. Centre each component over `d_model`, divide it by
+# `cache["blocks.1.ln1.hook_scale"]`, multiply by `model.W_K[1, head]` (no bias).
+
+# %% solution="ch2.decompose_qk"
+def decompose_keys(model, cache, head: int) -> Float[Tensor, "component batch seq d_head"]:
+    ### BEGIN SOLUTION
+    layer0_heads = einops.einsum(cache["z", 0], model.W_O[0], "batch seq head d_head, head d_head d_model -> head batch seq d_model")
+    inputs = torch.cat([cache["hook_embed"][None], cache["hook_pos_embed"][None], layer0_heads])
+    normalised = (inputs - inputs.mean(dim=-1, keepdim=True)) / cache["blocks.1.ln1.hook_scale"]
+    return einops.einsum(normalised, model.W_K[1, head], "component batch seq d_model, d_model d_head -> component batch seq d_head")
+    ### END SOLUTION
+
+
+# %% check="ch2.decompose_qk"
+check("ch2.decompose_qk", decompose_keys)
+
+# %% [markdown]
+# Score each key component against the full queries, at the induction positions only (second-half query
+# `q`, key `q - half_len + 1`). The component whose scores are largest is what the head matches on.
+# First, a sanity check that the components (plus the bias terms) rebuild the cached keys.
+
+# %%
+ind_layer, ind_head = induction_head
+keys_by_component = decompose_keys(model, rep_cache, ind_head)
+b_O0 = model.b_O[0]
+bias_keys = ((b_O0 - b_O0.mean()) / rep_cache["blocks.1.ln1.hook_scale"]) @ model.W_K[1, ind_head] + model.b_K[1, ind_head]
+print(f"rebuilt keys vs cache: largest difference {(keys_by_component.sum(0) + bias_keys - rep_cache['k', 1][:, :, ind_head]).abs().max().item():.1e}")
+queries = rep_cache["q", 1][:, :, ind_head]  # batch seq d_head
+q_positions = torch.arange(half_len + 1, 2 * half_len + 1)
+k_positions = q_positions - half_len + 1
+component_scores = einops.einsum(queries[:, q_positions], keys_by_component[:, :, k_positions],
+                                 "batch pos d, component batch pos d -> component") / (len(q_positions) * rep_tokens.shape[0])
+component_names = ["embed", "pos_embed"] + [f"0.{h}" for h in range(model.cfg.n_heads)]
+px.bar(x=component_names, y=(component_scores / model.cfg.d_head**0.5).numpy(),
+       labels=dict(x="key component", y="mean scaled score"),
+       title=f"What head {induction_head}'s keys match on at the induction positions").show()
+print("largest key component:", component_names[int(component_scores.argmax())])
+
+# %% [markdown]
+# ### Composition scores
+#
+# The weights say the same without any data. Head `A` in layer 0 writes `x @ OV_A`; head `B` in layer 1
+# reads its keys through the right factor of `QK_B`. If `OV_A @ QK_B^T` is large relative to the two
+# matrices, `B`'s keys read what `A` writes: K-composition. The score
+# `||W_A W_B||_F / (||W_A||_F ||W_B||_F)` is at most 1, and is compared against random matrices of the
+# same shapes, because even unrelated low-rank matrices give a score above zero.
+
+# %% [markdown] exercise="ch2.composition_score"
+# The composition score measures how much one head's output lands in the subspace another head reads.
+# It is the weights-only way to find the edges of a circuit.
+#
+# **Spec.** `composition_score(write, read)` takes two `FactoredMatrix` (`d x d`) and returns a Python
+# float, `||write @ read||_F / (||write||_F * ||read||_F)`.
+
+# %% solution="ch2.composition_score"
+def composition_score(write: FactoredMatrix, read: FactoredMatrix) -> float:
+    ### BEGIN SOLUTION
+    return ((write @ read).norm() / (write.norm() * read.norm())).item()
+    ### END SOLUTION
+
+
+# %% check="ch2.composition_score"
+check("ch2.composition_score", composition_score)
+
+# %% [markdown] exercise="ch2.k_composition"
+# K-composition is the signature of induction: the layer-1 head's keys read the previous-token head's
+# output.
+#
+# **Spec.** `k_composition_scores(model)` returns `(n_heads, n_heads)`: entry `[writer, reader]` is
+# `composition_score(model.OV[0, writer], model.QK[1, reader].T)`.
+
+# %% solution="ch2.k_composition"
+def k_composition_scores(model) -> Float[Tensor, "writer reader"]:
+    ### BEGIN SOLUTION
+    n_heads = model.cfg.n_heads
+    scores = torch.zeros(n_heads, n_heads)
+    for writer in range(n_heads):
+        for reader in range(n_heads):
+            scores[writer, reader] = composition_score(model.OV[0, writer], model.QK[1, reader].T)
+    return scores
+    ### END SOLUTION
+
+
+# %% check="ch2.k_composition"
+check("ch2.k_composition", k_composition_scores)
+
+# %% [markdown]
+# The random baseline: the same score between random matrices with the shapes of the real factors
+# (`d_model x d_head` times `d_head x d_model`), initialised like the model's weights.
+
+# %%
+def random_factored(d_model: int, d_head: int, std: float, generator: torch.Generator) -> FactoredMatrix:
+    return FactoredMatrix(torch.randn(d_model, d_head, generator=generator) * std,
+                          torch.randn(d_head, d_model, generator=generator) * std)
+
+
+generator = torch.Generator().manual_seed(0)
+d_model, d_head = model.cfg.d_model, model.cfg.d_head
+baseline = torch.tensor([composition_score(random_factored(d_model, d_head, 1.0, generator),
+                                           random_factored(d_model, d_head, 1.0, generator).T) for _ in range(200)])
+k_comp = k_composition_scores(model)
+px.imshow(k_comp, color_continuous_scale="Blues", labels=dict(x="layer-1 head (reader)", y="layer-0 head (writer)"),
+          title="K-composition scores").show()
+print(f"random baseline: mean {baseline.mean().item():.3f}, 95th percentile {baseline.quantile(0.95).item():.3f}")
+print(f"previous-token head {prev_head} -> induction head {induction_head}: "
+      f"{k_comp[prev_head[1], induction_head[1]].item():.3f}")
+
+# %% [markdown]
+# ## 8. Watch induction heads form
+#
+# Train the same architecture from scratch on sequences of random tokens (vocabulary 64) that repeat
+# with a period varying from 8 to 24 tokens. (With a fixed period, a layer-0 head could learn "look
+# *period* positions back" from positions alone, and no induction circuit would be needed.) Every few
+# steps the run measures the loss on held-out repeated halves and the best layer-1 induction score.
+# Olsson et al. saw induction heads appear in a sudden phase change; look for it in the curves.
+
+# %%
+from circuitlab.ch2.training import ScratchRecipe, train_from_scratch
+
+recipe = ScratchRecipe(steps=300, eval_every=20, time_limit=150)
+scratch_model, history = train_from_scratch(recipe)
+fig = go.Figure([go.Scatter(x=history.steps, y=history.repeated_loss, name="repeated-half loss"),
+                 go.Scatter(x=history.steps, y=history.first_half_loss, name="first-half loss"),
+                 go.Scatter(x=history.steps, y=history.induction_score, name="best induction score", yaxis="y2"),
+                 go.Scatter(x=history.steps, y=history.previous_token_score, name="best previous-token score (layer 0)", yaxis="y2")])
+fig.update_layout(title="The phase change", xaxis_title="training step", yaxis_title="loss (nats)",
+                  yaxis2=dict(title="score", overlaying="y", side="right", range=[0, 1])).show()
+initial = history.repeated_loss[0]
+formed = history.first_step("repeated_loss", lambda v: v < initial / 2)
+scored = history.first_step("induction_score", lambda v: v >= 0.5)
+print(f"initial repeated-half loss {initial:.2f}; below half of that at (step, seconds) {formed}; "
+      f"induction score >= 0.5 at {scored}; final: repeated-half loss {history.repeated_loss[-1]:.2f}, "
+      f"induction score {history.induction_score[-1]:.2f}, after {history.seconds[-1]:.0f} s")
+
+# %% [markdown]
+# Your own tools work on the new model unchanged: its induction and previous-token heads.
+
+# %%
+scratch_tokens = repeated_tokens(32, 20, 1, 64, 0)
+_, scratch_cache = scratch_model.run_with_cache(scratch_tokens)
+print("induction scores\n", induction_scores(scratch_model, scratch_tokens, 20).numpy().round(2))
+print("previous-token scores\n", torch.stack([prev_attn_score(scratch_cache["pattern", l]) for l in range(2)]).numpy().round(2))
+print("K-composition\n", k_composition_scores(scratch_model).numpy().round(2))
+
+# %% [markdown]
+# ## Online: GPT-2 small
+#
+# When the network allows, the same functions run on GPT-2 small through the model store (same hook
+# names, 12 layers of 12 heads). Offline this cell says so and moves on.
+
+# %%
+from circuitlab.models import ModelNeedsNetwork, load_gpt2_small
+
+try:
+    gpt2 = load_gpt2_small(stand_in="attn_only_2l")
+except ModelNeedsNetwork as reason:
+    print(reason)
+else:
+    gpt2_tokens = repeated_tokens(8, 50, 0, gpt2.cfg.d_vocab, gpt2.tokenizer.bos_token_id)
+    gpt2_scores = induction_scores(gpt2, gpt2_tokens, 50)
+    px.imshow(gpt2_scores, labels=dict(x="head", y="layer"), title="GPT-2 small induction scores").show()
+
+# %% [markdown]
+# ## Summary
+#
+# - `run_with_cache` keeps every activation; `run_with_hooks` measures or edits them in flight. You
+#   recomputed a pattern from `q` and `k` to confirm what the cache holds.
+# - Detectors turn a pattern you recognise (current, previous, first token; the induction stripe) into
+#   one score per head.
+# - On repeated random tokens the model's loss falls on the second half: in-context learning, done by
+#   induction heads in layer 1 with the help of a previous-token head in layer 0.
+# - Direct logit attribution splits the output by component through the (frozen) final LayerNorm; the
+#   logit lens splits it by depth. Ablations find heads that act through other heads, which DLA misses.
+# - The weights tell the same story: the induction head's full OV circuit copies tokens; its keys read
+#   the previous-token head's output (decomposed keys, K-composition well above a random baseline).
+# - The circuit forms suddenly during training, and you can watch it on a CPU.
+#
+# ## Explore further
+#
+# 1. **Q- and V-composition.** Are there layer-1 heads that compose with layer 0 through their queries or
+#    values? First experiment: change `.T` and `QK` to `OV` in `k_composition_scores` and compare each grid
+#    with the random baseline.
+# 2. **Does the phase change need the previous-token head first?** Record the layer-0 previous-token score
+#    and the layer-1 induction score at every step of a run with `eval_every=5`. First experiment: plot
+#    both against the step and see which rises first.
+# 3. **Fixed period.** Train with `ScratchRecipe(min_period=16, max_period=16)`. First experiment: compare
+#    the layer-0 patterns with the varying-period model: does a positional head replace the previous-token
+#    head, and does the model still handle half-length 20?
+# 4. **Induction on text.** Find a prompt from the Python docs where a multi-token name is repeated, and
+#    look at the induction head's pattern and DLA on the repeated name. First experiment: `prompt = "The
+#    function functools.partial ... functools.partial"`, then `cv.attention.attention_patterns`.
+# 5. **Mean versus zero ablation.** The two disagree for some heads. First experiment: for each head,
+#    compare the norm of its mean `z` with the norm of its typical `z`; heads with a large constant part
+#    are the ones where zero-ablation overstates the damage.

@@ -1,0 +1,40 @@
+"""The chapter-2 training code runs end to end on a tiny setting, and its data generators are right."""
+from __future__ import annotations
+
+import torch
+
+from circuitlab.ch2.training import ScratchRecipe, ShippedRecipe, evaluate, train_from_scratch, train_shipped
+from circuitlab.data.repeated import periodic_random, repeated_halves
+
+
+def test_periodic_random_repeats_with_its_period():
+    tokens = periodic_random(16, 40, 2, 50, 0, 5, 9, torch.Generator().manual_seed(0))
+    assert tokens.shape == (16, 40) and (tokens[:, 0] == 0).all()
+    body = tokens[:, 1:]
+    for row in body:
+        period = next(p for p in range(5, 10) if torch.equal(row[p:], row[:-p]))
+        assert 5 <= period <= 9
+    assert int(body.min()) >= 2 and int(body.max()) < 50
+
+
+def test_repeated_halves():
+    tokens = repeated_halves(3, 6, 1, 20, 0, torch.Generator().manual_seed(0))
+    assert tokens.shape == (3, 13)
+    assert torch.equal(tokens[:, 1:7], tokens[:, 7:])
+
+
+def test_train_from_scratch_tiny():
+    model, history = train_from_scratch(ScratchRecipe(d_vocab=16, seq_len=20, min_period=3, max_period=6, batch=4,
+                                                      steps=3, eval_every=1, eval_half_len=6), progress=False)
+    assert history.steps == [0, 1, 2, 3]
+    metrics = evaluate(model, repeated_halves(4, 6, 1, 16, 0), 6)
+    assert set(metrics) == {"repeated_loss", "first_half_loss", "induction_score", "previous_token_score"}
+
+
+def test_train_shipped_tiny():
+    model, tokenizer, history, extra = train_shipped(
+        ShippedRecipe(vocab_size=300, seq_len=16, batch=4, steps=2, eval_every=1, eval_half_len=5, min_period=2,
+                      max_period=6), progress=False)
+    assert model.cfg.d_vocab == len(tokenizer)
+    assert len(history.steps) == 3 and extra["corpus_tokens"] > 10_000
+    assert model.to_tokens("def f(x): return x")[0, 0].item() == tokenizer.bos_token_id
