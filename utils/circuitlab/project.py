@@ -14,6 +14,11 @@ def colab_url(path_in_repo: str) -> str:
     return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{REF}/{path_in_repo}"
 
 
+def docs_url(path_in_repo: str) -> str:
+    """A link to a file of the repository that works from Colab as well as on GitHub."""
+    return f"{github_url()}/blob/{REF}/{path_in_repo}"
+
+
 def binder_url(path_in_repo: str | None = None) -> str:
     url = f"https://mybinder.org/v2/gh/{REPOSITORY}/{REF}"
     return url + (f"?labpath={path_in_repo}" if path_in_repo else "")

@@ -23,7 +23,7 @@ from typing import Any
 import nbformat
 
 from circuitlab.grading.registry import Chapter, Exercise, chapters, exercises
-from circuitlab.project import colab_url, install_spec
+from circuitlab.project import colab_url, docs_url, install_spec
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MARKER_KEYS = ("exercise", "solution", "check", "solution_only", "lines_to_next_cell", "cell_marker",
@@ -143,6 +143,58 @@ def header_cells(chapter: Chapter) -> list[Any]:
     return [intro, setup]
 
 
+# --------------------------------------------------------------------------- glossary links
+
+
+@dataclass(frozen=True)
+class GlossaryTerm:
+    pattern: re.Pattern
+    url: str
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def glossary_terms(root: Path) -> list[GlossaryTerm]:
+    """Terms from docs/glossary.md (its ### headings), longest first so 'OV circuit' wins over 'circuit'."""
+    path = root / "docs" / "glossary.md"
+    if not path.exists():
+        return []
+    terms = []
+    for heading in re.findall(r"^### (.+)$", path.read_text(), flags=re.MULTILINE):
+        words = re.sub(r"\s*\(.*?\)", "", heading).strip()
+        pattern = re.compile(rf"(?<![\w`\[/#-])({re.escape(words)}s?)(?![\w`\]])(?! Lab)", re.IGNORECASE)
+        terms.append(GlossaryTerm(pattern, f"{docs_url('docs/glossary.md')}#{github_anchor(heading)}"))
+    return sorted(terms, key=lambda t: -len(t.pattern.pattern))
+
+
+def link_glossary_terms(text: str, terms: list[GlossaryTerm], linked: set[str]) -> str:
+    """Link the first appearance in a chapter of each glossary term (prose only: not headings,
+    code spans, links or HTML)."""
+    out_lines = []
+    for line in text.splitlines():
+        if line.lstrip().startswith(("#", "<", "|", "```", "    ")):
+            out_lines.append(line)
+            continue
+        segments = line.split("`")
+        for index in range(0, len(segments), 2):  # even segments are outside code spans
+            for term in terms:
+                if term.url in linked:
+                    continue
+                segment = segments[index]
+                for match in term.pattern.finditer(segment):
+                    before = segment[: match.start()]
+                    if before.count("[") > before.count("]") or before.count("(") > before.count(")"):
+                        continue  # inside a link's text or a parenthesised URL
+                    segments[index] = f"{before}[{match.group(1)}]({term.url}){segment[match.end():]}"
+                    linked.add(term.url)
+                    break
+        out_lines.append("`".join(segments))
+    return "\n".join(out_lines)
+
+
 # --------------------------------------------------------------------------- building
 
 
@@ -177,6 +229,8 @@ def build_chapter(master: Path, chapter: Chapter) -> dict[str, Any]:
             nb.cells[1].metadata["nbgrader"] = _nbgrader_meta(locked=True, grade_id=f"{chapter.slug}-setup")
     exercise_count = 0
     free_count = 0
+    terms = glossary_terms(repo_root())
+    linked: set[str] = set()
     for cell in source_nb.cells:
         meta = cell.metadata
         base_meta = _clean_metadata(cell)
@@ -184,7 +238,7 @@ def build_chapter(master: Path, chapter: Chapter) -> dict[str, Any]:
             notebooks["solution"].cells.append(_new_cell(cell.cell_type, remove_markers(cell.source), base_meta))
             continue
         if cell.cell_type == "markdown":
-            text = cell.source
+            text = link_glossary_terms(cell.source, terms, linked)
             if "exercise" in meta:
                 exercise = _lookup(registry, meta["exercise"], master)
                 exercise_count += 1
