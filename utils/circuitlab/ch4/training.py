@@ -1,0 +1,346 @@
+"""Training the grokking model, the shipped checkpoint series, and the speed benchmark.
+
+    python -m circuitlab.ch4.training            # retrain and rewrite the shipped checkpoint series
+    python -m circuitlab.ch4.training --bench    # time to grok (fast recipe) and the paper recipe's epoch cost
+
+Two recipes share one loop (full batch AdamW, weight decay 1, betas (0.9, 0.98),
+linear warmup over 10 steps, float64 cross-entropy on the last position):
+
+- the fast recipe: lr 2e-2 and logits computed only at the last position
+  (:func:`circuitlab.ch4.model.last_position_logits`); groks in a few hundred epochs;
+- the paper's recipe: lr 1e-3 and the full three-position forward pass; groks after
+  about ten thousand epochs, so here it is only timed per epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from circuitlab.ch4.model import full_logits, last_position_logits, make_grokking_model
+from circuitlab.data.modular import ModularAdditionData, modular_addition_data
+
+__all__ = ["bf16_is_fast", "bf16_logits_fn", "Recipe", "FAST", "PAPER", "last_position_loss", "weight_norm", "evaluate", "train", "benchmark",
+           "SERIES_NAME", "series_epochs", "load_series", "train_shipped_series"]
+
+LogitsFn = Callable[[Any, Tensor], Tensor]
+SERIES_NAME = "grokking_p113"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    lr: float = 2e-2
+    weight_decay: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 10
+    last_position_only: bool = True  # compute logits only where the loss reads them
+    bf16: bool = False  # bfloat16 autocast for the matrix products (only helps on CPUs with AVX512-BF16/AMX)
+
+    def logits_fn(self) -> LogitsFn:
+        return last_position_logits if self.last_position_only else full_logits
+
+
+FAST = Recipe()
+PAPER = Recipe(lr=1e-3, last_position_only=False)
+
+
+def last_position_loss(logits: Float[Tensor, "batch seq d_vocab_out"], labels: Int[Tensor, "batch"]) -> Tensor:
+    """Mean cross-entropy of the last position's prediction, in float64 (a 0-dim tensor)."""
+    log_probs = logits[:, -1].to(torch.float64).log_softmax(dim=-1)
+    return -log_probs.gather(-1, labels[:, None]).mean()
+
+
+def weight_norm(model) -> float:
+    """The L2 norm of all trainable parameters together."""
+    return math.sqrt(sum(float(p.detach().pow(2).sum()) for p in model.parameters() if p.requires_grad))
+
+
+@torch.no_grad()
+def evaluate(model, tokens: Tensor, labels: Tensor, logits_fn: LogitsFn = last_position_logits) -> tuple[float, float]:
+    """(loss, accuracy) on the given examples."""
+    logits = logits_fn(model, tokens)
+    loss = float(last_position_loss(logits, labels))
+    accuracy = float((logits[:, -1].argmax(-1) == labels).float().mean())
+    return loss, accuracy
+
+
+@dataclass
+class History:
+    """Curves recorded during training, one entry per evaluation."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    weight_norm: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # wall time since the start of training
+
+    def as_dict(self) -> dict[str, list]:
+        return asdict(self)
+
+
+def bf16_is_fast() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX); elsewhere bf16 can be slower."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def bf16_logits_fn(logits_fn: LogitsFn = last_position_logits) -> LogitsFn:
+    """``logits_fn`` with its matrix products in bfloat16 (weights stay float32; the loss stays float64)."""
+
+    def run(model, tokens: Tensor) -> Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return logits_fn(model, tokens).float()
+
+    return run
+
+
+def _autocast(enabled: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+def train(model, data: ModularAdditionData, n_epochs: int, recipe: Recipe = FAST, eval_every: int = 10,
+          stop_at_test_accuracy: float | None = None, checkpoint_at: Callable[[int, History], bool] | None = None,
+          on_checkpoint: Callable[[int, Any, History], None] | None = None, progress: bool = True) -> History:
+    """Full-batch AdamW on the training pairs; returns the recorded curves.
+
+    Evaluates every ``eval_every`` epochs (and at epoch 0). ``checkpoint_at(epoch, history)``
+    decides, after each evaluation, whether ``on_checkpoint(epoch, model, history)`` is called.
+    """
+    from tqdm.auto import tqdm
+
+    logits_fn = recipe.logits_fn()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, betas=recipe.betas)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / recipe.warmup_steps))
+    train_tokens, train_labels = data.train_tokens, data.train_labels
+    history = History()
+    start = time.perf_counter()
+
+    def record(epoch: int) -> None:
+        model.eval()
+        with _autocast(recipe.bf16):
+            train_loss, train_acc = evaluate(model, train_tokens, train_labels, logits_fn)
+            test_loss, test_acc = evaluate(model, data.test_tokens, data.test_labels, logits_fn)
+        model.train()
+        for name, value in [("epoch", epoch), ("train_loss", train_loss), ("test_loss", test_loss),
+                            ("train_accuracy", train_acc), ("test_accuracy", test_acc),
+                            ("weight_norm", weight_norm(model)), ("seconds", time.perf_counter() - start)]:
+            getattr(history, name).append(value)
+        if checkpoint_at is not None and on_checkpoint is not None and checkpoint_at(epoch, history):
+            on_checkpoint(epoch, model, history)
+
+    model.train()
+    record(0)
+    bar = tqdm(range(1, n_epochs + 1), disable=not progress, desc="training", mininterval=1.0)
+    for epoch in bar:
+        with _autocast(recipe.bf16):
+            loss = last_position_loss(logits_fn(model, train_tokens), train_labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if epoch % eval_every == 0 or epoch == n_epochs:
+            record(epoch)
+            bar.set_postfix(train_loss=f"{history.train_loss[-1]:.2e}", test_acc=f"{history.test_accuracy[-1]:.3f}")
+            if stop_at_test_accuracy is not None and history.test_accuracy[-1] >= stop_at_test_accuracy:
+                break
+    model.eval()
+    return history
+
+
+# ---------------------------------------------------------------------------- progress measures
+
+
+@torch.no_grad()
+def all_pair_logits(model, data: ModularAdditionData) -> Float[Tensor, "pairs p"]:
+    """The last-position logits on every pair, row a*p + b."""
+    return last_position_logits(model, data.tokens)[:, -1]
+
+
+@torch.no_grad()
+def progress_measures(model, data: ModularAdditionData, freqs: Tensor) -> dict[str, float]:
+    """Train/test loss and accuracy, restricted and excluded loss (for ``freqs``) and the weight norm."""
+    from circuitlab.ch4.reference import excluded_loss, restricted_loss
+
+    logits = all_pair_logits(model, data)
+    correct = (logits.argmax(-1) == data.labels).float()
+    log_probs = logits.double().log_softmax(-1).gather(-1, data.labels[:, None])[:, 0]
+    return {
+        "train_loss": float(-log_probs[data.train_indices].mean()),
+        "test_loss": float(-log_probs[data.test_indices].mean()),
+        "train_accuracy": float(correct[data.train_indices].mean()),
+        "test_accuracy": float(correct[data.test_indices].mean()),
+        "restricted_loss": float(restricted_loss(logits, data.labels, freqs)),
+        "excluded_loss": float(excluded_loss(logits, data.labels, freqs, data.train_indices)),
+        "weight_norm": weight_norm(model),
+    }
+
+
+def embedding_key_frequencies(model, fraction: float = 0.9) -> tuple[Tensor, float]:
+    """Key frequencies of the number tokens' embedding, and the share of its squared norm they carry."""
+    from circuitlab.ch4.reference import fft1d, fourier_basis, key_frequencies
+
+    p = model.cfg.d_vocab_out
+    W_E = model.W_E[:p].detach()
+    basis = fourier_basis(p)
+    freqs = key_frequencies(W_E, basis, fraction)
+    power = fft1d(W_E, basis).pow(2).sum(-1)
+    share = float((power[2 * freqs - 1] + power[2 * freqs]).sum() / power.sum())
+    return freqs, share
+
+
+# ---------------------------------------------------------------------------- the shipped series
+
+
+def series_epochs(name: str = SERIES_NAME) -> list[int]:
+    """Epochs of the shipped checkpoints, in training order (the last one is the final model)."""
+    from circuitlab.models import CHECKPOINT_DIR, read_metadata
+
+    return list(read_metadata(CHECKPOINT_DIR / name / "final")["series_epochs"])
+
+
+def load_series(name: str = SERIES_NAME) -> list[tuple[int, Any]]:
+    """(epoch, model) for every shipped checkpoint of the run, the final model last."""
+    from circuitlab.models import load_shipped
+
+    epochs = series_epochs(name)
+    return [(epoch, load_shipped(f"{name}/epoch_{epoch:05d}" if epoch != epochs[-1] else f"{name}/final"))
+            for epoch in epochs]
+
+
+def _first_epoch(history: History, key: str, threshold: float) -> int | None:
+    for epoch, value in zip(history.epoch, getattr(history, key)):
+        if value >= threshold:
+            return epoch
+    return None
+
+
+def _choose_series(history: History, n_between: int = 4) -> list[int]:
+    """Epochs to ship: start, memorised, evenly spaced circuit formation, grokked (50% and 99%), final."""
+    memorised = _first_epoch(history, "train_accuracy", 0.99)
+    half = _first_epoch(history, "test_accuracy", 0.5)
+    grokked = _first_epoch(history, "test_accuracy", 0.99)
+    if memorised is None or half is None or grokked is None:
+        raise RuntimeError("The run did not memorise and grok; no series to ship.")
+    step = max(10, (half - memorised) // (n_between + 1) // 10 * 10)
+    between = list(range(memorised + step, half, step))[:n_between]
+    chosen = {0, memorised, *between, half, grokked, history.epoch[-1]}
+    return sorted(chosen)
+
+
+# The shipped run uses half the fast recipe's learning rate: it takes about twice as many epochs,
+# but it has no loss spikes, so its phases are easy to see in the progress measures.
+SERIES_RECIPE = Recipe(lr=1e-2)
+SERIES_EPOCHS = 1000
+
+
+def train_shipped_series(out_dir: Path | None = None, recipe: Recipe = SERIES_RECIPE, seed: int = 0, p: int = 113,
+                         frac_train: float = 0.3, n_epochs: int = SERIES_EPOCHS, threads: int | None = 1) -> dict[str, Any]:
+    """Train one run and save its checkpoint series (float16 on the way, float32 final) with the curves."""
+    from circuitlab.models import CHECKPOINT_DIR, save_checkpoint
+
+    if threads:
+        torch.set_num_threads(threads)
+    out_dir = Path(out_dir) if out_dir is not None else CHECKPOINT_DIR / SERIES_NAME
+    data = modular_addition_data(p, frac_train, seed)
+    model = make_grokking_model(p=p, seed=seed)
+    snapshots: dict[int, dict[str, Tensor]] = {}
+
+    def keep(epoch: int, model, history: History) -> None:
+        snapshots[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    history = train(model, data, n_epochs, recipe, eval_every=10, checkpoint_at=lambda e, h: True,
+                    on_checkpoint=keep)
+    freqs, share = embedding_key_frequencies(model)
+    curves: dict[str, list[float]] = {"epoch": []}
+    probe = make_grokking_model(p=p, seed=seed)
+    for epoch, state in sorted(snapshots.items()):
+        probe.load_state_dict(state)
+        curves["epoch"].append(epoch)
+        for key, value in progress_measures(probe.eval(), data, freqs).items():
+            curves.setdefault(key, []).append(value)
+    chosen = _choose_series(history)
+    final = progress_measures(model, data, freqs)
+    metadata = {
+        "recipe": {**asdict(recipe), "seed": seed, "p": p, "frac_train": frac_train, "n_epochs": n_epochs,
+                   "optimizer": "AdamW, full batch", "loss": "float64 cross-entropy on the last position",
+                   "init": "normal(0, 1/fan_in), attention and unembedding biases frozen at zero",
+                   "command": "python -m circuitlab.ch4.training"},
+        "measured": {**final, "key_frequencies": freqs.tolist(), "key_frequency_share": share,
+                     "epoch_memorised": _first_epoch(history, "train_accuracy", 0.99),
+                     "epoch_test_accuracy_99": _first_epoch(history, "test_accuracy", 0.99),
+                     "train_seconds": history.seconds[-1], "torch_threads": torch.get_num_threads()},
+        "series_epochs": chosen,
+        "curves": {k: [round(v, 6) if isinstance(v, float) else v for v in values] for k, values in curves.items()},
+    }
+    for epoch in chosen[:-1]:
+        probe.load_state_dict(snapshots[epoch])
+        save_checkpoint(probe, out_dir / f"epoch_{epoch:05d}", dtype=torch.float16,
+                        metadata={"epoch": epoch, "run": SERIES_NAME, "dtype": "float16"})
+    save_checkpoint(model, out_dir / "final", metadata={"epoch": history.epoch[-1], **metadata})
+    return metadata
+
+
+# ---------------------------------------------------------------------------- benchmark
+
+
+def benchmark(threads: int | None = 1, max_epochs: int = 1500, paper_epochs: int = 20, seed: int = 0,
+              bf16: bool = False, progress: bool = False) -> dict[str, Any]:
+    """Time from scratch to >= 99% test accuracy with the fast recipe, and the paper recipe's cost per epoch.
+
+    Both are measured in this process, one after the other, with the same thread count.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    data = modular_addition_data(113, 0.3, seed)
+    fast = Recipe(bf16=bf16)
+    model = make_grokking_model(seed=seed)
+    start = time.perf_counter()
+    history = train(model, data, max_epochs, fast, eval_every=10, stop_at_test_accuracy=0.99, progress=progress)
+    fast_seconds = time.perf_counter() - start
+    grokked = history.test_accuracy[-1] >= 0.99
+
+    paper_model = make_grokking_model(seed=seed)
+    start = time.perf_counter()
+    train(paper_model, data, paper_epochs, PAPER, eval_every=paper_epochs, progress=False)
+    paper_epoch_ms = 1000 * (time.perf_counter() - start) / paper_epochs
+    return {
+        "fast_recipe": {**asdict(fast), "grokked": grokked, "epochs_to_99pct_test": history.epoch[-1] if grokked else None,
+                        "seconds_to_99pct_test": fast_seconds if grokked else None,
+                        "ms_per_epoch": 1000 * fast_seconds / max(history.epoch[-1], 1)},
+        "paper_recipe": {**asdict(PAPER), "ms_per_epoch": paper_epoch_ms,
+                         "extrapolated_minutes_for_10k_epochs": paper_epoch_ms * 10_000 / 60_000},
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bench", action="store_true", help="measure instead of training the shipped series")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (benchmark only)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=SERIES_EPOCHS)
+    parser.add_argument("--lr", type=float, default=SERIES_RECIPE.lr)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.bench:
+        print(json.dumps(benchmark(threads=args.threads, bf16=args.bf16, progress=True), indent=1))
+        return
+    recipe = Recipe(**{**asdict(SERIES_RECIPE), "lr": args.lr})
+    metadata = train_shipped_series(out_dir=args.out, recipe=recipe, n_epochs=args.epochs, threads=args.threads)
+    print(json.dumps({k: metadata[k] for k in ("measured", "series_epochs")}, indent=1))
+
+
+if __name__ == "__main__":
+    _main()
