@@ -185,18 +185,28 @@ def run_check(exercise_id: str, obj: Any, *, allow_reference: bool = False, reco
         "--confcutdir", str(exercise.grader_path.parent),
         "-p", "no:cacheprovider",
         "-p", "no:warnings",
-        "-p", "no:randomly",
+        # Plugins a grader does not need. unraisableexception and threadexception call gc.collect()
+        # at teardown, which costs seconds once torch and a model are in memory.
+        *[arg for plugin in ("unraisableexception", "threadexception", "doctest", "junitxml", "pastebin",
+                             "stepwise", "faulthandler", "legacypath", "lfplugin") for arg in ("-p", f"no:{plugin}")],
         "--capture=sys",
         "-q",
     ]
     CONTEXT.push(submission=obj, exercise=exercise, timed_out=[])
     sink = io.StringIO()
+    # Third-party pytest plugins (xdist, nbmake, timeout, ...) are not loaded for a grader run.
+    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
             pytest.main(args, plugins=[collector])
     finally:
         CONTEXT.pop()
+        if autoload is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     result.tests = collector.results()
     if collector.collection_errors or not result.tests:
         result.problem = (
