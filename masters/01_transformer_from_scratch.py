@@ -1,0 +1,918 @@
+# %% [markdown]
+# **What you will be able to do.** Write a GPT-2-style decoder-only transformer from its parts
+# (LayerNorm, embeddings, causal multi-head attention, MLP, residual blocks, unembedding); prove it
+# computes what TransformerLens computes by loading the same weights into both and comparing every
+# activation; train a small one on Python's own documentation with a next-token loss; and make it
+# write text with greedy decoding, temperature, top-k, top-p and beam search.
+#
+# **Papers.** Radford et al. (2019), *Language Models are Unsupervised Multitask Learners* (GPT-2,
+# the architecture we copy), and Elhage et al. (2021), *A Mathematical Framework for Transformer
+# Circuits* (the residual-stream, QK and OV vocabulary we use to talk about it).
+#
+# **Prerequisites.** Chapter 0 (einops, einsum, how checks work); PyTorch modules and autograd;
+# softmax and cross-entropy.
+#
+# **Time.** About three and a half hours. Training takes about a minute of CPU; nothing is downloaded
+# (GPT-2 small is used only if the network is reachable).
+#
+# **How exercises work.** Each exercise gives a spec and a stub that raises `NotImplementedError`.
+# Write your code, run the `check(...)` cell under it, and read the report: most failures name the
+# mistake behind them. `hint("ch1.attention")` gives a nudge; `progress()` shows where you are.
+# For the modules, the `__init__` is given (keep the parameter names: the checks and the
+# TransformerLens comparison load weights into them by name); you write `forward`.
+
+# %%
+import math
+import time
+from dataclasses import dataclass
+
+import einops
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from circuitlab.ch1.equivalence import compare_with_tl, config_from_tl, load_tl_weights, tl_twin
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+
+# %% [markdown]
+# ## 1. The shape of the model
+#
+# A decoder-only transformer turns a sequence of token ids into, at every position, a score (a
+# *logit*) for every possible next token. In between it keeps one vector per position, the
+# **residual stream**. The embeddings write the first version of it; then each layer *reads* the
+# stream, computes something, and *adds* its result back. Nothing is ever overwritten: the stream is
+# a shared channel, and every component communicates with later components only by writing into it.
+# That additivity is what makes transformers dissectable: the final stream is a sum of
+# contributions we can pull apart, which later chapters do all the time.
+#
+# Two kinds of layer write into the stream:
+#
+# - **attention** moves information *between positions*. Each head decides where to look from each
+#   position (the QK circuit: queries compared with keys) and what to carry back from there (the
+#   OV circuit: values, projected by the output matrix);
+# - the **MLP** works on each position separately: a wide hidden layer with a nonlinearity.
+#
+# We copy GPT-2 exactly, at a smaller size. All sizes live in one config:
+
+# %%
+@dataclass(frozen=True)
+class TransformerConfig:
+    """The sizes of a GPT-2-style model."""
+
+    d_model: int = 128       # width of the residual stream
+    n_layers: int = 2
+    n_heads: int = 4
+    d_head: int = 32         # width of each head's queries, keys and values
+    d_mlp: int = 512         # width of the MLP's hidden layer (4 * d_model in GPT-2)
+    d_vocab: int = 2048
+    n_ctx: int = 128         # longest sequence the positional embedding covers
+    layer_norm_eps: float = 1e-5
+    init_range: float = 0.02
+
+
+IGNORE = -1e5  # written into masked attention scores; softmax turns it into an exact 0
+
+gpt2_small = TransformerConfig(d_model=768, n_layers=12, n_heads=12, d_head=64, d_mlp=3072, d_vocab=50257, n_ctx=1024)
+tiny = TransformerConfig(d_model=64, n_layers=2, n_heads=4, d_head=16, d_mlp=256, d_vocab=2048, n_ctx=128)
+
+
+def n_parameters(cfg: TransformerConfig) -> int:
+    """Parameter count of the model this chapter builds (embeddings, blocks, final LayerNorm, unembedding)."""
+    per_block = 4 * cfg.n_heads * cfg.d_model * cfg.d_head + 3 * cfg.n_heads * cfg.d_head + cfg.d_model \
+        + 2 * cfg.d_model * cfg.d_mlp + cfg.d_mlp + cfg.d_model + 4 * cfg.d_model
+    return 2 * cfg.d_vocab * cfg.d_model + cfg.d_vocab + cfg.n_ctx * cfg.d_model + cfg.n_layers * per_block + 2 * cfg.d_model
+
+
+for name, cfg in [("GPT-2 small", gpt2_small), ("our tiny model", tiny)]:
+    print(f"{name:>15}: {n_parameters(cfg) / 1e6:7.2f} M parameters")
+
+# %% [markdown]
+# (GPT-2 ties its embedding and unembedding matrices, so its published count is smaller by one
+# `d_vocab x d_model` matrix; we keep them separate, as TransformerLens does.)
+#
+# ## 2. LayerNorm
+#
+# Before each layer reads the residual stream it normalises it: each position's vector is shifted to
+# mean 0 and scaled to variance 1, then multiplied by a learned `w` and shifted by a learned `b`.
+# The stream itself is never normalised; only the copy a layer reads.
+
+# %% [markdown] exercise="ch1.layer_norm"
+# LayerNorm keeps the inputs of every layer on the same scale however large the residual stream grows,
+# which is what lets deep stacks train. It is also the one nonlinearity outside attention and the MLP,
+# so interpretability work has to handle it explicitly.
+#
+# **Spec.** `forward(residual)` takes `(batch, seq, d_model)` and returns the same shape:
+# `(x - mean) / sqrt(var + eps) * w + b`, with mean and variance over `d_model` for each position.
+# The variance is the *biased* one (divide by `d_model`), and `eps = cfg.layer_norm_eps` goes inside
+# the square root.
+
+# %% solution="ch1.layer_norm"
+class LayerNorm(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.w = nn.Parameter(torch.ones(cfg.d_model))
+        self.b = nn.Parameter(torch.zeros(cfg.d_model))
+
+    def forward(self, residual: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
+        centred = residual - residual.mean(dim=-1, keepdim=True)
+        variance = centred.pow(2).mean(dim=-1, keepdim=True)  # divide by n: the vector's own statistic
+        return centred / (variance + self.cfg.layer_norm_eps).sqrt() * self.w + self.b
+        ### END SOLUTION
+
+
+# %% check="ch1.layer_norm"
+check("ch1.layer_norm", LayerNorm)
+
+# %% [markdown]
+# Whatever the scale of the input, each output vector has mean 0 and standard deviation 1 (with the
+# default `w = 1, b = 0`):
+
+# %%
+x = 50 * torch.randn(2, 3, tiny.d_model) + 7
+normed = LayerNorm(tiny)(x)
+print("input  mean, std per position:", x.mean(-1)[0].tolist(), x.std(-1, unbiased=False)[0].tolist())
+print("output mean, std per position:", normed.mean(-1)[0].detach().round(decimals=4).tolist(),
+      normed.std(-1, unbiased=False)[0].detach().round(decimals=4).tolist())
+
+# %% [markdown]
+# ## 3. Embeddings
+#
+# The token embedding `W_E` has one row per vocabulary entry; the positional embedding `W_pos` has one
+# row per position. GPT-2 learns both and adds them, so the first residual stream says both *which*
+# token sits at a position and *where* it sits.
+
+# %% [markdown] exercise="ch1.embed"
+# Token ids are integers with no geometry; the embedding gives each a learned vector the rest of the
+# network can compute with.
+#
+# **Spec.** `forward(tokens)` takes integer ids `(batch, seq)` and returns `(batch, seq, d_model)`:
+# row `tokens[b, s]` of `W_E`.
+
+# %% solution="ch1.embed"
+class Embed(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.W_E = nn.Parameter(torch.empty(cfg.d_vocab, cfg.d_model))
+        nn.init.normal_(self.W_E, std=cfg.init_range)
+
+    def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
+        return self.W_E[tokens]
+        ### END SOLUTION
+
+
+# %% check="ch1.embed"
+check("ch1.embed", Embed)
+
+# %% [markdown] exercise="ch1.pos_embed"
+# Attention by itself treats its input as a set: shuffle the positions and each output is shuffled
+# the same way. The positional embedding is how the model learns that order matters.
+#
+# **Spec.** `forward(tokens)` takes `(batch, seq)` (only its shape matters) and returns
+# `(batch, seq, d_model)`: row `s` of `W_pos` at position `s`, the same for every sequence in the
+# batch. `seq` may be shorter than `n_ctx`.
+
+# %% solution="ch1.pos_embed"
+class PosEmbed(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.W_pos = nn.Parameter(torch.empty(cfg.n_ctx, cfg.d_model))
+        nn.init.normal_(self.W_pos, std=cfg.init_range)
+
+    def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
+        batch, seq = tokens.shape
+        return einops.repeat(self.W_pos[:seq], "seq d_model -> batch seq d_model", batch=batch)
+        ### END SOLUTION
+
+
+# %% check="ch1.pos_embed"
+check("ch1.pos_embed", PosEmbed)
+
+# %% [markdown]
+# ## 4. Attention
+#
+# For each head, every position produces a query `q`, a key `k` and a value `v` (linear maps of the
+# normalised stream). The score of query position `i` for key position `j` is `q_i . k_j / sqrt(d_head)`;
+# a softmax over `j` turns each row of scores into weights that sum to 1 (the *attention pattern*);
+# the head's output at `i` is the weighted sum of values, mapped back into the stream by `W_O`.
+#
+# - **QK circuit (where to look):** the scores depend only on `W_Q` and `W_K`.
+# - **OV circuit (what to move):** given the pattern, what gets written depends only on `W_V` and `W_O`.
+#
+# Keeping the two apart is the single most useful idea for reading attention heads, and chapter 2
+# builds on it. The division by `sqrt(d_head)` keeps the scores' spread independent of the head size:
+# without it, wide heads give saturated softmaxes that barely train.
+#
+# A language model predicts the next token, so position `i` must not see positions after `i`: the
+# **causal mask** hides them before the softmax.
+
+# %% [markdown] exercise="ch1.causal_mask"
+# Without the mask, the model can read the answer (the next token) straight from its input during
+# training, and learns nothing useful. The mask is also the reason position 0 attends only to itself,
+# a fact you will see in every attention pattern in this course.
+#
+# **Spec.** `apply_causal_mask(attn_scores)` takes scores `(batch, n_heads, query_pos, key_pos)` and
+# returns a new tensor of the same shape where every entry with `key_pos > query_pos` is `IGNORE`
+# (`-1e5`; `-inf` is also accepted) and every other entry is unchanged. Do not modify the input.
+
+# %% solution="ch1.causal_mask"
+def apply_causal_mask(
+    attn_scores: Float[Tensor, "batch n_heads query_pos key_pos"],
+) -> Float[Tensor, "batch n_heads query_pos key_pos"]:
+    ### BEGIN SOLUTION
+    query_pos, key_pos = attn_scores.shape[-2:]
+    future = torch.triu(torch.ones(query_pos, key_pos, dtype=torch.bool, device=attn_scores.device), diagonal=1)
+    return attn_scores.masked_fill(future, IGNORE)
+    ### END SOLUTION
+
+
+# %% check="ch1.causal_mask"
+check("ch1.causal_mask", apply_causal_mask)
+
+# %% [markdown]
+# The pattern of uniform scores after your mask: row `i` spreads its attention evenly over positions
+# `0..i`.
+
+# %%
+uniform_pattern = apply_causal_mask(torch.zeros(1, 1, 8, 8)).softmax(-1)[0, 0]
+px.imshow(uniform_pattern, color_continuous_scale="Blues", labels=dict(x="key position", y="query position"),
+          title="Causal mask applied to equal scores", width=420, height=380)
+
+# %% [markdown] exercise="ch1.attention"
+# Attention is the only place information moves between positions, so every algorithm a transformer
+# runs across a sequence (copying, induction, name tracking) lives in these few lines.
+#
+# **Spec.** `forward(normalized_resid_pre)` takes `(batch, seq, d_model)` and returns
+# `(batch, seq, d_model)`:
+# 1. `q, k, v = x @ W_{Q,K,V} + b_{Q,K,V}`, each `(batch, seq, n_heads, d_head)`
+#    (`W_Q` is `(n_heads, d_model, d_head)`);
+# 2. scores `(batch, n_heads, query_pos, key_pos)` = `q . k / sqrt(d_head)`;
+# 3. `apply_causal_mask`, then softmax over the key axis: the pattern;
+# 4. `z` = pattern-weighted sum of `v`, `(batch, seq, n_heads, d_head)`;
+# 5. output = sum over heads of `z @ W_O` (`W_O` is `(n_heads, d_head, d_model)`), plus `b_O`.
+
+# %% solution="ch1.attention"
+class Attention(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        h, d, dh = cfg.n_heads, cfg.d_model, cfg.d_head
+        self.W_Q = nn.Parameter(torch.empty(h, d, dh))
+        self.W_K = nn.Parameter(torch.empty(h, d, dh))
+        self.W_V = nn.Parameter(torch.empty(h, d, dh))
+        self.W_O = nn.Parameter(torch.empty(h, dh, d))
+        self.b_Q = nn.Parameter(torch.zeros(h, dh))
+        self.b_K = nn.Parameter(torch.zeros(h, dh))
+        self.b_V = nn.Parameter(torch.zeros(h, dh))
+        self.b_O = nn.Parameter(torch.zeros(d))
+        for weight in (self.W_Q, self.W_K, self.W_V, self.W_O):
+            nn.init.normal_(weight, std=cfg.init_range)
+
+    def forward(self, normalized_resid_pre: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
+        x = normalized_resid_pre
+        q = einops.einsum(x, self.W_Q, "b s d, h d dh -> b s h dh") + self.b_Q
+        k = einops.einsum(x, self.W_K, "b s d, h d dh -> b s h dh") + self.b_K
+        v = einops.einsum(x, self.W_V, "b s d, h d dh -> b s h dh") + self.b_V
+        scores = einops.einsum(q, k, "b q h dh, b k h dh -> b h q k") / math.sqrt(self.cfg.d_head)
+        pattern = apply_causal_mask(scores).softmax(dim=-1)  # over keys: each query's weights sum to 1
+        z = einops.einsum(pattern, v, "b h q k, b k h dh -> b q h dh")
+        return einops.einsum(z, self.W_O, "b q h dh, h dh d -> b q d") + self.b_O
+        ### END SOLUTION
+
+
+# %% check="ch1.attention"
+check("ch1.attention", Attention)
+
+# %% [markdown]
+# ## 5. The MLP
+#
+# The MLP maps each position's normalised vector up to `d_mlp` dimensions, applies GELU, and maps it
+# back. GPT-2's GELU is the tanh approximation `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`;
+# PyTorch has it as `F.gelu(x, approximate="tanh")`. The exact GELU differs from it by a little, but
+# by far more than the 1e-5 at which we compare with TransformerLens:
+
+# %%
+grid = torch.linspace(-6, 6, 2001)
+print(f"max |exact GELU - tanh GELU| on [-6, 6]: {(F.gelu(grid) - F.gelu(grid, approximate='tanh')).abs().max():.1e}")
+
+# %% [markdown] exercise="ch1.mlp"
+# Most of a transformer's parameters sit in its MLPs, and much of what it "knows" (facts, token
+# statistics) is thought to be stored there. Its hidden units are also the first place people look
+# for interpretable features.
+#
+# **Spec.** `forward(normalized_resid_mid)` takes `(batch, seq, d_model)` and returns the same shape:
+# `gelu_tanh(x @ W_in + b_in) @ W_out + b_out`, with `W_in` `(d_model, d_mlp)` and `W_out`
+# `(d_mlp, d_model)`.
+
+# %% solution="ch1.mlp"
+class MLP(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
+        self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
+        self.b_out = nn.Parameter(torch.zeros(cfg.d_model))
+        nn.init.normal_(self.W_in, std=cfg.init_range)
+        nn.init.normal_(self.W_out, std=cfg.init_range)
+
+    def forward(self, normalized_resid_mid: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
+        pre = einops.einsum(normalized_resid_mid, self.W_in, "b s d, d m -> b s m") + self.b_in
+        post = F.gelu(pre, approximate="tanh")
+        return einops.einsum(post, self.W_out, "b s m, m d -> b s d") + self.b_out
+        ### END SOLUTION
+
+
+# %% check="ch1.mlp"
+check("ch1.mlp", MLP)
+
+# %% [markdown]
+# ## 6. The block, and why pre-norm
+#
+# A block reads the stream twice: attention reads `ln1(resid_pre)` and adds its output, giving
+# `resid_mid`; the MLP reads `ln2(resid_mid)` and adds its output, giving `resid_post`.
+#
+# The original transformer normalised *after* adding (post-norm: `ln(x + f(x))`). GPT-2 normalises
+# the *input* of each sublayer instead (pre-norm). With pre-norm, the path from the embedding to the
+# logits is a plain sum with nothing in the way, so gradients reach early layers undiminished and deep
+# models train without careful warm-up; and for us, the stream stays a sum of the components' outputs,
+# which is what makes it possible to attribute the final logits to individual heads and neurons.
+
+# %% [markdown] exercise="ch1.transformer_block"
+# The block's wiring (what is read, what is added) is the whole "residual stream" picture in two lines.
+# Getting it slightly wrong still trains, so only a comparison against a known answer catches it.
+#
+# **Spec.** `forward(resid_pre)` takes `(batch, seq, d_model)` and returns `resid_post`, same shape:
+# `resid_mid = resid_pre + attn(ln1(resid_pre))`, `resid_post = resid_mid + mlp(ln2(resid_mid))`.
+
+# %% solution="ch1.transformer_block"
+class TransformerBlock(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.ln1 = LayerNorm(cfg)
+        self.attn = Attention(cfg)
+        self.ln2 = LayerNorm(cfg)
+        self.mlp = MLP(cfg)
+
+    def forward(self, resid_pre: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
+        resid_mid = resid_pre + self.attn(self.ln1(resid_pre))
+        return resid_mid + self.mlp(self.ln2(resid_mid))
+        ### END SOLUTION
+
+
+# %% check="ch1.transformer_block"
+check("ch1.transformer_block", TransformerBlock)
+
+# %% [markdown]
+# ## 7. Logits
+#
+# The unembedding maps the final (normalised) residual vector at each position to one number per
+# vocabulary token: the logits. They are unnormalised log-probabilities: `softmax(logits)` is the
+# model's predicted distribution for the *next* token, and only differences between logits matter
+# (adding a constant to all of them changes nothing). A logit is a dot product of the final stream
+# with a column of `W_U`, so "which direction in the stream makes the model say *the*" is a question
+# with a precise answer.
+
+# %% [markdown] exercise="ch1.unembed"
+# The unembedding is where the stream's contents become predictions; reading the stream through `W_U`
+# ("logit lens", direct logit attribution) is a tool you will use in every later chapter.
+#
+# **Spec.** `forward(normalized_resid_final)` takes `(batch, seq, d_model)` and returns logits
+# `(batch, seq, d_vocab)` = `x @ W_U + b_U`. No softmax.
+
+# %% solution="ch1.unembed"
+class Unembed(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.W_U = nn.Parameter(torch.empty(cfg.d_model, cfg.d_vocab))
+        self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab))
+        nn.init.normal_(self.W_U, std=cfg.init_range)
+
+    def forward(self, normalized_resid_final: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_vocab"]:
+        ### BEGIN SOLUTION
+        return einops.einsum(normalized_resid_final, self.W_U, "b s d, d v -> b s v") + self.b_U
+        ### END SOLUTION
+
+
+# %% check="ch1.unembed"
+check("ch1.unembed", Unembed)
+
+# %% [markdown] exercise="ch1.transformer"
+# This puts every part together. The attribute names matter: the TransformerLens comparison below and
+# the checks find modules by them (`embed`, `pos_embed`, `blocks`, `ln_final`, `unembed`).
+#
+# **Spec.** `forward(tokens)` takes `(batch, seq)` ids and returns logits `(batch, seq, d_vocab)`:
+# `residual = embed + pos_embed`, then every block in order, then `ln_final`, then `unembed`.
+
+# %% solution="ch1.transformer"
+class DemoTransformer(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = Embed(cfg)
+        self.pos_embed = PosEmbed(cfg)
+        self.blocks = nn.ModuleList([TransformerBlock(cfg) for _ in range(cfg.n_layers)])
+        self.ln_final = LayerNorm(cfg)
+        self.unembed = Unembed(cfg)
+
+    def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_vocab"]:
+        ### BEGIN SOLUTION
+        residual = self.embed(tokens) + self.pos_embed(tokens)
+        for block in self.blocks:
+            residual = block(residual)
+        return self.unembed(self.ln_final(residual))
+        ### END SOLUTION
+
+
+# %% check="ch1.transformer"
+check("ch1.transformer", DemoTransformer)
+
+# %% [markdown]
+# ## 8. Does it equal TransformerLens?
+#
+# A check against our own reference is one thing; agreement with the library the rest of the course
+# uses is a stronger one. We build a TransformerLens model of the same shape with random weights,
+# copy its weights into your model (`load_tl_weights` maps each TransformerLens weight to the
+# parameter with the same name in your model, layer by layer), and compare.
+#
+# TransformerLens records every intermediate activation with `run_with_cache`. To get the same from
+# your model we use PyTorch forward hooks, functions that PyTorch calls with a module's output each
+# time the module runs (`compare_with_tl` in `circuitlab.ch1.equivalence` does this in a few lines).
+
+# %%
+tl_model = tl_twin(tiny, seed=0)
+my_model = load_tl_weights(DemoTransformer(tiny), tl_model).eval()
+probe_tokens = torch.randint(0, tiny.d_vocab, (4, 32), generator=torch.Generator().manual_seed(0))
+differences = compare_with_tl(my_model, tl_model, probe_tokens)
+for name, gap in differences.items():
+    print(f"{name:>14}: max |yours - TransformerLens| = {gap:.2e}")
+print(f"\nlargest difference anywhere: {max(differences.values()):.2e}")
+
+# %%
+fig = go.Figure(go.Bar(x=list(differences), y=[max(v, 1e-9) for v in differences.values()]))
+fig.update_yaxes(type="log", title="max absolute difference")
+fig.add_hline(y=1e-5, line_dash="dash", annotation_text="tolerance 1e-5")
+fig.update_layout(title="Your activations against TransformerLens's cache, module by module", height=380)
+fig
+
+# %% [markdown]
+# The differences are at the level of float32 rounding: the two implementations compute the same
+# function, module by module.
+#
+# **GPT-2 small.** When the Hugging Face Hub is reachable, the same comparison runs on the real
+# GPT-2 small (a download of several hundred MB). TransformerLens loads it with its
+# LayerNorm scales folded into the next weights; `load_tl_weights` then fills your LayerNorms with
+# `w = 1, b = 0`, which computes the same function. Offline, the cell says so and moves on.
+
+# %%
+from circuitlab.models import hub_is_reachable, load_gpt2_small
+
+if hub_is_reachable():
+    gpt2_tl = load_gpt2_small()
+    gpt2_mine = load_tl_weights(DemoTransformer(config_from_tl(gpt2_tl, TransformerConfig)), gpt2_tl).eval()
+    gpt2_tokens = gpt2_tl.to_tokens("The residual stream is a shared channel that every layer reads and writes.")
+    with torch.no_grad():
+        gap = (gpt2_mine(gpt2_tokens).log_softmax(-1) - gpt2_tl(gpt2_tokens).log_softmax(-1)).abs().max().item()
+    print(f"GPT-2 small: max |log-prob difference| between your model and TransformerLens = {gap:.2e}")
+else:
+    print("Skipping GPT-2 small: the Hugging Face Hub is out of reach (offline, or HF_HUB_OFFLINE=1). "
+          "Everything else in this chapter runs offline.")
+
+# %% [markdown]
+# ## 9. Training on Python's documentation
+#
+# Every Python installation carries its own documentation: the language reference topics in
+# `pydoc_data.topics` and the standard library's docstrings. That is our corpus, so nothing is
+# downloaded. Circuit Lab ships a byte-level BPE tokenizer with 2048 tokens trained on it
+# (`python -m circuitlab.ch1.train_lm --tokenizer-only` reproduces it). Every tenth document is held
+# out for validation, so no sentence appears in both splits.
+
+# %%
+from circuitlab.ch1.lm_data import load_ch1_tokenizer, random_batch, token_splits, windows
+from circuitlab.ch1.train_lm import cosine_schedule, unigram_entropy
+
+tokenizer = load_ch1_tokenizer()
+splits = token_splits()
+example = "A list comprehension consists of brackets containing an expression followed by a for clause."
+print([tokenizer.decode([t]) for t in tokenizer(example)["input_ids"]])
+print(f"train tokens: {splits.train.numel():,}   validation tokens: {splits.validation.numel():,}")
+
+# %% [markdown]
+# A useful yardstick: the best model that ignores context predicts each token with its frequency in
+# the training text. Its loss on the validation text (the *unigram* loss) is the bar a trained model
+# must clear; random guessing over 2048 tokens scores `ln 2048`.
+
+# %%
+unigram_loss = unigram_entropy(splits.validation, splits.train, tiny.d_vocab)
+print(f"uniform guess: {math.log(tiny.d_vocab):.3f} nats   unigram baseline: {unigram_loss:.3f} nats")
+
+# %% [markdown] exercise="ch1.next_token_loss"
+# This is the whole training signal of a language model: at every position, how surprised the model
+# is by the token that actually comes next. It is also the quantity most interpretability experiments
+# measure (loss after an ablation, loss on repeated text).
+#
+# **Spec.** `next_token_loss(logits, tokens)` takes logits `(batch, seq, d_vocab)` and tokens
+# `(batch, seq)` and returns a scalar tensor: the mean over batch and positions `0..seq-2` of
+# `-log softmax(logits[b, i])[tokens[b, i + 1]]`. Keep it differentiable.
+
+# %% solution="ch1.next_token_loss"
+def next_token_loss(logits: Float[Tensor, "batch seq d_vocab"], tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, ""]:
+    ### BEGIN SOLUTION
+    log_probs = logits[:, :-1].log_softmax(dim=-1)
+    correct = log_probs.gather(dim=-1, index=tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return -correct.mean()
+    ### END SOLUTION
+
+
+# %% check="ch1.next_token_loss"
+check("ch1.next_token_loss", next_token_loss)
+
+# %% [markdown] exercise="ch1.train_step"
+# Every training loop in this course is this step repeated. The order of its four calls matters, and
+# a wrong order fails silently: the loss still goes down, just not the way it should.
+#
+# **Spec.** `train_step(model, optimizer, tokens)` computes `next_token_loss(model(tokens), tokens)`,
+# clears old gradients, back-propagates, takes one optimiser step, and returns the loss as a Python
+# float.
+
+# %% solution="ch1.train_step"
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, tokens: Int[Tensor, "batch seq"]) -> float:
+    ### BEGIN SOLUTION
+    loss = next_token_loss(model(tokens), tokens)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+    ### END SOLUTION
+
+
+# %% check="ch1.train_step"
+check("ch1.train_step", train_step)
+
+# %% [markdown]
+# Now train the tiny model with AdamW: random windows of 64 tokens, 16 per
+# batch, a short linear warm-up, then a cosine decay of the learning rate. The loop evaluates the
+# validation loss on a fixed set of held-out windows as it goes. The target: a validation loss at
+# least 0.5 nats below the unigram baseline, that is, a model that uses context.
+
+# %%
+TRAIN_STEPS, BATCH_SIZE, SEQ_LEN, LEARNING_RATE, EVAL_EVERY = 300, 16, 64, 1e-2, 50
+target_loss = unigram_loss - 0.5
+
+torch.manual_seed(0)
+model = DemoTransformer(tiny)
+optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.1)
+scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(TRAIN_STEPS, warmup_steps=50))
+batches = torch.Generator().manual_seed(0)
+validation_windows = windows(splits.validation, SEQ_LEN)[:64]
+
+
+@torch.no_grad()
+def validation_loss(model: nn.Module) -> float:
+    model.eval()
+    loss = next_token_loss(model(validation_windows), validation_windows).item()
+    model.train()
+    return loss
+
+
+train_losses, validation_curve = [], [(0, validation_loss(model))]
+start = time.perf_counter()
+for step in tqdm(range(1, TRAIN_STEPS + 1), desc="training"):
+    train_losses.append(train_step(model, optimizer, random_batch(splits.train, BATCH_SIZE, SEQ_LEN, batches)))
+    scheduler.step()
+    if step % EVAL_EVERY == 0:
+        validation_curve.append((step, validation_loss(model)))
+training_seconds = time.perf_counter() - start
+model.eval()
+
+final_validation = validation_curve[-1][1]
+print(f"trained {sum(p.numel() for p in model.parameters()):,} parameters for {TRAIN_STEPS} steps in {training_seconds:.0f} s")
+print(f"validation loss {final_validation:.3f} nats (unigram baseline {unigram_loss:.3f}, target below {target_loss:.3f}):",
+      "target reached" if final_validation < target_loss else "target not reached")
+
+# %%
+fig = go.Figure()
+fig.add_scatter(x=list(range(1, len(train_losses) + 1)), y=train_losses, name="training batch", opacity=0.5)
+fig.add_scatter(x=[s for s, _ in validation_curve], y=[v for _, v in validation_curve], name="validation",
+                mode="lines+markers")
+fig.add_hline(y=unigram_loss, line_dash="dot", annotation_text="unigram baseline")
+fig.update_layout(title="Next-token loss while training", xaxis_title="step", yaxis_title="loss (nats)", height=400)
+fig
+
+# %% [markdown]
+# The learned positional embeddings already have structure: neighbouring positions get similar
+# vectors (cosine similarity near the diagonal), which the model uses to tell near from far.
+
+# %%
+W_pos = model.pos_embed.W_pos[:SEQ_LEN].detach()
+similarity = F.normalize(W_pos, dim=-1) @ F.normalize(W_pos, dim=-1).T
+px.imshow(similarity, color_continuous_scale="RdBu", zmin=-1, zmax=1, width=460, height=420,
+          labels=dict(x="position", y="position"), title="Cosine similarity of learned positional embeddings")
+
+# %% [markdown]
+# ## 10. Making it write
+#
+# The model gives a distribution over the next token; generating text means choosing a token,
+# appending it, and asking again. *How* to choose is a separate decision from the model.
+
+# %% [markdown] exercise="ch1.greedy_decode"
+# Greedy decoding (always take the most likely token) is deterministic, which makes it the standard
+# way to ask "what does the model think comes next?" in interpretability experiments.
+#
+# **Spec.** `greedy_decode(model, tokens, n_new)` takes a prompt `(batch, seq)` and returns
+# `(batch, seq + n_new)`: the prompt followed by `n_new` tokens, each the argmax of the model's logits
+# at the last position given everything before it.
+
+# %% solution="ch1.greedy_decode"
+@torch.inference_mode()
+def greedy_decode(model: nn.Module, tokens: Int[Tensor, "batch seq"], n_new: int) -> Int[Tensor, "batch seq_plus_n_new"]:
+    ### BEGIN SOLUTION
+    for _ in range(n_new):
+        next_token = model(tokens)[:, -1].argmax(dim=-1, keepdim=True)
+        tokens = torch.cat([tokens, next_token], dim=-1)
+    return tokens
+    ### END SOLUTION
+
+
+# %% check="ch1.greedy_decode"
+check("ch1.greedy_decode", greedy_decode)
+
+# %%
+def encode(text: str) -> Tensor:
+    return torch.tensor([tokenizer(text)["input_ids"]])
+
+
+def decode(tokens: Tensor) -> str:
+    return tokenizer.decode(tokens[0].tolist(), skip_special_tokens=True)
+
+
+prompt = "The return statement"
+print(repr(decode(greedy_decode(model, encode(prompt), 30))))
+
+# %% [markdown]
+# Greedy text tends to loop: once a phrase is likely, repeating it keeps it likely. Sampling from the
+# distribution avoids that, and three knobs shape the distribution first.
+
+# %% [markdown] exercise="ch1.apply_temperature"
+# Temperature is the simplest control over how adventurous sampling is: below 1 it sharpens the
+# distribution towards greedy, above 1 it flattens it towards uniform.
+#
+# **Spec.** `apply_temperature(logits, temperature)` takes `(batch, d_vocab)` logits and a positive
+# temperature and returns logits of the same shape whose softmax is `softmax(logits / temperature)`.
+
+# %% solution="ch1.apply_temperature"
+def apply_temperature(logits: Float[Tensor, "batch d_vocab"], temperature: float) -> Float[Tensor, "batch d_vocab"]:
+    ### BEGIN SOLUTION
+    return logits / temperature
+    ### END SOLUTION
+
+
+# %% check="ch1.apply_temperature"
+check("ch1.apply_temperature", apply_temperature)
+
+# %% [markdown] exercise="ch1.top_k"
+# Most of the vocabulary has tiny but non-zero probability, and sampled often enough those tokens
+# derail a text. Top-k keeps only the k most likely candidates.
+#
+# **Spec.** `top_k_filter(logits, k)` takes `(batch, d_vocab)` and returns the same shape: logits
+# that are at least as large as the k-th largest of their row are unchanged, the others are `-inf`.
+# Tokens tied with the k-th largest are all kept (so the result never depends on tie order).
+
+# %% solution="ch1.top_k"
+def top_k_filter(logits: Float[Tensor, "batch d_vocab"], k: int) -> Float[Tensor, "batch d_vocab"]:
+    ### BEGIN SOLUTION
+    kth_largest = logits.topk(k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth_largest, float("-inf"))
+    ### END SOLUTION
+
+
+# %% check="ch1.top_k"
+check("ch1.top_k", top_k_filter)
+
+# %% [markdown] exercise="ch1.top_p"
+# A fixed k is too many when the model is sure and too few when it is not. Top-p (nucleus) sampling
+# keeps however many tokens it takes to cover probability p.
+#
+# **Spec.** `top_p_filter(logits, p)` takes `(batch, d_vocab)` and returns the same shape. Rank each
+# row's tokens by probability, most likely first; keep a token if the total probability of the tokens
+# ranked strictly above it is less than `p` (so the token that carries the total across `p` is kept);
+# set the others to `-inf`. Kept logits are unchanged.
+
+# %% solution="ch1.top_p"
+def top_p_filter(logits: Float[Tensor, "batch d_vocab"], p: float) -> Float[Tensor, "batch d_vocab"]:
+    ### BEGIN SOLUTION
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    sorted_probs = sorted_logits.softmax(dim=-1)
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    drop_sorted = mass_before >= p
+    drop = drop_sorted.scatter(dim=-1, index=order, src=drop_sorted)  # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+    ### END SOLUTION
+
+
+# %% check="ch1.top_p"
+check("ch1.top_p", top_p_filter)
+
+# %% [markdown]
+# With the three filters, a sampler is a few lines. The temperature goes first (it changes which
+# tokens fall inside the nucleus), then the filters, then one draw from the softmax.
+
+# %%
+@torch.inference_mode()
+def sample(model: nn.Module, tokens: Tensor, n_new: int, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, seed: int = 0) -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(n_new):
+        logits = apply_temperature(model(tokens[:, -model.cfg.n_ctx:])[:, -1], temperature)
+        if top_k is not None:
+            logits = top_k_filter(logits, top_k)
+        if top_p is not None:
+            logits = top_p_filter(logits, top_p)
+        next_token = torch.multinomial(logits.softmax(-1), 1, generator=generator)
+        tokens = torch.cat([tokens, next_token], dim=-1)
+    return tokens
+
+
+for settings in [dict(temperature=0.7, top_k=40), dict(temperature=1.0, top_p=0.9), dict(temperature=1.5)]:
+    print(settings, "\n   ", repr(decode(sample(model, encode(prompt), 30, **settings))))
+
+# %% [markdown]
+# How many tokens does the nucleus keep? It depends on how sure the model is, which is the point:
+
+# %%
+with torch.no_grad():
+    next_logits = model(validation_windows[:8, :32])[:, -1]
+kept = torch.isfinite(top_p_filter(next_logits, 0.9)).sum(-1)
+top_prob = next_logits.softmax(-1).max(-1).values
+for count, prob in zip(kept.tolist(), top_prob.tolist()):
+    print(f"top token probability {prob:.2f} -> nucleus of {count} tokens")
+
+# %% [markdown] exercise="ch1.beam_search"
+# Greedy decoding commits to one token at a time; the best *sequence* can start with a token that is
+# not the best *first* token. Beam search keeps several candidates, and shows how far greedy is from
+# the most likely continuation.
+#
+# **Spec.** `beam_search(model, tokens, n_new, beam_width)` takes a 1-D prompt `(seq,)` and returns
+# `(best_sequence, score)`: `best_sequence` `(seq + n_new,)` is the prompt followed by the best of the
+# beams after `n_new` steps, and `score` (a float) is the sum of the log-probabilities of its new tokens.
+# Start from one beam (the prompt, score 0). At every step, extend every beam by every token, score
+# each extension by its beam's score plus the token's log-probability, and keep the `beam_width` best.
+
+# %% solution="ch1.beam_search"
+@torch.inference_mode()
+def beam_search(model: nn.Module, tokens: Int[Tensor, "seq"], n_new: int, beam_width: int) -> tuple[Tensor, float]:
+    ### BEGIN SOLUTION
+    beams = tokens.unsqueeze(0)  # [beam, seq]
+    scores = torch.zeros(1, device=tokens.device)
+    for _ in range(n_new):
+        log_probs = model(beams)[:, -1].log_softmax(dim=-1)  # [beam, vocab]
+        candidates = (scores[:, None] + log_probs).flatten()
+        scores, flat_index = candidates.topk(min(beam_width, candidates.numel()))
+        d_vocab = log_probs.shape[-1]
+        beams = torch.cat([beams[flat_index // d_vocab], (flat_index % d_vocab)[:, None]], dim=-1)
+    return beams[0], scores[0].item()
+    ### END SOLUTION
+
+
+# %% check="ch1.beam_search"
+check("ch1.beam_search", beam_search)
+
+# %%
+@torch.no_grad()
+def continuation_log_prob(model: nn.Module, sequence: Tensor, n_prompt: int) -> float:
+    log_probs = model(sequence[None])[0].log_softmax(-1)
+    positions = torch.arange(n_prompt, sequence.shape[0])
+    return log_probs[positions - 1, sequence[positions]].sum().item()
+
+
+prompt_tokens = encode(prompt)[0]
+greedy_sequence = greedy_decode(model, prompt_tokens[None], 12)[0]
+beam_sequence, beam_score = beam_search(model, prompt_tokens, 12, beam_width=4)
+print(f"greedy  ({continuation_log_prob(model, greedy_sequence, len(prompt_tokens)):7.2f}):",
+      repr(tokenizer.decode(greedy_sequence.tolist(), skip_special_tokens=True)))
+print(f"beam 4  ({beam_score:7.2f}):", repr(tokenizer.decode(beam_sequence.tolist(), skip_special_tokens=True)))
+
+# %% [markdown] exercise="ch1.kv_cache"
+# Greedy decoding as written reruns the whole sequence for every new token, although the keys and
+# values of old positions never change (the mask stops them from seeing new tokens). Caching them
+# makes each step cost one position instead of the whole sequence; every production decoder does this.
+#
+# **Spec.** `generate_with_kv_cache(model, tokens, n_new)` returns exactly what
+# `greedy_decode(model, tokens, n_new)` returns, for your `DemoTransformer`. Run the prompt through the
+# model once, storing each layer's keys and values `(batch, pos, n_heads, d_head)`; then at every step
+# feed only the newest token `(batch, 1)`, at position `n_past` (use `W_pos[n_past]`), compute its
+# query, key and value, append the key and value to the layer's cache, and attend to all cached keys.
+# Use the model's own modules and weights (`block.ln1`, `block.attn.W_Q`, `block.mlp`, ...): the check
+# counts how many positions go through `blocks[0].ln1`.
+
+# %% solution="ch1.kv_cache"
+@torch.inference_mode()
+def generate_with_kv_cache(model: nn.Module, tokens: Int[Tensor, "batch seq"], n_new: int) -> Int[Tensor, "batch seq_plus_n_new"]:
+    ### BEGIN SOLUTION
+    keys: list[Tensor | None] = [None] * len(model.blocks)
+    values: list[Tensor | None] = [None] * len(model.blocks)
+
+    def attend(attn: Attention, x: Tensor, layer: int, n_past: int) -> Tensor:
+        q = einops.einsum(x, attn.W_Q, "b s d, h d dh -> b s h dh") + attn.b_Q
+        k = einops.einsum(x, attn.W_K, "b s d, h d dh -> b s h dh") + attn.b_K
+        v = einops.einsum(x, attn.W_V, "b s d, h d dh -> b s h dh") + attn.b_V
+        if keys[layer] is not None:
+            k, v = torch.cat([keys[layer], k], dim=1), torch.cat([values[layer], v], dim=1)
+        keys[layer], values[layer] = k, v
+        scores = einops.einsum(q, k, "b q h dh, b k h dh -> b h q k") / math.sqrt(attn.cfg.d_head)
+        # New query i sits at absolute position n_past + i and may see keys 0 .. n_past + i.
+        future = torch.arange(k.shape[1])[None, :] > torch.arange(q.shape[1])[:, None] + n_past
+        z = einops.einsum(scores.masked_fill(future, IGNORE).softmax(-1), v, "b h q k, b k h dh -> b q h dh")
+        return einops.einsum(z, attn.W_O, "b q h dh, h dh d -> b q d") + attn.b_O
+
+    def forward_new(new_tokens: Tensor, n_past: int) -> Tensor:
+        residual = model.embed(new_tokens) + model.pos_embed.W_pos[n_past: n_past + new_tokens.shape[1]]
+        for layer, block in enumerate(model.blocks):
+            residual = residual + attend(block.attn, block.ln1(residual), layer, n_past)
+            residual = residual + block.mlp(block.ln2(residual))
+        return model.unembed(model.ln_final(residual))
+
+    logits = forward_new(tokens, 0)
+    for _ in range(n_new):
+        next_token = logits[:, -1].argmax(dim=-1, keepdim=True)
+        n_past = tokens.shape[1]
+        tokens = torch.cat([tokens, next_token], dim=-1)
+        logits = forward_new(next_token, n_past)
+    return tokens
+    ### END SOLUTION
+
+
+# %% check="ch1.kv_cache"
+check("ch1.kv_cache", generate_with_kv_cache)
+
+# %%
+long_prompt = encode(prompt)
+for name, generate in [("no cache", greedy_decode), ("KV cache", generate_with_kv_cache)]:
+    start = time.perf_counter()
+    generated = generate(model, long_prompt, 100)
+    print(f"{name}: 100 tokens in {time.perf_counter() - start:.2f} s")
+print("same tokens:", torch.equal(greedy_decode(model, long_prompt, 100), generate_with_kv_cache(model, long_prompt, 100)))
+
+# %% [markdown]
+# ## 11. A model trained for longer
+#
+# Circuit Lab ships the same architecture trained for longer by `python -m circuitlab.ch1.train_lm`
+# (the recipe and the measured results are stored with it). It is saved as a TransformerLens model, so loading
+# it into your `DemoTransformer` is the same weight copy as in section 8.
+
+# %%
+from circuitlab.models import load_shipped, read_metadata, CHECKPOINT_DIR
+
+shipped_tl = load_shipped("ch1-pydocs-lm")
+shipped = load_tl_weights(DemoTransformer(config_from_tl(shipped_tl, TransformerConfig)), shipped_tl).eval()
+recipe = read_metadata(CHECKPOINT_DIR / "ch1-pydocs-lm")["recipe"]
+print(f"shipped model: {recipe['steps']} steps of batch {recipe['batch_size']} x {recipe['seq_len']} tokens")
+print(f"validation loss: yours {validation_loss(model):.3f}, shipped {validation_loss(shipped):.3f}, "
+      f"unigram baseline {unigram_loss:.3f}")
+for settings in [dict(temperature=0.7, top_k=40), dict(temperature=1.0, top_p=0.9)]:
+    print(settings, "\n   ", repr(decode(sample(shipped, encode(prompt), 40, **settings))))
+
+# %% [markdown]
+# ## Summary
+#
+# - The residual stream is a sum: embeddings start it, and every attention layer and MLP adds to it.
+#   Pre-norm keeps it that way, because LayerNorm is applied only to the copies the layers read.
+# - Attention splits into QK (which positions a query attends to) and OV (what each attended position
+#   contributes). The `1/sqrt(d_head)` scale and the causal mask are both part of QK.
+# - Logits are dot products of the final stream with the columns of `W_U`; softmax turns them into
+#   the next-token distribution, and the training loss is the average surprise at the true next token.
+# - Your model computes the same function as TransformerLens to float32 rounding, so everything the
+#   course does later with TransformerLens applies to the model you wrote.
+# - Decoding is separate from the model: greedy and beam search look for likely text, temperature,
+#   top-k and top-p shape the distribution that sampling draws from.
+#
+# ## Explore further
+#
+# 1. **Tie the embeddings.** GPT-2 uses `W_U = W_E.T`. Make your `Unembed` reuse the embedding and
+#    retrain. *First experiment:* train both versions for the same 300 steps and compare the final
+#    validation losses and parameter counts.
+# 2. **Post-norm.** Change your block to `ln(x + f(x))` and train. *First experiment:* run both with
+#    the learning rate at 1e-2 and at 3e-2 and plot the two loss curves on one figure.
+# 3. **What does each head look at?** *First experiment:* run the shipped model on a validation window,
+#    record each head's attention pattern with a forward hook on `Attention`, and look for a head that
+#    attends mostly to the previous token (mean weight on the diagonal just below the main one).
+# 4. **The cost of no cache.** *First experiment:* time `greedy_decode` and `generate_with_kv_cache` for
+#    10, 50 and 120 new tokens and plot time against length; explain the two shapes.
+# 5. **Scaling.** *First experiment:* double `d_model` (and `d_head`) of the tiny model, train for the
+#    same wall-clock time, and compare validation losses: is the bigger model better per second?
