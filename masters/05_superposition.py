@@ -1,0 +1,824 @@
+# %% [markdown]
+# **What you will be able to do.** Train many small models at once and watch them store more
+# features than they have dimensions (superposition); read the geometry they choose (antipodal
+# pairs, pentagons) from `WᵀW` and from each feature's *dimensionality*; see how correlated features
+# and a ReLU hidden layer change that geometry; and build, train and evaluate a sparse autoencoder
+# (SAE) that pulls the hidden features back out, including the resampling of dead latents that keeps
+# it from wasting capacity.
+#
+# **Papers.** Elhage et al. (2022), *Toy Models of Superposition*, for the first half; Bricken et al.
+# (2023), *Towards Monosemanticity*, for the sparse autoencoder; Rajamanoharan et al. (2024),
+# *Jumping Ahead*, for the JumpReLU bonus.
+#
+# **Prerequisites.** Chapter 0 (einops, einsum, plotly) and a PyTorch training loop (chapter 1).
+# No transformer is needed: every model here is small enough to train in seconds on a CPU.
+#
+# **Time.** About three and a half hours.
+#
+# Every model in this chapter holds many independent copies (*instances*) along a leading axis, so
+# one optimizer step trains a whole experiment, for example one model per feature probability.
+
+# %%
+import einops
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+import torch.nn.functional as F
+from jaxtyping import Bool, Float
+from torch import Tensor, nn
+from tqdm.auto import trange
+
+from circuitlab.ch5 import plots, toy
+from circuitlab.ch5.reference import ToyConfig
+
+# Small tensors train fastest on one thread; a second thread mostly waits on the first.
+torch.set_num_threads(1)
+
+# %% [markdown]
+# ## 1. The toy model
+#
+# A model sees `n_features` input features and must squeeze them through `n_hidden < n_features`
+# dimensions, then reconstruct them:
+#
+# $$h = W x, \qquad x' = \mathrm{ReLU}(W^\top h + b) = \mathrm{ReLU}(W^\top W x + b),$$
+#
+# with `W` of shape `(n_hidden, n_features)`: column `W_i` is feature `i`'s direction in the hidden
+# space. Two knobs decide what the model does with its few dimensions:
+#
+# - **importance**: how much each feature's reconstruction error counts in the loss;
+# - **feature probability**: how often a feature is nonzero. A sparse feature is usually zero, so two
+#   sparse features rarely fire together, and sharing a direction costs little.
+
+# %% [markdown] exercise="ch5.feature_probability"
+# A sparsity sweep trains one instance per feature probability. Geometric spacing gives each
+# factor of ten of sparsity the same number of instances, which is where the interesting changes
+# happen.
+#
+# **Spec.** `feature_probability(n_instances, n_features, min_probability)` returns a tensor of shape
+# `(n_instances, n_features)`. Every feature of instance `i` has probability
+# `min_probability ** (i / (n_instances - 1))`: instance 0 is dense (probability 1), the last
+# instance has `min_probability`.
+
+# %% solution="ch5.feature_probability"
+def feature_probability(n_instances: int, n_features: int, min_probability: float) -> Float[Tensor, "inst feat"]:
+    """Per instance, the probability that each feature is present (dense first, sparsest last)."""
+    ### BEGIN SOLUTION
+    exponents = torch.linspace(0.0, 1.0, n_instances)
+    per_instance = min_probability**exponents
+    return einops.repeat(per_instance, "inst -> inst feat", feat=n_features).clone()
+    ### END SOLUTION
+
+
+# %% check="ch5.feature_probability"
+check("ch5.feature_probability", feature_probability)
+
+# %% [markdown]
+# The probabilities of the sweep used below (8 instances, from 1 down to 0.02):
+
+# %%
+print([round(p, 3) for p in feature_probability(8, 5, 0.02)[:, 0].tolist()])
+
+# %% [markdown] exercise="ch5.generate_batch"
+# The toy model's data are synthetic: we decide what the true features are, so we can later check
+# what a model (or an SAE) has learned about them.
+#
+# **Spec.** `generate_batch(probability, batch_size)` takes `probability` of shape `(inst, feat)` and
+# returns `(batch_size, inst, feat)`. Each entry is, independently of all others, present with its
+# probability `p`; a present entry has a magnitude uniform in `[0, 1)` and an absent one is 0.
+
+# %% solution="ch5.generate_batch"
+def generate_batch(probability: Float[Tensor, "inst feat"], batch_size: int) -> Float[Tensor, "batch inst feat"]:
+    """Sparse features: each present with its probability, with a magnitude uniform in [0, 1)."""
+    ### BEGIN SOLUTION
+    shape = (batch_size, *probability.shape)
+    magnitude = torch.rand(shape)
+    present = torch.rand(shape) < probability
+    return magnitude * present
+    ### END SOLUTION
+
+
+# %% check="ch5.generate_batch"
+check("ch5.generate_batch", generate_batch)
+
+# %% [markdown]
+# Measured on a large batch, the fraction of nonzero entries per instance should follow the sweep:
+
+# %%
+sample = generate_batch(feature_probability(8, 5, 0.02), 20_000)
+print("fraction nonzero per instance:", [round(v, 3) for v in (sample != 0).float().mean((0, 2)).tolist()])
+
+# %% [markdown] exercise="ch5.importance_weighted_loss"
+# Importance is how the toy model is told which features deserve their own dimension. Weighting
+# the squared error per feature makes losing feature 0 cost more than losing feature 4.
+#
+# **Spec.** `importance_weighted_loss(output, features, importance)`: `output` and `features` are
+# `(batch, inst, feat)`; `importance` is `(feat,)` or `(inst, feat)`. For each instance take the mean,
+# over batch and features, of `importance * (features - output) ** 2`; return the **sum** over
+# instances (a scalar). Summing keeps each instance's gradient the same however many instances
+# train together.
+
+# %% solution="ch5.importance_weighted_loss"
+def importance_weighted_loss(
+    output: Float[Tensor, "batch inst feat"],
+    features: Float[Tensor, "batch inst feat"],
+    importance: Tensor,
+) -> Float[Tensor, ""]:
+    """Importance-weighted squared error: mean over batch and features, summed over instances."""
+    ### BEGIN SOLUTION
+    weighted_error = importance * (features - output) ** 2
+    return einops.reduce(weighted_error, "batch inst feat -> inst", "mean").sum()
+    ### END SOLUTION
+
+
+# %% check="ch5.importance_weighted_loss"
+check("ch5.importance_weighted_loss", importance_weighted_loss)
+
+# %% [markdown] exercise="ch5.toy_model_forward"
+# This is the whole model of the paper's first half. Its ReLU on the output is what makes
+# superposition possible: it can clip away the small negative interference that other features
+# leave on a feature's output.
+#
+# **Spec.** Complete `ToyModel.forward`. `W` has shape `(inst, n_hidden, n_features)` and `b_final`
+# `(inst, n_features)`. For `features` of shape `(batch, inst, n_features)` return
+# `ReLU(Wᵀ W x + b_final)` for every instance, shape `(batch, inst, n_features)`. Keep the given
+# `__init__`.
+
+# %% solution="ch5.toy_model_forward"
+class ToyModel(nn.Module):
+    def __init__(self, cfg: ToyConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(cfg.n_instances, cfg.n_hidden, cfg.n_features)))
+        self.b_final = nn.Parameter(torch.zeros(cfg.n_instances, cfg.n_features))
+
+    def forward(self, features: Float[Tensor, "batch inst feat"]) -> Float[Tensor, "batch inst feat"]:
+        ### BEGIN SOLUTION
+        hidden = einops.einsum(self.W, features, "inst hidden feat, batch inst feat -> batch inst hidden")
+        out = einops.einsum(self.W, hidden, "inst hidden feat, batch inst hidden -> batch inst feat")
+        return F.relu(out + self.b_final)
+        ### END SOLUTION
+
+
+# %% check="ch5.toy_model_forward"
+check("ch5.toy_model_forward", ToyModel)
+
+# %% [markdown] exercise="ch5.train_toy_model"
+# All instances train in one loop: the loss is a sum of independent per-instance losses, so one
+# backward pass gives every instance its own gradient.
+#
+# **Spec.** `train_toy_model(model, probability, importance, steps, batch_size, lr, batch_fn, loss_fn,
+# progress)` trains `model` with `torch.optim.Adam(model.parameters(), lr=lr)` for `steps` steps.
+# Each step draws a fresh batch `batch_fn(probability, batch_size)`, computes
+# `loss_fn(model(batch), batch, importance)`, zeroes the gradients, backpropagates and steps. Return
+# the list of the `steps` losses as Python floats. Show a progress bar when `progress` is true.
+
+# %% solution="ch5.train_toy_model"
+def train_toy_model(
+    model: nn.Module,
+    probability: Float[Tensor, "inst feat"],
+    importance: Tensor,
+    steps: int = 2000,
+    batch_size: int = 512,
+    lr: float = 3e-3,
+    batch_fn=generate_batch,
+    loss_fn=importance_weighted_loss,
+    progress: bool = False,
+) -> list[float]:
+    """Adam on fresh batches; returns the loss at every step."""
+    ### BEGIN SOLUTION
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in trange(steps, disable=not progress, mininterval=0.5):
+        features = batch_fn(probability, batch_size)
+        loss = loss_fn(model(features), features, importance)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+    ### END SOLUTION
+
+
+# %% check="ch5.train_toy_model"
+check("ch5.train_toy_model", train_toy_model)
+
+# %% [markdown]
+# ## 2. The sparsity sweep: 5 features in 2 dimensions
+#
+# Now the experiment: 5 features, 2 hidden dimensions, importance `0.9 ** i`, and 8 instances from
+# dense (probability 1) to sparse (probability 0.02). `toy.run_sparsity_sweep` builds the model and
+# the probabilities with *your* functions above and trains it with your loop (a few seconds).
+
+# %%
+sweep_settings = toy.SweepSettings()
+print(sweep_settings)
+sweep_model, sweep_probability, sweep_losses = toy.run_sparsity_sweep(
+    sweep_settings, model_class=ToyModel, probability_fn=feature_probability, batch_fn=generate_batch,
+    loss_fn=importance_weighted_loss, train_fn=train_toy_model, progress=True)
+W_sweep = sweep_model.W.detach()
+probabilities = sweep_probability[:, 0].tolist()
+instance_titles = [f"p = {p:.3g}" for p in probabilities]
+
+# %%
+px.line(y=sweep_losses, log_y=True, labels={"x": "step", "y": "loss (sum over instances)"},
+        title="Training loss of the sweep", height=300, width=650).show()
+
+# %% [markdown]
+# Each panel shows one instance's five feature directions `W_i` in its 2-d hidden space. Look at the
+# dense instance on the left, then move right as the features get sparser.
+
+# %%
+plots.feature_vectors(W_sweep, instance_titles).show()
+
+# %% [markdown]
+# The same information as `WᵀW`: the diagonal is each feature's squared norm (is it represented?),
+# the off-diagonal entries are the interference between features (do they share directions?).
+
+# %%
+plots.gram_matrices(W_sweep, instance_titles).show()
+
+# %% [markdown]
+# Count the features each instance represents (a norm above 0.5; trained norms are close to 0 or
+# close to 1, so the threshold hardly matters):
+
+# %%
+represented = toy.represented_features(W_sweep).tolist()
+norms = W_sweep.norm(dim=1)
+for p, count, row in zip(probabilities, represented, norms.tolist()):
+    print(f"p = {p:6.3f}: {count} features represented; norms {[round(v, 2) for v in row]}")
+plots.sweep_bars(probabilities, represented, sweep_settings.n_hidden).show()
+
+# %% [markdown]
+# Read the counts above: the dense instance represents as many features as it has dimensions, the
+# two most important ones, at right angles. As features get sparser, more of them share the two
+# dimensions, first as antipodal pairs (a feature and its opposite), and at the sparse end all five
+# sit at the corners of a pentagon. That is superposition: more features than dimensions, paid for
+# with interference that the output ReLU and bias clip away when only one feature is active.
+
+# %% [markdown]
+# ## 3. Feature dimensionality
+#
+# How much of a dimension does each feature get? Elhage et al. define feature `i`'s dimensionality as
+#
+# $$D_i = \frac{\lVert W_i\rVert^2}{\sum_j (\hat W_i \cdot W_j)^2},$$
+#
+# where `Ŵ_i` is the unit vector along `W_i`. The numerator says how strongly the feature is
+# represented; the denominator counts how many features share its direction (itself included).
+# A feature with a dimension to itself has `D = 1`, each feature of an antipodal pair `1/2`, each
+# corner of a pentagon in two dimensions `2/5`.
+
+# %% [markdown] exercise="ch5.dimensionality"
+# Dimensionality turns the picture into numbers, and it is what reveals that features in
+# superposition snap to a few special fractions rather than spreading out continuously.
+#
+# **Spec.** `dimensionality(W)` takes `W` of shape `(inst, hidden, feat)` and returns `(inst, feat)`:
+# `D_i` per instance and feature, as defined above. A feature with `W_i = 0` has dimensionality 0
+# (not NaN).
+
+# %% solution="ch5.dimensionality"
+def dimensionality(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst feat"]:
+    """Feature dimensionality |W_i|^2 / sum_j (unit(W_i) . W_j)^2; 0 for a zero column."""
+    ### BEGIN SOLUTION
+    norms = W.norm(dim=1)
+    unit = W / norms.clamp_min(1e-8).unsqueeze(1)
+    overlaps = einops.einsum(unit, W, "inst hidden i, inst hidden j -> inst i j")
+    interference = (overlaps**2).sum(-1)
+    return torch.where(norms > 1e-8, norms**2 / interference.clamp_min(1e-16), torch.zeros_like(norms))
+    ### END SOLUTION
+
+
+# %% check="ch5.dimensionality"
+check("ch5.dimensionality", dimensionality)
+
+# %% [markdown]
+# On the sweep: the dense instance's represented features should be near 1, the sparsest
+# instance's five features near 2/5.
+
+# %%
+for p, row in zip(probabilities, dimensionality(W_sweep).tolist()):
+    print(f"p = {p:6.3f}: dimensionality {[round(v, 2) for v in row]}")
+
+# %% [markdown]
+# A larger model shows the fractions more clearly: 20 features of equal importance in 5
+# dimensions, 8 instances from dense to sparse. Each dot is one feature of one instance.
+
+# %%
+torch.manual_seed(1)
+big_cfg = ToyConfig(n_instances=8, n_features=20, n_hidden=5)
+big_model = ToyModel(big_cfg)
+big_probability = feature_probability(big_cfg.n_instances, big_cfg.n_features, 0.01)
+train_toy_model(big_model, big_probability, torch.ones(big_cfg.n_features), steps=2000, batch_size=128, lr=5e-3,
+                batch_fn=generate_batch, loss_fn=importance_weighted_loss, progress=True)
+big_dims = dimensionality(big_model.W.detach())
+print("mean dimensionality per instance:", [round(v, 2) for v in big_dims.mean(-1).tolist()])
+print("features represented per instance:", toy.represented_features(big_model.W.detach()).tolist())
+plots.dimensionality_scatter(big_probability[:, 0], big_dims).show()
+
+# %% [markdown]
+# ## 4. Correlated and anticorrelated features
+#
+# So far every feature was independent. Real features are not: some tend to appear together,
+# others exclude each other. Interference only hurts when two features fire together, so
+# correlation should change which features the model is willing to superpose.
+
+# %% [markdown] exercise="ch5.correlated_batch"
+# To test that, we need data with a controlled correlation structure.
+#
+# **Spec.** `correlated_batch(probability, batch_size, correlated=True)`: `probability` has shape
+# `(inst, pairs)`; the output has shape `(batch_size, inst, 2 * pairs)`, with pair `k` made of features
+# `2k` and `2k + 1`. Magnitudes are independent and uniform in `[0, 1)`.
+#
+# - `correlated=True`: with probability `p` both features of the pair are present, otherwise both are 0;
+# - `correlated=False` (anticorrelated): the pair fires with probability `2p`, and then exactly one of
+#   its two features, each with chance 1/2, is present. Each feature is still present with
+#   probability `p`, but never together with its partner. (Assume `p <= 1/2`.)
+
+# %% solution="ch5.correlated_batch"
+def correlated_batch(
+    probability: Float[Tensor, "inst pairs"], batch_size: int, correlated: bool = True
+) -> Float[Tensor, "batch inst feat"]:
+    """Features in adjacent pairs that always appear together (correlated) or never do (anticorrelated)."""
+    ### BEGIN SOLUTION
+    shape = (batch_size, *probability.shape)
+    magnitude = torch.rand(*shape, 2)
+    if correlated:
+        pair_on = torch.rand(shape) < probability
+        present = einops.repeat(pair_on, "batch inst pairs -> batch inst pairs two", two=2)
+    else:
+        pair_on = torch.rand(shape) < 2 * probability
+        first = torch.rand(shape) < 0.5
+        present = torch.stack([pair_on & first, pair_on & ~first], dim=-1)
+    return einops.rearrange(magnitude * present, "batch inst pairs two -> batch inst (pairs two)")
+    ### END SOLUTION
+
+
+# %% check="ch5.correlated_batch"
+check("ch5.correlated_batch", correlated_batch)
+
+# %% [markdown]
+# Now train 4 features (2 pairs) in 2 dimensions, 4 instances each, once with correlated pairs and
+# once with anticorrelated pairs, all features sparse (`p = 0.05`) and equally important. To squeeze
+# 4 features into 2 dimensions each model has to superpose some of them: which ones?
+
+# %%
+def train_pairs(correlated: bool, seed: int = 0) -> Float[Tensor, "inst hidden feat"]:
+    torch.manual_seed(seed)
+    model = ToyModel(ToyConfig(n_instances=4, n_features=4, n_hidden=2))
+    pair_probability = torch.full((4, 2), 0.05)
+
+    def batch_fn(probability: Tensor, batch_size: int) -> Tensor:
+        return correlated_batch(probability, batch_size, correlated=correlated)
+
+    train_toy_model(model, pair_probability, torch.ones(4), steps=1500, batch_size=128, lr=5e-3,
+                    batch_fn=batch_fn, loss_fn=importance_weighted_loss, progress=True)
+    return model.W.detach()
+
+
+def pair_geometry(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst"]:
+    """Mean cosine between the two features of each pair (-1 antipodal, 0 orthogonal)."""
+    unit = F.normalize(W, dim=1)
+    return torch.stack([(unit[:, :, 2 * k] * unit[:, :, 2 * k + 1]).sum(1) for k in range(W.shape[2] // 2)], 1).mean(1)
+
+
+W_correlated, W_anticorrelated = train_pairs(True), train_pairs(False)
+print("cosine within pairs, correlated:    ", [round(v, 2) for v in pair_geometry(W_correlated).tolist()])
+print("cosine within pairs, anticorrelated:", [round(v, 2) for v in pair_geometry(W_anticorrelated).tolist()])
+plots.feature_vectors(torch.cat([W_correlated, W_anticorrelated]),
+                      [f"correlated {i}" for i in range(4)] + [f"anticorrelated {i}" for i in range(4)],
+                      title="Pairs: features 0,1 (blue, orange) and 2,3 (green, red)").show()
+
+# %% [markdown]
+# Compare the two rows of cosines. Anticorrelated partners never fire together, so placing them
+# antipodally costs nothing: their cosine is near -1. Correlated partners fire together, so they avoid
+# each other's direction (a cosine near 0, orthogonal) and the model superposes features *across*
+# pairs instead, where interference is rare.
+
+# %% [markdown]
+# ## 5. A ReLU hidden layer: the privileged basis and computation in superposition
+#
+# The toy model's hidden space has no preferred directions: rotating `W` changes nothing. Real
+# networks apply nonlinearities neuron by neuron, which makes the neuron basis special
+# (*privileged*): a feature aligned with one neuron can be switched on or off by that neuron alone.
+
+# %% [markdown] exercise="ch5.neuron_model_forward"
+# With a ReLU on the hidden layer we can ask the questions interpretability asks of real models: are
+# neurons monosemantic (one feature each) or polysemantic (several)? And the model can now
+# *compute*, not just store.
+#
+# **Spec.** Complete `NeuronModel.forward`: with `W_in` of shape `(inst, n_hidden, n_features)`, `b_in`
+# `(inst, n_hidden)`, `W_out` `(inst, n_features, n_hidden)` and `b_out` `(inst, n_features)`, return
+# `ReLU(W_out h + b_out)` where `h = ReLU(W_in x + b_in)`, shape `(batch, inst, n_features)`.
+
+# %% solution="ch5.neuron_model_forward"
+class NeuronModel(nn.Module):
+    def __init__(self, cfg: ToyConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        n, f, h = cfg.n_instances, cfg.n_features, cfg.n_hidden
+        self.W_in = nn.Parameter(nn.init.xavier_normal_(torch.empty(n, h, f)))
+        self.b_in = nn.Parameter(torch.zeros(n, h))
+        self.W_out = nn.Parameter(nn.init.xavier_normal_(torch.empty(n, f, h)))
+        self.b_out = nn.Parameter(torch.zeros(n, f))
+
+    def forward(self, features: Float[Tensor, "batch inst feat"]) -> Float[Tensor, "batch inst feat"]:
+        ### BEGIN SOLUTION
+        pre = einops.einsum(self.W_in, features, "inst hidden feat, batch inst feat -> batch inst hidden")
+        hidden = F.relu(pre + self.b_in)
+        out = einops.einsum(self.W_out, hidden, "inst feat hidden, batch inst hidden -> batch inst feat")
+        return F.relu(out + self.b_out)
+        ### END SOLUTION
+
+
+# %% check="ch5.neuron_model_forward"
+check("ch5.neuron_model_forward", NeuronModel)
+
+# %% [markdown]
+# **Storing features in neurons.** Train 6 features of decreasing importance into 3 neurons, dense to
+# sparse, and look at `W_in`: which neurons read which features?
+
+# %%
+torch.manual_seed(0)
+neuron_cfg = ToyConfig(n_instances=4, n_features=6, n_hidden=3)
+neuron_model = NeuronModel(neuron_cfg)
+neuron_probability = feature_probability(neuron_cfg.n_instances, neuron_cfg.n_features, 0.02)
+train_toy_model(neuron_model, neuron_probability, toy.importance_for(6, 0.8), steps=2000, batch_size=128, lr=5e-3,
+                batch_fn=generate_batch, loss_fn=importance_weighted_loss, progress=True)
+W_in = neuron_model.W_in.detach()
+
+
+def features_per_neuron(W_in: Float[Tensor, "inst hidden feat"], threshold: float = 0.3) -> Tensor:
+    """How many features each neuron reads with a weight above ``threshold``: 1 is monosemantic."""
+    return (W_in > threshold).sum(-1)
+
+
+for p, counts in zip(neuron_probability[:, 0].tolist(), features_per_neuron(W_in).tolist()):
+    print(f"p = {p:6.3f}: features read by each neuron {counts}")
+px.imshow(W_in, facet_col=0, color_continuous_scale="RdBu", color_continuous_midpoint=0,
+          labels={"x": "feature", "y": "neuron"}, title="W_in per instance (dense → sparse)",
+          height=300, width=900).show()
+
+# %% [markdown]
+# In the dense instance each neuron reads (at most) one feature: the basis is privileged and the
+# neurons are monosemantic. As features get sparser, neurons start reading several features each:
+# polysemantic neurons, the situation SAEs are built for.
+#
+# **Computing in superposition.** Now the features are signed (uniform in `[-1, 1]` when present) and
+# the target is `|x|`, which needs the hidden ReLU: `|x| = ReLU(x) + ReLU(-x)`, so computing it for
+# every feature without superposition would take two neurons per feature. With 8 features and 6
+# neurons, how many features does each instance compute, dense to sparse?
+
+# %%
+def signed_batch(probability: Tensor, batch_size: int) -> Tensor:
+    """Like generate_batch, with signed magnitudes uniform in [-1, 1]."""
+    present = generate_batch(probability, batch_size) != 0
+    return (2 * torch.rand(batch_size, *probability.shape) - 1) * present
+
+
+def abs_loss(output: Tensor, features: Tensor, importance: Tensor) -> Tensor:
+    return importance_weighted_loss(output, features.abs(), importance)
+
+
+torch.manual_seed(0)
+abs_cfg = ToyConfig(n_instances=4, n_features=8, n_hidden=6)
+abs_model = NeuronModel(abs_cfg)
+abs_probability = feature_probability(abs_cfg.n_instances, abs_cfg.n_features, 0.02)
+train_toy_model(abs_model, abs_probability, torch.ones(8), steps=2000, batch_size=128, lr=5e-3,
+                batch_fn=signed_batch, loss_fn=abs_loss, progress=True)
+
+
+def computed_features(model: NeuronModel, probability: Tensor, tolerance: float = 0.25) -> list[int]:
+    """Per instance, how many features the model gets right when that feature alone is active."""
+    n_feat = probability.shape[1]
+    probes = torch.linspace(-1, 1, 9)
+    counts = []
+    with torch.no_grad():
+        for inst in range(probability.shape[0]):
+            ok = 0
+            for f in range(n_feat):
+                x = torch.zeros(len(probes), probability.shape[0], n_feat)
+                x[:, inst, f] = probes
+                error = (model(x)[:, inst, f] - probes.abs()).abs().max()
+                ok += int(error < tolerance)
+            counts.append(ok)
+    return counts
+
+
+abs_counts = computed_features(abs_model, abs_probability)
+for p, count in zip(abs_probability[:, 0].tolist(), abs_counts):
+    print(f"p = {p:6.3f}: |x| computed (error < 0.25 on a lone feature) for {count} of 8 features")
+
+# %% [markdown]
+# The dense instance can afford about two neurons per feature, so it computes `|x|` for only some of
+# its features; sparse instances compute it for more features than `6 / 2`, sharing neurons between
+# features that rarely fire together. Computation, not just storage, happens in superposition.
+
+# %% [markdown]
+# ## 6. Sparse autoencoders: pulling the features back out
+#
+# In a real model we do not know the features, only the activations, which are in superposition.
+# A sparse autoencoder (SAE) learns an overcomplete dictionary: it encodes an activation `h` into
+# many non-negative latents, few of them active, and decodes it back as a sum of latent directions.
+#
+# $$a = \mathrm{ReLU}\big((h - b_{dec}) W_{enc} + b_{enc}\big), \qquad \hat h = a\, \hat W_{dec} + b_{dec},$$
+#
+# where each latent's decoder row is normalised to unit length. Here we train SAEs on the toy
+# model's hidden vectors `h = W x` (5 sparse features in 2 dimensions), where the ground truth is
+# known: a good SAE's decoder rows should line up with the columns of the toy model's `W`.
+
+# %% [markdown] exercise="ch5.sae_forward"
+# The forward pass is the SAE. Normalising the decoder rows matters: without it the L1 penalty
+# could be made arbitrarily small by shrinking the activations and growing the decoder.
+#
+# **Spec.** Complete `ToySAE.forward`. Parameters: `W_enc (inst, d_in, d_sae)`, `b_enc (inst, d_sae)`,
+# `W_dec (inst, d_sae, d_in)`, `b_dec (inst, d_in)`. For `h` of shape `(batch, inst, d_in)` return
+# `(acts, reconstruction)`: `acts = ReLU((h - b_dec) W_enc + b_enc)` of shape `(batch, inst, d_sae)`, and
+# `reconstruction = acts W_dec_normalised + b_dec`, where `W_dec_normalised` divides each latent's row
+# `W_dec[i, latent, :]` by its norm. Normalise inside `forward`, so gradients flow through it.
+
+# %% solution="ch5.sae_forward"
+class ToySAE(nn.Module):
+    def __init__(self, n_instances: int, d_in: int, d_sae: int) -> None:
+        super().__init__()
+        self.W_enc = nn.Parameter(nn.init.kaiming_uniform_(torch.empty(n_instances, d_in, d_sae)))
+        self.b_enc = nn.Parameter(torch.zeros(n_instances, d_sae))
+        self.W_dec = nn.Parameter(nn.init.kaiming_uniform_(torch.empty(n_instances, d_sae, d_in)))
+        self.b_dec = nn.Parameter(torch.zeros(n_instances, d_in))
+
+    def forward(self, h: Float[Tensor, "batch inst d_in"]) -> tuple[Tensor, Tensor]:
+        ### BEGIN SOLUTION
+        centred = h - self.b_dec
+        pre = einops.einsum(centred, self.W_enc, "batch inst d_in, inst d_in d_sae -> batch inst d_sae")
+        acts = F.relu(pre + self.b_enc)
+        decoder = self.W_dec / self.W_dec.norm(dim=-1, keepdim=True)
+        recon = einops.einsum(acts, decoder, "batch inst d_sae, inst d_sae d_in -> batch inst d_in")
+        return acts, recon + self.b_dec
+        ### END SOLUTION
+
+
+# %% check="ch5.sae_forward"
+check("ch5.sae_forward", ToySAE)
+
+# %% [markdown] exercise="ch5.sae_loss"
+# The loss trades reconstruction against sparsity. The L1 norm of the latents is the usual
+# stand-in for "how many latents are active", and `l1_coeff` sets the exchange rate.
+#
+# **Spec.** `sae_loss(h, acts, recon, l1_coeff)` returns one loss per instance, shape `(inst,)`:
+# the mean over batch and `d_in` of `(recon - h) ** 2`, plus `l1_coeff` times the mean over the batch of
+# `sum over latents of |acts|`.
+
+# %% solution="ch5.sae_loss"
+def sae_loss(
+    h: Float[Tensor, "batch inst d_in"],
+    acts: Float[Tensor, "batch inst d_sae"],
+    recon: Float[Tensor, "batch inst d_in"],
+    l1_coeff: float,
+) -> Float[Tensor, "inst"]:
+    """Reconstruction MSE plus l1_coeff times the latents' L1 norm, per instance."""
+    ### BEGIN SOLUTION
+    reconstruction = einops.reduce((recon - h) ** 2, "batch inst d_in -> inst", "mean")
+    l1 = einops.reduce(acts.abs(), "batch inst d_sae -> batch inst", "sum").mean(0)
+    return reconstruction + l1_coeff * l1
+    ### END SOLUTION
+
+
+# %% check="ch5.sae_loss"
+check("ch5.sae_loss", sae_loss)
+
+# %% [markdown] exercise="ch5.matched_cosine"
+# With known ground truth, an SAE can be scored directly: for each true feature, is there a latent
+# pointing the same way?
+#
+# **Spec.** `matched_cosine(learned, true)`: `learned` is `(inst, d_sae, d_in)` (decoder rows), `true` is
+# `(inst, n_feat, d_in)`. Return `(inst, n_feat)`: for each true direction, the largest cosine
+# similarity with any learned direction of the same instance. A zero true direction scores 0.
+
+# %% solution="ch5.matched_cosine"
+def matched_cosine(learned: Float[Tensor, "inst d_sae d_in"], true: Float[Tensor, "inst n_feat d_in"]) -> Tensor:
+    """For each true direction, its best cosine similarity with a learned direction."""
+    ### BEGIN SOLUTION
+    cosines = einops.einsum(F.normalize(true, dim=-1), F.normalize(learned, dim=-1),
+                            "inst feat d, inst latent d -> inst feat latent")
+    return cosines.max(dim=-1).values
+    ### END SOLUTION
+
+
+# %% check="ch5.matched_cosine"
+check("ch5.matched_cosine", matched_cosine)
+
+# %% [markdown]
+# Train the toy models whose hidden vectors the SAEs will see: 8 instances, 5 features, 2 dimensions,
+# every feature with probability 0.025, so all five should end up in superposition.
+
+# %%
+sae_settings = toy.SAESettings()
+print(sae_settings)
+sae_toy, sample_h = toy.sae_toy_model(sae_settings, train_fn=train_toy_model, progress=True)
+print("features represented per toy model:", toy.represented_features(sae_toy.W.detach()).tolist())
+
+# %% [markdown]
+# Train one SAE per toy model (5 latents for 5 features) without resampling, and measure how many
+# true features it recovers at cosine >= 0.9, and how many of its latents ever fire:
+
+# %%
+torch.manual_seed(sae_settings.seed + 1)
+sae_plain = ToySAE(sae_settings.n_instances, sae_settings.n_hidden, sae_settings.d_sae)
+run_plain = toy.train_sae(sae_plain, sample_h, sae_settings, resample=False, loss_fn=sae_loss, progress=True)
+report_plain = toy.recovery_report(sae_plain, sae_toy, matched_fn=matched_cosine)
+live_plain = toy.count_live(sae_plain, sample_h(8192))
+print(f"recovered features: {report_plain['recovered_fraction']:.0%}; per instance "
+      f"{report_plain['recovered_per_instance']} of 5")
+print(f"live latents per instance: {live_plain} of {sae_settings.d_sae}; dead latents in total: "
+      f"{sum(sae_settings.d_sae - n for n in live_plain)}")
+
+# %% [markdown]
+# Some latents never fire on any input: they are **dead**. The gradient of a dead latent is zero (its
+# ReLU is always off), so it never comes back, and the features it might have learned stay
+# unrecovered. The plot shows the true features (solid) and the decoder rows (dashed, grey if dead).
+
+# %%
+true_directions = einops.rearrange(sae_toy.W.detach(), "inst hidden feat -> inst feat hidden")
+live_mask_plain = (sae_plain(sample_h(8192))[0] > 0).any(0)
+plots.sae_directions(true_directions, sae_plain.W_dec.detach(), live_mask_plain,
+                     [f"instance {i}" for i in range(sae_settings.n_instances)]).show()
+
+# %% [markdown] exercise="ch5.resample_dead"
+# Resampling gives a dead latent a second chance, aimed where the SAE is failing: at an input it
+# reconstructs badly. This is what turns an SAE with wasted latents into one that covers the data.
+#
+# **Spec.** `resample_dead(sae, h, dead)` changes `sae` in place (under `torch.no_grad()`) and returns
+# `None`. `h` is `(batch, inst, d_in)`; `dead` is a boolean `(inst, d_sae)`. For each instance:
+#
+# 1. compute each input's squared reconstruction error `sum over d_in of (recon - h) ** 2` with the SAE;
+# 2. rank the inputs worst first; the `k`-th dead latent (in increasing latent index) takes the `k`-th
+#    worst input, `v = h - b_dec`;
+# 3. set that latent's decoder row `W_dec[i, latent]` to `v / |v|`, its encoder column
+#    `W_enc[i, :, latent]` to `v / |v|` times the mean norm of the encoder columns of the instance's
+#    **live** latents (1 if none is live), and its `b_enc` to 0.
+#
+# Live latents must not change.
+
+# %% solution="ch5.resample_dead"
+@torch.no_grad()
+def resample_dead(sae: ToySAE, h: Float[Tensor, "batch inst d_in"], dead: Bool[Tensor, "inst d_sae"]) -> None:
+    """Point each dead latent at one of the worst-reconstructed inputs."""
+    ### BEGIN SOLUTION
+    _, recon = sae(h)
+    error = ((recon - h) ** 2).sum(-1)  # (batch, inst)
+    for inst in range(dead.shape[0]):
+        dead_latents = torch.nonzero(dead[inst]).flatten()
+        if dead_latents.numel() == 0:
+            continue
+        worst = torch.argsort(error[:, inst], descending=True, stable=True)[: dead_latents.numel()]
+        directions = F.normalize(h[worst, inst] - sae.b_dec[inst], dim=-1)
+        live = ~dead[inst]
+        scale = sae.W_enc[inst].norm(dim=0)[live].mean() if live.any() else torch.tensor(1.0)
+        sae.W_dec[inst, dead_latents] = directions
+        sae.W_enc[inst][:, dead_latents] = directions.T * scale
+        sae.b_enc[inst, dead_latents] = 0.0
+    ### END SOLUTION
+
+
+# %% check="ch5.resample_dead"
+check("ch5.resample_dead", resample_dead)
+
+# %% [markdown]
+# Train the same SAEs again, from the same initialisation, now resampling every
+# `resample_every` steps the latents that fired on nothing during the last `window` steps:
+
+# %%
+torch.manual_seed(sae_settings.seed + 1)
+sae_resampled = ToySAE(sae_settings.n_instances, sae_settings.n_hidden, sae_settings.d_sae)
+run_resampled = toy.train_sae(sae_resampled, sample_h, sae_settings, resample=True, loss_fn=sae_loss,
+                              resample_fn=resample_dead, progress=True)
+report_resampled = toy.recovery_report(sae_resampled, sae_toy, matched_fn=matched_cosine)
+live_resampled = toy.count_live(sae_resampled, sample_h(8192))
+print(f"latents resampled during training: {run_resampled.resampled}")
+print(f"recovered features: {report_resampled['recovered_fraction']:.0%}; per instance "
+      f"{report_resampled['recovered_per_instance']} of 5")
+print(f"live latents per instance: {live_resampled} of {sae_settings.d_sae}")
+
+# %%
+print(f"{'':22s}{'recovered (cos >= 0.9)':>24s}{'dead latents':>14s}")
+for name, report, live in [("without resampling", report_plain, live_plain),
+                           ("with resampling", report_resampled, live_resampled)]:
+    print(f"{name:22s}{report['recovered_fraction']:>24.0%}{sum(sae_settings.d_sae - n for n in live):>14d}")
+live_mask_resampled = (sae_resampled(sample_h(8192))[0] > 0).any(0)
+plots.sae_directions(true_directions, sae_resampled.W_dec.detach(), live_mask_resampled,
+                     [f"instance {i}" for i in range(sae_settings.n_instances)],
+                     title="With resampling: toy features (solid) and SAE decoder directions (dashed)").show()
+
+# %% [markdown]
+# The distribution of matched cosines, feature by feature, for both SAEs:
+
+# %%
+fig = go.Figure()
+for name, report in [("without resampling", report_plain), ("with resampling", report_resampled)]:
+    fig.add_trace(go.Histogram(x=report["matched_cosine"].flatten().tolist(), name=name, opacity=0.6,
+                               xbins=dict(start=-1, end=1.001, size=0.05)))
+fig.add_vline(x=0.9, line_dash="dot")
+fig.update_layout(barmode="overlay", title="Best cosine between each true feature and any latent",
+                  xaxis_title="matched cosine", height=350, width=650)
+fig.show()
+
+# %% [markdown]
+# ## 7. Bonus: JumpReLU
+#
+# The L1 penalty shrinks every active latent towards zero, which biases the SAE's reconstructions
+# low. A JumpReLU SAE replaces the ReLU with a learned threshold per latent,
+# `JumpReLU(z) = z · H(z - θ)`: below `θ` the latent is off, above it passes `z` unchanged. The jump
+# has no useful gradient with respect to `θ` (zero almost everywhere), so training uses a
+# *pseudo-derivative*: the jump is smoothed by a rectangle of width `ε` (the bandwidth).
+
+# %% [markdown] exercise="ch5.jumprelu"
+# This straight-through trick is what makes thresholds (and an L0 penalty) trainable, and it is the
+# activation function of several published SAE families.
+#
+# **Spec.** `jumprelu(pre, threshold, bandwidth)` returns `pre * (pre > threshold)`; `threshold` has
+# shape `(d_sae,)` and broadcasts over the leading axes of `pre`. Its backward pass must give
+#
+# - with respect to `pre`: `1[pre > threshold]` (times the incoming gradient);
+# - with respect to `threshold`: `-(threshold / bandwidth) * 1[|pre - threshold| < bandwidth / 2]`
+#   (times the incoming gradient), summed down to the shape of `threshold`.
+#
+# Write a `torch.autograd.Function` and call its `apply`.
+
+# %% solution="ch5.jumprelu"
+class JumpReLUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, pre: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
+        ### BEGIN SOLUTION
+        ctx.save_for_backward(pre, threshold)
+        ctx.bandwidth = bandwidth
+        return pre * (pre > threshold)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        ### BEGIN SOLUTION
+        pre, threshold = ctx.saved_tensors
+        eps = ctx.bandwidth
+        grad_pre = grad_out * (pre > threshold)
+        in_window = ((pre - threshold).abs() < eps / 2).to(pre.dtype)
+        grad_threshold = (grad_out * (-threshold / eps) * in_window).sum_to_size(threshold.shape)
+        return grad_pre, grad_threshold, None
+        ### END SOLUTION
+
+
+def jumprelu(pre: Tensor, threshold: Tensor, bandwidth: float = 0.05) -> Tensor:
+    return JumpReLUFunction.apply(pre, threshold, bandwidth)
+
+
+# %% check="ch5.jumprelu"
+check("ch5.jumprelu", jumprelu)
+
+# %% [markdown]
+# What the pseudo-derivative says: for a latent with threshold 0.5, sweep the pre-activation and
+# look at the gradient each input sends to the threshold. Only inputs within `ε/2` of the threshold
+# push on it; the sign says that raising the threshold would switch those inputs off.
+
+# %%
+pre_values = torch.linspace(0, 1, 201)[:, None]
+threshold = torch.tensor([0.5], requires_grad=True)
+per_input_gradient = []
+for value in pre_values:
+    threshold.grad = None
+    jumprelu(value[None], threshold, bandwidth=0.1).sum().backward()
+    per_input_gradient.append(threshold.grad.item())
+fig = go.Figure()
+fig.add_trace(go.Scatter(x=pre_values.flatten().tolist(), y=jumprelu(pre_values, threshold.detach()).flatten().tolist(),
+                         name="JumpReLU(z)"))
+fig.add_trace(go.Scatter(x=pre_values.flatten().tolist(), y=per_input_gradient, name="d/dθ (pseudo-derivative)"))
+fig.update_layout(title="JumpReLU with θ = 0.5, ε = 0.1", xaxis_title="pre-activation z", height=350, width=650)
+fig.show()
+
+# %% [markdown]
+# ## Summary
+#
+# - A toy model with fewer dimensions than features represents only its most important features when
+#   they are dense, and more and more of them, in superposition, as they get sparser; the 5 → 2 sweep
+#   above went from the counts printed in section 2 at the dense end to all five at the sparse end.
+# - The geometry is discrete: features share dimensions in antipodal pairs, pentagons and other
+#   regular shapes, visible in `WᵀW` and as dimensionalities clustering at 1, 1/2, 2/5.
+# - Correlation decides who shares: anticorrelated features pair up antipodally, correlated ones stay
+#   orthogonal.
+# - A ReLU hidden layer privileges the neuron basis; with sparse features, neurons become polysemantic
+#   and the model computes (`|x|`) for more features than it has neuron pairs.
+# - A sparse autoencoder recovers the hidden features from activations alone; resampling dead latents
+#   is what makes it recover nearly all of them (compare the two rows of the table in section 6).
+#
+# ## Explore further
+#
+# 1. **Importance against sparsity.** Make all five features equally important and rerun the sweep.
+#    *First experiment:* `toy.run_sparsity_sweep(replace(toy.SweepSettings(), importance_decay=1.0), ...)`
+#    (with `from dataclasses import replace`) and compare the represented counts with section 2.
+# 2. **Phase diagram.** The paper maps, for one extra feature, when it is ignored, gets its own dimension
+#    or is superposed, as a function of its importance and sparsity. *First experiment:* 2 features in 1
+#    dimension, 16 instances over a grid of (importance of feature 1, probability); plot `W[:, 0, 1]`.
+# 3. **How many latents?** Give the SAE 10 latents for the 5 features. *First experiment:* set
+#    `d_sae=10` in `toy.SAESettings` and look at the matched cosines and at pairs of latents that split
+#    one feature.
+# 4. **The L1 trade-off.** *First experiment:* train SAEs with `l1_coeff` in {0.02, 0.2, 1.0} and plot
+#    the reconstruction error against the mean number of active latents per input.
+# 5. **A JumpReLU SAE.** Swap the ReLU of `ToySAE` for `jumprelu` with a learned log-threshold per
+#    latent and an L0 penalty through the same pseudo-derivative. *First experiment:* compare its
+#    shrinkage (mean of `recon · h / |h|^2` on single-feature inputs) with the ReLU SAE's.

@@ -1,0 +1,40 @@
+"""Mutants and alternatives for ch5.importance_weighted_loss."""
+import einops
+
+from circuitlab.grading.meta import alternative, mutant
+
+
+@mutant(hint="inside the square")
+def importance_squared(output, features, importance):
+    return ((importance * (features - output)) ** 2).mean((0, 2)).sum()
+
+
+@mutant(hint="ignores the importance")
+def unweighted(output, features, importance):
+    return ((features - output) ** 2).mean((0, 2)).sum()
+
+
+@mutant(hint="averaged over instances")
+def mean_over_instances(output, features, importance):
+    return (importance * (features - output) ** 2).mean()
+
+
+@mutant(hint="absolute error")
+def absolute(output, features, importance):
+    return (importance * (features - output).abs()).mean((0, 2)).sum()
+
+
+@mutant(hint="summed over features")
+def summed_over_features(output, features, importance):
+    return (importance * (features - output) ** 2).sum(2).mean(0).sum()
+
+
+@alternative
+def with_einops(output, features, importance):
+    per_instance = einops.reduce(importance * (output - features) ** 2, "b i f -> i", "mean")
+    return per_instance.sum()
+
+
+@alternative
+def mean_times_instances(output, features, importance):
+    return (importance * (features - output) ** 2).mean() * output.shape[1]

@@ -1,0 +1,124 @@
+"""Chapter 5 exercises: metadata shown in the notebook and used by the graders."""
+from circuitlab.grading.registry import Exercise
+
+EXERCISES = [
+    Exercise(
+        id="ch5.feature_probability", title="A sparsity sweep: feature probability per instance",
+        reference="feature_probability", points=1, difficulty=1, importance=3, minutes=5,
+        hints=[
+            "The exponent runs from 0 (instance 0) to 1 (the last instance), evenly spaced.",
+            "min_probability ** torch.linspace(0, 1, n_instances) gives one probability per instance; "
+            "then repeat it across the features.",
+        ],
+    ),
+    Exercise(
+        id="ch5.generate_batch", title="Sparse synthetic features", reference="generate_batch",
+        points=2, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "Two random tensors of the output's shape: one decides presence, one gives the magnitude.",
+            "torch.rand(shape) < probability is True with probability p (probability broadcasts over the batch).",
+            "torch.rand(shape) * (torch.rand(shape) < probability)",
+        ],
+    ),
+    Exercise(
+        id="ch5.importance_weighted_loss", title="Importance-weighted reconstruction loss",
+        reference="importance_weighted_loss", points=2, difficulty=1, importance=4, minutes=10,
+        hints=[
+            "Square the error first, then weight it.",
+            "importance broadcasts against (batch, inst, feat) whether it is (feat,) or (inst, feat).",
+            "(importance * (features - output) ** 2).mean((0, 2)).sum()",
+        ],
+    ),
+    Exercise(
+        id="ch5.toy_model_forward", title="The toy model: ReLU(WᵀWx + b) for many instances at once",
+        reference="ToyModel", points=2, difficulty=2, importance=5, minutes=15,
+        hints=[
+            "Two einsums: one down to the hidden space, one back up, each keeping batch and inst.",
+            "W is (inst, hidden, feat): 'inst hidden feat, batch inst feat -> batch inst hidden' goes down.",
+            "Add b_final to the result of the second product, then apply ReLU.",
+        ],
+    ),
+    Exercise(
+        id="ch5.train_toy_model", title="Train all instances at once", reference="train_toy_model",
+        points=2, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "A standard loop: fresh batch, forward, loss, zero the gradients, backward, step.",
+            "Draw a new batch with batch_fn(probability, batch_size) at every step, and record loss.item().",
+        ],
+    ),
+    Exercise(
+        id="ch5.dimensionality", title="Feature dimensionality", reference="dimensionality",
+        points=2, difficulty=3, importance=3, minutes=15,
+        hints=[
+            "Compute all pairwise dot products between unit(W_i) and W_j with one einsum over the hidden axis.",
+            "The numerator is the squared norm of W_i; the denominator sums the squared overlaps over j, "
+            "including j = i.",
+            "Where the norm is (nearly) zero, return 0: torch.where(norms > 1e-8, value, 0).",
+        ],
+    ),
+    Exercise(
+        id="ch5.correlated_batch", title="Correlated and anticorrelated feature pairs", reference="correlated_batch",
+        points=2, difficulty=3, importance=3, minutes=15,
+        hints=[
+            "Draw presence per *pair*, then expand it to the two features of the pair.",
+            "For anticorrelated pairs, draw whether the pair fires (probability 2p) and a fair coin for which "
+            "feature; then the two features are pair_on & coin and pair_on & ~coin.",
+            "Build a (batch, inst, pairs, 2) tensor and rearrange '... pairs two -> ... (pairs two)'.",
+        ],
+    ),
+    Exercise(
+        id="ch5.neuron_model_forward", title="A ReLU hidden layer: the privileged basis", reference="NeuronModel",
+        points=2, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "Like the toy model, but with separate W_in and W_out, a bias and a ReLU on the hidden layer.",
+            "W_out is (inst, feat, hidden): 'inst feat hidden, batch inst hidden -> batch inst feat'.",
+        ],
+    ),
+    Exercise(
+        id="ch5.sae_forward", title="Sparse autoencoder forward pass", reference="ToySAE",
+        points=3, difficulty=3, importance=5, minutes=20,
+        hints=[
+            "Encode: subtract b_dec, multiply by W_enc, add b_enc, ReLU.",
+            "Normalise each latent's decoder row: W_dec / W_dec.norm(dim=-1, keepdim=True).",
+            "Decode: acts times the normalised decoder, plus b_dec. Return (acts, reconstruction).",
+        ],
+    ),
+    Exercise(
+        id="ch5.sae_loss", title="Reconstruction plus L1 sparsity loss", reference="sae_loss",
+        points=2, difficulty=2, importance=5, minutes=10,
+        hints=[
+            "The reconstruction term is a mean over batch and d_in; the sparsity term sums |acts| over the "
+            "latents, then averages over the batch.",
+            "Both terms keep the instance axis: the result has shape (inst,).",
+        ],
+    ),
+    Exercise(
+        id="ch5.resample_dead", title="Resample dead latents", reference="resample_dead",
+        points=3, difficulty=4, importance=4, minutes=25,
+        hints=[
+            "Run the SAE on h to get the per-input squared error; rank inputs worst first per instance.",
+            "Loop over instances; torch.nonzero(dead[i]) lists the dead latents, and argsort(descending=True) "
+            "ranks the inputs.",
+            "Under torch.no_grad(), assign only the dead rows of W_dec, the dead columns of W_enc and the dead "
+            "entries of b_enc.",
+        ],
+    ),
+    Exercise(
+        id="ch5.matched_cosine", title="Match learned latents to ground-truth features", reference="matched_cosine",
+        points=2, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "Normalise both sets of directions, then one einsum gives all the cosines.",
+            "Take the max over the learned latents: one number per ground-truth feature.",
+        ],
+    ),
+    Exercise(
+        id="ch5.jumprelu", title="Bonus: JumpReLU with a trainable threshold", reference="jumprelu",
+        points=3, difficulty=4, importance=2, minutes=25, bonus=True,
+        hints=[
+            "Write a torch.autograd.Function: forward saves pre and threshold, backward returns one gradient "
+            "per input (None for the bandwidth).",
+            "The threshold gets a gradient only where |pre - threshold| < bandwidth / 2; sum it over the batch "
+            "dimensions down to the threshold's shape.",
+        ],
+    ),
+]
