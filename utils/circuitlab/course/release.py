@@ -46,7 +46,7 @@ def is_test_cell(cell: dict[str, Any]) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution") and cell.get("cell_type") == "code"
 
 
-def test_cell_problem(source: str) -> str | None:
+def grade_cell_problem(source: str) -> str | None:
     """Why a test cell would grade wrongly under nbgrader, or None.
 
     nbgrader gives full points to a test cell that neither raises nor writes to stderr, so a
@@ -75,7 +75,7 @@ def lint_nbgrader_source(notebook: dict[str, Any], name: str) -> list[str]:
     problems = []
     for index, cell in enumerate(notebook["cells"]):
         if is_test_cell(cell):
-            problem = test_cell_problem(_source(cell))
+            problem = grade_cell_problem(_source(cell))
             if problem:
                 problems.append(f"{name}, test cell {nbgrader_meta(cell).get('grade_id')} (cell {index}) {problem}.")
             if not nbgrader_meta(cell).get("locked"):

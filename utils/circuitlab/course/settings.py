@@ -12,6 +12,7 @@ Each setting closes one of nbgrader's traps (see docs/instructors.md):
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 COURSE_ID = "circuitlab"
@@ -62,6 +63,9 @@ def write_config(course_dir: Path, cell_timeout: int = CELL_TIMEOUT, kernel_name
 def kernel_environment(threads: int | None = None) -> dict[str, str]:
     """The environment for nbgrader and the kernels it starts."""
     env = dict(os.environ)
+    # nbgrader runs helper programs (alembic, for the gradebook) by name: find this environment's first.
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir] + [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir])
     env.update({
         # A library warning printed to stderr inside a test cell would zero that cell.
         "PYTHONWARNINGS": "ignore",

@@ -46,6 +46,11 @@ def grade_id_of(cell: Any) -> str | None:
     return meta.get("grade_id") if isinstance(meta, dict) else None
 
 
+def _text(cell: Any) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
 def _first_code_line(source: str) -> str:
     for line in source.splitlines():
         if line.strip() and not line.strip().startswith("#"):
@@ -55,19 +60,19 @@ def _first_code_line(source: str) -> str:
 
 def _content_match(release_cell: Any, candidates: list[tuple[int, Any]]) -> int | None:
     """The index of the learner's cell that plays this release cell's part, judged by its text."""
-    called = GRADED_CALL.search(release_cell.source)
+    called = GRADED_CALL.search(_text(release_cell))
     if called:  # a test cell: the learner's check("chN.name", ...) cell sits in its place
         wanted = called.group(1)
         for index, cell in candidates:
-            found = GRADED_CALL.search(cell.source)
+            found = GRADED_CALL.search(_text(cell))
             if found and found.group(1) == wanted:
                 return index
         return None
-    key = _first_code_line(release_cell.source)  # an answer cell: its signature line, e.g. "def f(x):"
+    key = _first_code_line(_text(release_cell))  # an answer cell: its signature line, e.g. "def f(x):"
     if not key:
         return None
     for index, cell in candidates:
-        if key in cell.source:
+        if key in _text(cell):
             return index
     return None
 

@@ -1,0 +1,219 @@
+"""The instructor tools' parts that need no kernel: test-cell traps, submission intake, restoring
+graded cells, hidden-test stripping, dealing students to workers and building the grades table."""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from circuitlab.authoring.build import build_chapter, masters
+from circuitlab.course.autograde import (
+    CRASHED, GRADED, NOT_SUBMITTED, Assignment, GradedExercise, Outcome, deal, exercise_name, feedback_leaks,
+    merge, strip_hidden_tests, table,
+)
+from circuitlab.course.intake import IntakeError, StudentFiles, collect, match_assignment, student_id
+from circuitlab.course.release import lint_nbgrader_source, grade_cell_problem
+from circuitlab.course.submission import grade_id_of, restore_structure
+from circuitlab.grading.cli import main
+from exercise_sources import ROOT
+
+CHAPTER = "00_tools"
+ASSIGNMENTS = [CHAPTER, "01_transformer"]
+
+
+def nbgrader_source(slug: str = CHAPTER):
+    for master, chapter in masters(ROOT):
+        if chapter.slug == slug:
+            return build_chapter(master, chapter)["nbgrader"]
+    raise LookupError(slug)
+
+
+# --------------------------------------------------------------------------- test cells
+
+
+@pytest.mark.parametrize("source", [
+    'f(1) == 2',
+    'from circuitlab import grade\ngrade("ch0.x", f)\nresult == True',
+    '0.5',
+])
+def test_test_cell_ending_in_a_bare_value_is_refused(source):
+    assert "bare expression" in grade_cell_problem(source)
+
+
+def test_test_cell_without_grade_call_is_refused():
+    assert "does not call grade" in grade_cell_problem("assert f(1) == 2")
+    assert "empty" in grade_cell_problem("# nothing")
+    assert "not valid Python" in grade_cell_problem("grade(")
+
+
+def test_generated_test_cells_are_accepted():
+    assert grade_cell_problem('from circuitlab import grade\n\ngrade("ch0.split_heads", split_heads)') is None
+    assert lint_nbgrader_source(json.loads(nbformat.writes(nbgrader_source())), CHAPTER) == []
+
+
+# --------------------------------------------------------------------------- intake
+
+
+def notebook_json(text: str = "x = 1") -> str:
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(text)]))
+
+
+def test_folders_and_zips_of_students(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "alice" / CHAPTER).mkdir(parents=True)
+    (subs / "alice" / CHAPTER / f"{CHAPTER}.ipynb").write_text(notebook_json())
+    (subs / "alice" / ".ipynb_checkpoints").mkdir()
+    (subs / "alice" / ".ipynb_checkpoints" / f"{CHAPTER}-checkpoint.ipynb").write_text(notebook_json())
+    with zipfile.ZipFile(subs / "Bob Smith.zip", "w") as bundle:
+        bundle.writestr(f"work/{CHAPTER} (2).ipynb", notebook_json())
+        bundle.writestr("../escape.ipynb", notebook_json())
+        bundle.writestr("__MACOSX/._x.ipynb", "junk")
+    (subs / "loose.ipynb").write_text(notebook_json())
+    intake = collect(subs, tmp_path / "scratch", ASSIGNMENTS)
+    assert sorted(intake.students) == ["Bob_Smith", "alice"]
+    assert intake.students["alice"].notebooks[CHAPTER].name == f"{CHAPTER}.ipynb"
+    assert intake.students["Bob_Smith"].notebooks[CHAPTER].name == f"{CHAPTER} (2).ipynb"
+    warnings = "\n".join(intake.warnings)
+    assert "loose" in warnings and "escape" in warnings
+    assert not (tmp_path / "scratch" / "escape.ipynb").exists()
+
+
+def test_a_zip_of_the_whole_class(tmp_path):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr(f"class/carol/{CHAPTER}.ipynb", notebook_json())
+        bundle.writestr(f"class/dan/01_transformer.ipynb", notebook_json())
+    intake = collect(archive, tmp_path / "scratch", ASSIGNMENTS)
+    assert sorted(intake.students) == ["carol", "dan"]
+    assert list(intake.students["dan"].notebooks) == ["01_transformer"]
+
+
+def test_two_notebooks_for_one_assignment_are_reported_not_guessed(tmp_path):
+    folder = tmp_path / "subs" / "erin"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    (folder / "a" / f"{CHAPTER}.ipynb").write_text(notebook_json())
+    (folder / "b" / f"{CHAPTER}.ipynb").write_text(notebook_json())
+    files = collect(tmp_path / "subs", tmp_path / "scratch", ASSIGNMENTS).students["erin"]
+    assert CHAPTER not in files.notebooks
+    assert "several notebooks" in files.problems[CHAPTER]
+
+
+def test_bad_submissions_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(IntakeError, match="No such folder"):
+        collect(tmp_path / "missing", tmp_path / "scratch", ASSIGNMENTS)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IntakeError, match="No student submissions"):
+        collect(tmp_path / "empty", tmp_path / "scratch", ASSIGNMENTS)
+    (tmp_path / "broken.zip").write_text("not a zip")
+    with pytest.raises(IntakeError, match="not a readable zip"):
+        collect(tmp_path / "broken.zip", tmp_path / "scratch", ASSIGNMENTS)
+
+
+def test_names_and_matching():
+    assert student_id("Ann O'Neil (42)") == "Ann_O_Neil_42"
+    assert match_assignment("00_tools.ipynb", ASSIGNMENTS) == CHAPTER
+    assert match_assignment("ann_123_01_transformer-3.ipynb", ASSIGNMENTS) == "01_transformer"
+    assert match_assignment("notes.ipynb", ASSIGNMENTS) is None
+
+
+# --------------------------------------------------------------------------- restoring graded cells
+
+
+def graded_ids(notebook) -> list[str]:
+    return [grade_id_of(cell) for cell in notebook.cells if grade_id_of(cell)]
+
+
+def test_deleted_answer_and_test_cells_are_put_back_in_place():
+    release = nbgrader_source()
+    submitted = nbformat.reads(nbformat.writes(release), as_version=4)
+    submitted.cells = [c for c in submitted.cells if grade_id_of(c) not in ("ch0-split_heads", "ch0-split_heads-test")]
+    prepared = restore_structure(submitted, release)
+    assert graded_ids(prepared.notebook) == graded_ids(release)
+    assert prepared.restored == ["ch0-split_heads", "ch0-split_heads-test"]
+    assert len({cell.get("id") for cell in prepared.notebook.cells}) == len(prepared.notebook.cells)
+
+
+def test_colab_notebook_without_metadata_is_matched_by_content():
+    release = nbgrader_source()
+    learner = nbformat.read(str(ROOT / "chapters" / f"{CHAPTER}.ipynb"), as_version=4)
+    prepared = restore_structure(learner, release)
+    assert graded_ids(prepared.notebook) == graded_ids(release)
+    assert not prepared.restored
+    check_cell = next(c for c in prepared.notebook.cells if grade_id_of(c) == "ch0-attention_scores-test")
+    assert "buggy" not in check_cell.source  # the demonstration cell further down is not taken for the test
+
+
+# --------------------------------------------------------------------------- feedback
+
+
+def test_hidden_tests_are_stripped():
+    source = "grade('ch0.x', f)\n### BEGIN HIDDEN TESTS\nassert secret(f)\n### END HIDDEN TESTS\nprint('done')"
+    assert strip_hidden_tests(source) == "grade('ch0.x', f)\nprint('done')"
+    assert feedback_leaks("<span>### BEGIN HIDDEN TESTS</span>")
+    assert not feedback_leaks("<p>all good</p>")
+
+
+# --------------------------------------------------------------------------- workers and the table
+
+
+def test_dealing_puts_every_student_in_exactly_one_share():
+    students = [StudentFiles(f"s{i:02d}", f"s{i:02d}") for i in range(31)]
+    shares = deal(students, 4)
+    dealt = [files.student for share in shares for files in share]
+    assert sorted(dealt) == sorted(files.student for files in students)
+    assert max(len(s) for s in shares) - min(len(s) for s in shares) <= 1
+    assert len(deal(students[:1], 4)) == 1
+
+
+def test_merge_refuses_a_submission_graded_twice():
+    one = Outcome("ann", CHAPTER, GRADED)
+    with pytest.raises(RuntimeError, match="two workers"):
+        merge([[one], [Outcome("ann", CHAPTER, GRADED)]])
+    assert list(merge([[one], [Outcome("bob", CHAPTER, GRADED)]])) == [("ann", CHAPTER), ("bob", CHAPTER)]
+
+
+def test_table_has_one_row_per_student_and_exercise():
+    exercises = (GradedExercise("ch0.a", "ch0-a-test", 1.0), GradedExercise("ch0.b", "ch0-b-test", 2.0))
+    assignments = {CHAPTER: Assignment(CHAPTER, f"{CHAPTER}.ipynb", Path("unused"), exercises)}
+    students = {name: StudentFiles(name, name) for name in ("ann", "bob", "cy")}
+    outcomes = {
+        ("ann", CHAPTER): Outcome("ann", CHAPTER, GRADED, scores={"ch0-a-test": 1.0, "ch0-b-test": 0.0}),
+        ("bob", CHAPTER): Outcome("bob", CHAPTER, CRASHED, "the kernel died"),
+    }
+    rows = table(students, assignments, outcomes)
+    assert [(r["student"], r["exercise"], r["score"], r["status"]) for r in rows] == [
+        ("ann", "ch0.a", "1", GRADED), ("ann", "ch0.b", "0", GRADED),
+        ("bob", "ch0.a", "", CRASHED), ("bob", "ch0.b", "", CRASHED),
+        ("cy", "ch0.a", "0", NOT_SUBMITTED), ("cy", "ch0.b", "0", NOT_SUBMITTED),
+    ]
+
+
+def test_exercise_names_from_grade_ids():
+    assert exercise_name("ch0-split_heads-test") == "ch0.split_heads"
+    assert exercise_name("homework-q1") == "homework-q1"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_autograde_without_a_course_exits_2_with_a_message(tmp_path, capsys):
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    code = main(["autograde", str(tmp_path / "subs"), "--course", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "circuitlab release" in capsys.readouterr().err
+
+
+def test_release_refuses_a_folder_that_is_not_a_course(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["release", str(tmp_path)]) == 2
+    assert "not an nbgrader course" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_release_of_an_unknown_chapter_names_the_chapters(tmp_path, capsys):
+    assert main(["release", str(tmp_path / "c"), "--chapter", "99_nothing"]) == 2
+    assert "00_tools" in capsys.readouterr().err
