@@ -1,0 +1,5 @@
+import sys
+
+from circuitlab.bench import main
+
+sys.exit(main())
