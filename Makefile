@@ -53,7 +53,8 @@ release: install
 	$(VENV)/bin/circuitlab release $(or $(OUT),course_out)
 
 autograde: install
-	$(VENV)/bin/circuitlab autograde $(SUBMISSIONS) --course $(or $(COURSE),course_out) --out $(or $(OUT),grades_out)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=folder-or-zip [COURSE=course_out] [OUT=grades_out] [WORKERS=1]"; exit 2; }
+	$(VENV)/bin/circuitlab autograde $(SUBMISSIONS) --course $(or $(COURSE),course_out) --out $(or $(OUT),grades_out) --workers $(or $(WORKERS),1)
 
 # Refresh the lock file after a deliberate dependency change.
 lock: install
