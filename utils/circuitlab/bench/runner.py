@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chapters", metavar="N[,N]", help="only these chapters' notebooks, checks and training runs")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs of each check after the warm-up (default 10)")
     parser.add_argument("--cell-timeout", type=int, default=1800, help="seconds a notebook cell may run (default 1800)")
+    parser.add_argument("--autograde-every-chapter", action="store_true",
+                        help="autograde one submission of every chapter (default: the first chapter only, "
+                             "alone and as a class of 30)")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's benchmark section")
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: print the table of the existing results file and refresh the README")
@@ -149,7 +152,8 @@ def measure(args: argparse.Namespace) -> int:
     from circuitlab.bench.sections import Settings
 
     settings = Settings(threads=threads, quick=args.quick, check_repeats=args.repeats, chapters=chapters,
-                        root=root, cell_timeout=args.cell_timeout, log=lambda line: print(line, flush=True))
+                        root=root, cell_timeout=args.cell_timeout,
+                        autograde_every_chapter=args.autograde_every_chapter, log=lambda line: print(line, flush=True))
     results.update(
         generated_at=utc_now(),
         command="python -m circuitlab.bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),

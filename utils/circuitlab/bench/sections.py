@@ -49,6 +49,7 @@ class Settings:
     chapters: frozenset[int] | None = None  # None: every chapter
     root: Path | None = None  # the repository checkout, if there is one
     cell_timeout: int = 1800
+    autograde_every_chapter: bool = False  # else one chapter (the first chosen) is graded, alone and as a class
     log: Callable[[str], None] = print
 
 
@@ -424,28 +425,38 @@ def measure_tms(settings: Settings) -> Outcome:
 
 
 def _sae_pipeline(toy: Any) -> tuple[Callable[[Any], Any], str]:
-    """The chapter's own toy-model-then-SAE routine if it has one; otherwise the steps put together here."""
-    for name in ("run_sae_experiment", "train_toy_and_sae", "run_sae"):
-        if callable(getattr(toy, name, None)):
-            function = getattr(toy, name)
-            return (lambda s: call_with_supported(function, settings=s, progress=False)), f"{toy.__name__}.{name}"
+    """Train the toy models that feed the SAEs, then one SAE per toy model with resampling, as the chapter does."""
     reference = import_optional("circuitlab.ch5.reference")
-    train_sae, hidden_activations = require(toy, "train_sae", "hidden_activations")
-    toy_model, toy_config, sae_class, train_toy, generate_batch = require(
-        reference, "ToyModel", "ToyConfig", "ToySAE", "train_toy_model", "generate_batch")
+    (train_sae,) = require(toy, "train_sae")
+    (sae_class,) = require(reference, "ToySAE")
+    if callable(getattr(toy, "sae_toy_model", None)):
+        make_toy = toy.sae_toy_model
+        source = "circuitlab.ch5.toy.sae_toy_model, then circuitlab.ch5.toy.train_sae (with resampling)"
+    else:  # an older chapter package: the same two steps spelled out
+        (hidden_activations,) = require(toy, "hidden_activations")
+        toy_model, toy_config, train_toy, generate_batch = require(
+            reference, "ToyModel", "ToyConfig", "train_toy_model", "generate_batch")
+        source = "toy model (circuitlab.ch5.reference), then circuitlab.ch5.toy.train_sae (with resampling)"
+
+        def make_toy(s: Any) -> tuple[Any, Callable[[int], Any]]:
+            import torch
+
+            torch.manual_seed(s.seed)
+            model = toy_model(toy_config(s.n_instances, s.n_features, s.n_hidden))
+            probability = torch.full((s.n_instances, s.n_features), s.probability)
+            train_toy(model, probability, torch.ones(s.n_features), steps=s.toy_steps, batch_size=s.toy_batch_size,
+                      lr=s.toy_lr)
+            return model, lambda n: hidden_activations(model, generate_batch(probability, n))
 
     def toy_then_sae(s: Any) -> Any:
         import torch
 
-        torch.manual_seed(s.seed)
-        model = toy_model(toy_config(s.n_instances, s.n_features, s.n_hidden))
-        probability = torch.full((s.n_instances, s.n_features), s.probability)
-        importance = torch.ones(s.n_features)
-        train_toy(model, probability, importance, steps=s.toy_steps, batch_size=s.toy_batch_size, lr=s.toy_lr)
+        _, sample_h = make_toy(s)
+        torch.manual_seed(s.seed + 1)
         sae = sae_class(s.n_instances, s.n_hidden, s.d_sae)
-        return train_sae(sae, lambda n: hidden_activations(model, generate_batch(probability, n)), s)
+        return call_with_supported(train_sae, sae=sae, sample_h=sample_h, settings=s, resample=True, progress=False)
 
-    return toy_then_sae, "toy model then SAE (circuitlab.ch5.toy.train_sae), as in the chapter"
+    return toy_then_sae, source
 
 
 def measure_sae(settings: Settings) -> Outcome:
@@ -495,9 +506,10 @@ def _write_class(folder: Path, slug: str, submission: dict[str, Any], students: 
 def measure_autograde(settings: Settings) -> Outcome:
     """Release the chapters as an nbgrader course, then grade reference submissions with ``circuitlab autograde``.
 
-    Per notebook: one submission per chapter, one worker. The class: CLASS_SIZE submissions of
-    the first chosen chapter, with one worker per available core, as an instructor would run it.
-    Later chapters' class times are estimated from their per-notebook time (in the details).
+    Per notebook: one submission of the first chosen chapter (of every chosen chapter with
+    ``--autograde-every-chapter``), one worker. The class: CLASS_SIZE submissions of the first
+    chosen chapter, with one worker per available core, as an instructor would run it. The other
+    graded chapters' class times are estimated from their per-notebook time (in the details).
     """
     import_optional("circuitlab.course")
     release_module = import_optional("circuitlab.course.release")
@@ -509,7 +521,7 @@ def measure_autograde(settings: Settings) -> Outcome:
     from circuitlab.bench.machine import available_cores
 
     slugs = [chapter.slug for _, chapter in masters(root) if chapter_selected(settings, chapter.number)]
-    if settings.quick and settings.chapters is None:
+    if settings.quick or not settings.autograde_every_chapter:
         slugs = slugs[:1]
     if not slugs:
         raise Unavailable("no chapter masters for the chosen chapters")
