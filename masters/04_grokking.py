@@ -410,12 +410,16 @@ fig.show()
 #
 # **Spec.** `fft2d(x, basis)` takes `x` whose first two axes are a and b (length p each; further axes are
 # kept) and returns coefficients of the same shape: `out[i, j, ...] = Σ_a Σ_b basis[i, a] · basis[j, b] · x[a, b, ...]`.
+# Transform one axis at a time: a single three-operand `einsum` is correct, but without a contraction
+# optimiser torch evaluates it through a (p, p, p, p) intermediate, which is slow and large.
 
 # %% solution="ch4.fft2d"
 def fft2d(x: Float[Tensor, "p p ..."], basis: Float[Tensor, "p p"]) -> Float[Tensor, "p p ..."]:
     """2D Fourier coefficients of x over its first two axes."""
     ### BEGIN SOLUTION
-    return einops.einsum(basis, basis, x, "i a, j b, a b ... -> i j ...")
+    # One axis at a time: a three-operand einsum would build a p^4 intermediate (torch contracts left to right).
+    along_a = einops.einsum(basis, x, "i a, a b ... -> i b ...")
+    return einops.einsum(basis, along_a, "j b, i b ... -> i j ...")
     ### END SOLUTION
 
 

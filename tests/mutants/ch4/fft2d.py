@@ -14,7 +14,7 @@ def sum_basis(x, basis):
 
 @mutant(hint="swapped")
 def axes_swapped(x, basis):
-    return torch.einsum("ia,jb,ab...->ji...", basis, basis, x)
+    return torch.einsum("jb,ib...->ji...", basis, torch.einsum("ia,ab...->ib...", basis, x))
 
 
 @mutant(hint="only the first axis")

@@ -5,7 +5,7 @@ from circuitlab.grading.meta import alternative, mutant
 
 
 def _power(acts, basis):
-    return torch.einsum("ia,jb,ab...->ij...", basis, basis, acts).pow(2)
+    return torch.einsum("jb,ib...->ij...", basis, torch.einsum("ia,ab...->ib...", basis, acts)).pow(2)
 
 
 def _fve(acts, basis, quadratic=True, drop_mean=True, shift=1):

@@ -46,7 +46,8 @@ EXERCISES = [
         id="ch4.fft2d", title="Fourier coefficients in 2D", reference="fft2d",
         points=2, difficulty=2, importance=4, minutes=10,
         hints=["Transform axis a with the basis, then axis b with the basis.",
-               "einops.einsum(basis, basis, x, 'i a, j b, a b ... -> i j ...')"],
+               "Two einsums: 'i a, a b ... -> i b ...' then 'j b, i b ... -> i j ...'. (One three-operand einsum "
+               "is correct too, but torch evaluates it through a p**4 intermediate and it is very slow.)"],
     ),
     Exercise(
         id="ch4.key_frequencies", title="Key frequencies of the embedding", reference="key_frequencies",

@@ -94,7 +94,9 @@ def fourier_2d_basis_term(i: int, j: int, basis: Float[Tensor, "p p"]) -> Float[
 
 def fft2d(x: Float[Tensor, "p p ..."], basis: Float[Tensor, "p p"]) -> Float[Tensor, "p p ..."]:
     """Coefficients of ``x`` (first two axes: a and b) in the 2D Fourier basis; out[i, j] pairs basis[i] with basis[j]."""
-    return einops.einsum(basis, basis, x, "i a, j b, a b ... -> i j ...")
+    # One axis at a time: a three-operand einsum would build a p^4 intermediate (torch contracts left to right).
+    along_a = einops.einsum(basis, x, "i a, a b ... -> i b ...")
+    return einops.einsum(basis, along_a, "j b, i b ... -> i j ...")
 
 
 # ---------------------------------------------------------------------------- key frequencies and neurons

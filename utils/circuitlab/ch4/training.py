@@ -296,22 +296,22 @@ def train_shipped_series(out_dir: Path | None = None, recipe: Recipe = SERIES_RE
 
 
 def benchmark(threads: int | None = 1, max_epochs: int = 1500, paper_epochs: int = 20, seed: int = 0,
-              bf16: bool = False, progress: bool = False) -> dict[str, Any]:
+              bf16: bool = False, progress: bool = False, p: int = 113, **sizes: int) -> dict[str, Any]:
     """Time from scratch to >= 99% test accuracy with the fast recipe, and the paper recipe's cost per epoch.
 
     Both are measured in this process, one after the other, with the same thread count.
     """
     if threads:
         torch.set_num_threads(threads)
-    data = modular_addition_data(113, 0.3, seed)
+    data = modular_addition_data(p, 0.3, seed)
     fast = Recipe(bf16=bf16)
-    model = make_grokking_model(seed=seed)
+    model = make_grokking_model(p=p, seed=seed, **sizes)
     start = time.perf_counter()
     history = train(model, data, max_epochs, fast, eval_every=10, stop_at_test_accuracy=0.99, progress=progress)
     fast_seconds = time.perf_counter() - start
     grokked = history.test_accuracy[-1] >= 0.99
 
-    paper_model = make_grokking_model(seed=seed)
+    paper_model = make_grokking_model(p=p, seed=seed, **sizes)
     start = time.perf_counter()
     train(paper_model, data, paper_epochs, PAPER, eval_every=paper_epochs, progress=False)
     paper_epoch_ms = 1000 * (time.perf_counter() - start) / paper_epochs

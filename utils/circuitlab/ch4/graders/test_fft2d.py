@@ -22,7 +22,7 @@ def test_matches_reference():
                 expected.transpose(0, 1),
             "You transformed only the first axis (a); transform b too.": torch.einsum("ia,ab...->ib...", basis, x),
             "You applied the inverse transform (basis.T); coefficients use basis @ x on each axis.":
-                torch.einsum("ai,bj,ab...->ij...", basis, basis, x),
+                torch.einsum("bj,ib...->ij...", basis, torch.einsum("ai,ab...->ib...", basis, x)),
         }
         expect_close(out, expected, atol=1e-4, what=f"fft2d of a {tuple(x.shape)} tensor", mistakes=mistakes,
                      hint="out[i, j, ...] = sum over a, b of basis[i, a] * basis[j, b] * x[a, b, ...].")
