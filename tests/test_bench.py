@@ -237,7 +237,7 @@ def test_percentiles_interpolate_between_runs():
 
 def test_table_shows_every_figure_and_the_machine():
     text = report.markdown(_filled_results())
-    for expected in ("Load average at the start: 3", "12.5 s, peak 400 MB", "80 ms", "400 epochs",
+    for expected in ("Load average (1 min) during the run: 3", "12.5 s, peak 400 MB", "80 ms", "400 epochs",
                      "3.0× faster", "200 steps", "4.00 s", "6.00 s", "9.00 s", "2.5 min", "5.0 min"):
         assert expected in text, expected
 

@@ -164,19 +164,22 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def machine_line(results: dict[str, Any]) -> str:
     machine = results.get("machine") or {}
-    load = machine.get("load_average_at_start")
     cores = machine.get("cores_available") or machine.get("logical_cores")
+    when = str(results.get("generated_at") or "").replace("T", " ").replace("Z", " UTC")
+    gpu = f"GPU {machine['gpu']}" if machine.get("gpu") else "no GPU"
     parts = [
-        f"Measured {str(results.get('generated_at', '')).replace('T', ' ').replace('Z', ' UTC')}",
-        f"on {machine.get('cpu', 'an unknown CPU')}, {cores} cores available, {machine.get('memory_gb')} GB of memory,"
-        f" {'GPU ' + machine['gpu'] if machine.get('gpu') else 'no GPU'}",
-        f"{machine.get('os')}, Python {machine.get('python')}, torch {machine.get('torch')}, "
+        f"Measured {when} on {machine.get('cpu', 'an unknown CPU')} ({cores} cores available, "
+        f"{machine.get('memory_gb')} GB of memory, {gpu})",
+        f"{machine.get('os')}, Python {machine.get('python')}, torch {machine.get('torch')}",
         f"{machine.get('threads')} threads, {'offline' if machine.get('offline') else 'online'}",
     ]
-    line = "; ".join(parts) + "."
-    if load:
-        busy = load[0] > (cores or 1)
-        line += (f" Load average at the start: {load[0]:g} (1 min)"
+    line = ", ".join(parts) + "."
+    loads = _one_minute_loads(results)
+    if loads:
+        low, high = min(loads), max(loads)
+        span = f"{low:g}" if low == high else f"{low:g} to {high:g}"
+        busy = high > (cores or 1)
+        line += (f" Load average (1 min) during the run: {span}"
                  + (f", more than the {cores} cores: the machine was shared, so these times are pessimistic." if busy
                     else "."))
     if machine.get("commit"):
@@ -186,6 +189,17 @@ def machine_line(results: dict[str, Any]) -> str:
     if not results.get("complete"):
         line += " Not every section produced its figures; the notes say why."
     return line
+
+
+def _one_minute_loads(results: dict[str, Any]) -> list[float]:
+    """Every 1-minute load average recorded: at the start and end, and around each measured section."""
+    machine = results.get("machine") or {}
+    readings = [machine.get("load_average_at_start"), machine.get("load_average_at_end")]
+    for record in results["sections"].values():
+        if record.get("status") in ("ok", "error"):
+            load = record.get("load_average") or {}
+            readings += [load.get("before"), load.get("after")]
+    return [reading[0] for reading in readings if reading]
 
 
 def markdown(results: dict[str, Any]) -> str:
