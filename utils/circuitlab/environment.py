@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -14,16 +15,76 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def pick_device(preferred: str | None = None) -> str:
-    """``preferred`` if given, else CUDA, else Apple's MPS, else CPU."""
-    if preferred:
-        return preferred
-    if torch.cuda.is_available():
-        return "cuda"
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+    return mps is not None and mps.is_available()
+
+
+def _available(device_type: str) -> bool:
+    return {"cpu": True, "cuda": cuda_available(), "mps": mps_available()}[device_type]
+
+
+def choose_device(preferred: str | None = None) -> tuple[str, str]:
+    """The device to use and a note for the learner (empty when the choice needs no comment).
+
+    ``preferred`` ("cpu", "cuda", "cuda:1", "mps") wins when that device exists; one that does not
+    exist on this machine falls back to CPU, and the note says so. A name that is no device at all
+    raises ValueError: a typo should not silently train on the CPU. Without a preference: CUDA,
+    else Apple's MPS, else CPU.
+    """
+    if preferred:
+        name = str(preferred).strip().lower()
+        device_type = name.split(":")[0]
+        index = name.partition(":")[2]
+        if device_type not in DEVICE_TYPES or (index and not (index.isdigit() and device_type == "cuda")):
+            raise ValueError(
+                f"Unknown device {preferred!r}. Use 'cpu', 'cuda' (or 'cuda:N' for GPU number N) or 'mps', "
+                "or leave it out to pick the best available."
+            )
+        if not _available(device_type):
+            return "cpu", f"{name} was asked for but is not available here, so the CPU is used"
+        if index and int(index) >= torch.cuda.device_count():
+            return "cpu", f"{name} was asked for but this machine has {torch.cuda.device_count()} GPU(s), so the CPU is used"
+        return name, ""
+    if cuda_available():
+        return "cuda", ""
+    if mps_available():
+        return "mps", ""
+    return "cpu", ""
+
+
+def pick_device(preferred: str | None = None) -> str:
+    """``preferred`` if it exists here, else CUDA, else Apple's MPS, else CPU."""
+    return choose_device(preferred)[0]
+
+
+def to_device(value: Any, device: str | torch.device | None = None, *, modules: bool = True) -> Any:
+    """``value`` with every tensor (and, if ``modules``, every ``nn.Module``) in it on ``device``
+    (default: the one ``setup()`` chose).
+
+    Tensors are copied, never moved in place; modules are moved in place, as ``Module.to`` does.
+    Lists, tuples and dicts are rebuilt around the moved tensors; anything else is returned as is.
+    Graders use it to hand the learner's code inputs on the learner's own device.
+    """
+    target = torch.device(device if device is not None else current_device())
+    if isinstance(value, torch.Tensor):
+        return value if value.device == target else value.to(target)
+    if isinstance(value, torch.nn.Module):
+        return value.to(target) if modules else value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple keeps its type
+        return type(value)(*(to_device(item, target, modules=modules) for item in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_device(item, target, modules=modules) for item in value)
+    if isinstance(value, dict):
+        return {key: to_device(item, target, modules=modules) for key, item in value.items()}
+    return value
 
 
 def current_device() -> str:
@@ -38,10 +99,13 @@ class Environment:
     online: bool
     threads: int
     version: str
+    note: str = ""  # why the device differs from the one asked for, if it does
 
     def line(self) -> str:
         network = "online: GPT-2 small available" if self.online else "offline: shipped models stand in for hub models"
-        return f"Circuit Lab {self.version} · {self.where} · device {self.device} · {self.threads} threads · {network}"
+        note = f" ({self.note})" if self.note else ""
+        return (f"Circuit Lab {self.version} · {self.where} · device {self.device}{note} · {self.threads} threads"
+                f" · {network}")
 
 
 def setup(device: str | None = None, threads: int | None = None, check_network: bool = True,
@@ -51,7 +115,7 @@ def setup(device: str | None = None, threads: int | None = None, check_network: 
     from circuitlab import __version__
     from circuitlab.models import hub_is_reachable
 
-    _DEVICE = pick_device(device or os.environ.get("CIRCUITLAB_DEVICE"))
+    _DEVICE, note = choose_device(device or os.environ.get("CIRCUITLAB_DEVICE"))
     if threads is None and os.environ.get("CIRCUITLAB_THREADS"):
         threads = int(os.environ["CIRCUITLAB_THREADS"])
     if threads:
@@ -63,6 +127,7 @@ def setup(device: str | None = None, threads: int | None = None, check_network: 
         online=hub_is_reachable() if check_network else False,
         threads=torch.get_num_threads(),
         version=__version__,
+        note=note,
     )
     if not quiet:
         print(env.line())

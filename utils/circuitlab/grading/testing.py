@@ -186,6 +186,22 @@ def _describe(fn: Any) -> str:
     return f"your {name}"
 
 
+def _on_learner_device(args: Sequence[Any], kwargs: Mapping[str, Any], fn: Any) -> tuple[Any, Any, Any]:
+    """Hand learner code its inputs on the device chosen in ``setup()`` (a no-op on the CPU).
+
+    Input tensors are copied there; the learner's own module is moved there. Models the grader
+    passes as arguments stay put: they may be shared with the reference computation.
+    """
+    device = grading_device()
+    if device.type == "cpu":
+        return args, kwargs, fn
+    from circuitlab.environment import to_device
+
+    if isinstance(fn, torch.nn.Module):
+        fn = fn.to(device)
+    return to_device(tuple(args), device, modules=False), to_device(dict(kwargs), device, modules=False), fn
+
+
 def run_learner(fn: Callable[..., Any], *args: Any, what: str | None = None,
                 time_limit: float = DEFAULT_TIME_LIMIT, **kwargs: Any) -> Any:
     """Call learner code safely and return what it returns.
@@ -202,6 +218,7 @@ def run_learner(fn: Callable[..., Any], *args: Any, what: str | None = None,
     if overran:
         # One runaway call is enough: don't make the learner wait for every remaining test.
         raise GradingFailure(overran[0])
+    args, kwargs, fn = _on_learner_device(args, kwargs, fn)
     tensors = _argument_tensors(args, kwargs)
     snapshots = [(path, t, t.detach().clone()) for path, t in tensors]
     try:
