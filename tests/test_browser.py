@@ -33,7 +33,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 SERVER_START_LIMIT = 240.0
 RUN_ALL_LIMIT = 900.0
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.notebook]
 
 
 def _requirements_missing() -> str | None:
