@@ -178,3 +178,33 @@ def test_gpt2_bridge_features_offline():
     assert result.shape[-2:] == (4, 32)
     assert torch.allclose(result.sum(-2) + bridge.b_O[0], cache["attn_out", 0], atol=1e-4)
     bridge.set_use_attn_result(False)
+
+
+def test_gpt2_bridge_patching_and_directions():
+    """The calls the IOI chapter makes on the GPT-2-architecture bridge: residual directions and
+    TransformerLens's own patching functions (which the chapter compares the learner's against)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from tokenizers import Tokenizer, models as tok_models, pre_tokenizers, processors
+    from transformer_lens import patching
+
+    words = "when mary and john went to the store gave a drink".split()
+    vocab = {"<bos>": 0} | {w: i + 1 for i, w in enumerate(words)}
+    tok = Tokenizer(tok_models.WordLevel(vocab, unk_token="<bos>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 0)])
+    tokenizer = models.make_tokenizer(tok, name="ioi-smoke", bos="<bos>")
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_positions=32, n_embd=32, n_layer=2, n_head=4)).eval()
+    bridge = models.load_gpt2_from_hf(hf, tokenizer)
+    clean = bridge.to_tokens(["when mary and john went to the store john gave a drink to"])
+    corrupt = bridge.to_tokens(["when mary and john went to the store mary gave a drink to"])
+    directions = bridge.tokens_to_residual_directions(torch.tensor([2, 4]))
+    assert directions.shape == (2, 32)
+    _, cache = bridge.run_with_cache(clean)
+
+    def metric(logits):
+        return (logits[:, -1, 2] - logits[:, -1, 4]).mean()
+
+    assert patching.get_act_patch_resid_pre(bridge, corrupt, cache, metric).shape == (2, clean.shape[1])
+    assert patching.get_act_patch_block_every(bridge, corrupt, cache, metric).shape == (3, 2, clean.shape[1])
+    assert patching.get_act_patch_attn_head_out_all_pos(bridge, corrupt, cache, metric).shape == (2, 4)
