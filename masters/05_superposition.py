@@ -299,20 +299,15 @@ for p, row in zip(probabilities, dimensionality(W_sweep).tolist()):
     print(f"p = {p:6.3f}: dimensionality {[round(v, 2) for v in row]}")
 
 # %% [markdown]
-# A larger model shows the fractions more clearly: 20 features of equal importance in 5
-# dimensions, 8 instances from dense to sparse. Each dot is one feature of one instance.
+# The same numbers as a picture: each dot is one feature of one instance, placed by how sparse its
+# instance is. Features that are represented sit on the plateaus the geometry allows (1, 1/2, 2/5)
+# rather than anywhere in between; unrepresented ones sit at 0.
 
 # %%
-torch.manual_seed(1)
-big_cfg = ToyConfig(n_instances=8, n_features=20, n_hidden=5)
-big_model = ToyModel(big_cfg)
-big_probability = feature_probability(big_cfg.n_instances, big_cfg.n_features, 0.01)
-train_toy_model(big_model, big_probability, torch.ones(big_cfg.n_features), steps=2000, batch_size=128, lr=5e-3,
-                batch_fn=generate_batch, loss_fn=importance_weighted_loss, progress=True)
-big_dims = dimensionality(big_model.W.detach())
-print("mean dimensionality per instance:", [round(v, 2) for v in big_dims.mean(-1).tolist()])
-print("features represented per instance:", toy.represented_features(big_model.W.detach()).tolist())
-plots.dimensionality_scatter(big_probability[:, 0], big_dims).show()
+sweep_dims = dimensionality(W_sweep)
+plots.dimensionality_scatter(sweep_probability[:, 0], sweep_dims).show()
+on_plateau = [min(abs(d - f) for f in (1.0, 0.5, 0.4, 0.0)) < 0.1 for d in sweep_dims.flatten().tolist()]
+print(f"features within 0.1 of 1, 1/2, 2/5 or 0: {sum(on_plateau)} of {len(on_plateau)}")
 
 # %% [markdown]
 # ## 4. Correlated and anticorrelated features
@@ -374,27 +369,30 @@ def train_pairs(correlated: bool, seed: int = 0) -> Float[Tensor, "inst hidden f
     return model.W.detach()
 
 
-def pair_geometry(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst"]:
-    """Mean cosine between the two features of each pair (-1 antipodal, 0 orthogonal)."""
-    unit = F.normalize(W, dim=1)
-    return torch.stack([(unit[:, :, 2 * k] * unit[:, :, 2 * k + 1]).sum(1) for k in range(W.shape[2] // 2)], 1).mean(1)
+def pair_cosines(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst pairs"]:
+    """Cosine between the two features of each pair (-1 antipodal, 0 orthogonal)."""
+    unit = einops.rearrange(F.normalize(W, dim=1), "inst hidden (pairs two) -> inst pairs two hidden", two=2)
+    return (unit[:, :, 0] * unit[:, :, 1]).sum(-1)
 
 
 W_correlated, W_anticorrelated = train_pairs(True), train_pairs(False)
-print("cosine within pairs, correlated:    ", [round(v, 2) for v in pair_geometry(W_correlated).tolist()])
-print("cosine within pairs, anticorrelated:", [round(v, 2) for v in pair_geometry(W_anticorrelated).tolist()])
+for name, W_pairs in [("correlated", W_correlated), ("anticorrelated", W_anticorrelated)]:
+    cosines = pair_cosines(W_pairs)
+    print(f"{name:>15s}: cosine within each pair, per instance {[[round(c, 2) for c in row] for row in cosines.tolist()]};"
+          f" antipodal pairs (cosine < -0.9): {int((cosines < -0.9).sum())} of {cosines.numel()}")
 plots.feature_vectors(torch.cat([W_correlated, W_anticorrelated]),
                       [f"correlated {i}" for i in range(4)] + [f"anticorrelated {i}" for i in range(4)],
                       title="Pairs: features 0,1 (blue, orange) and 2,3 (green, red)").show()
 
 # %% [markdown]
-# Compare the two rows of cosines. Anticorrelated partners never fire together, so placing them
-# antipodally costs nothing: their cosine is near -1. Correlated partners fire together, so they avoid
-# each other's direction (a cosine near 0, orthogonal) and the model superposes features *across*
-# pairs instead, where interference is rare.
+# Compare the counts of antipodal pairs. Anticorrelated partners never fire together, so placing
+# them antipodally (cosine -1) costs nothing, and the anticorrelated models use that arrangement;
+# some runs settle in another arrangement, which is why the count need not be the maximum. Correlated
+# partners fire together, so an antipodal placement would cost interference every time the pair is
+# active: they keep apart (cosine near 0), and the model superposes features *across* pairs instead.
 
 # %% [markdown]
-# ## 5. A ReLU hidden layer: the privileged basis and computation in superposition
+# ## 5. A ReLU hidden layer: the privileged basis
 #
 # The toy model's hidden space has no preferred directions: rotating `W` changes nothing. Real
 # networks apply nonlinearities neuron by neuron, which makes the neuron basis special
@@ -458,59 +456,15 @@ px.imshow(W_in, facet_col=0, color_continuous_scale="RdBu", color_continuous_mid
           height=300, width=900).show()
 
 # %% [markdown]
-# In the dense instance each neuron reads (at most) one feature: the basis is privileged and the
-# neurons are monosemantic. As features get sparser, neurons start reading several features each:
-# polysemantic neurons, the situation SAEs are built for.
+# Read the heatmaps and the counts above: a neuron that reads exactly one feature is monosemantic, one
+# that reads several is polysemantic. In the paper's long runs, dense features give one feature per
+# neuron and sparse features give polysemantic neurons, with features spread across neurons in
+# superposition. These models trained for a few seconds, so compare your instances with that
+# picture rather than expecting it exactly (explore-further problem 7 trains longer).
 #
-# **Computing in superposition.** Now the features are signed (uniform in `[-1, 1]` when present) and
-# the target is `|x|`, which needs the hidden ReLU: `|x| = ReLU(x) + ReLU(-x)`, so computing it for
-# every feature without superposition would take two neurons per feature. With 8 features and 6
-# neurons, how many features does each instance compute, dense to sparse?
-
-# %%
-def signed_batch(probability: Tensor, batch_size: int) -> Tensor:
-    """Like generate_batch, with signed magnitudes uniform in [-1, 1]."""
-    present = generate_batch(probability, batch_size) != 0
-    return (2 * torch.rand(batch_size, *probability.shape) - 1) * present
-
-
-def abs_loss(output: Tensor, features: Tensor, importance: Tensor) -> Tensor:
-    return importance_weighted_loss(output, features.abs(), importance)
-
-
-torch.manual_seed(0)
-abs_cfg = ToyConfig(n_instances=4, n_features=8, n_hidden=6)
-abs_model = NeuronModel(abs_cfg)
-abs_probability = feature_probability(abs_cfg.n_instances, abs_cfg.n_features, 0.02)
-train_toy_model(abs_model, abs_probability, torch.ones(8), steps=2000, batch_size=128, lr=5e-3,
-                batch_fn=signed_batch, loss_fn=abs_loss, progress=True)
-
-
-def computed_features(model: NeuronModel, probability: Tensor, tolerance: float = 0.25) -> list[int]:
-    """Per instance, how many features the model gets right when that feature alone is active."""
-    n_feat = probability.shape[1]
-    probes = torch.linspace(-1, 1, 9)
-    counts = []
-    with torch.no_grad():
-        for inst in range(probability.shape[0]):
-            ok = 0
-            for f in range(n_feat):
-                x = torch.zeros(len(probes), probability.shape[0], n_feat)
-                x[:, inst, f] = probes
-                error = (model(x)[:, inst, f] - probes.abs()).abs().max()
-                ok += int(error < tolerance)
-            counts.append(ok)
-    return counts
-
-
-abs_counts = computed_features(abs_model, abs_probability)
-for p, count in zip(abs_probability[:, 0].tolist(), abs_counts):
-    print(f"p = {p:6.3f}: |x| computed (error < 0.25 on a lone feature) for {count} of 8 features")
-
-# %% [markdown]
-# The dense instance can afford about two neurons per feature, so it computes `|x|` for only some of
-# its features; sparse instances compute it for more features than `6 / 2`, sharing neurons between
-# features that rarely fire together. Computation, not just storage, happens in superposition.
+# The hidden ReLU also lets the model *compute*, not just store: with signed features, `|x| = ReLU(x) +
+# ReLU(-x)` needs two neurons per feature, unless sparse features share neurons. Explore-further
+# problem 7 sets up that experiment.
 
 # %% [markdown]
 # ## 6. Sparse autoencoders: pulling the features back out
@@ -798,11 +752,11 @@ fig.show()
 #   they are dense, and more and more of them, in superposition, as they get sparser; the 5 → 2 sweep
 #   above went from the counts printed in section 2 at the dense end to all five at the sparse end.
 # - The geometry is discrete: features share dimensions in antipodal pairs, pentagons and other
-#   regular shapes, visible in `WᵀW` and as dimensionalities clustering at 1, 1/2, 2/5.
+#   regular shapes, visible in `WᵀW` and as dimensionalities sitting on 1, 1/2 and 2/5.
 # - Correlation decides who shares: anticorrelated features pair up antipodally, correlated ones stay
 #   orthogonal.
-# - A ReLU hidden layer privileges the neuron basis; with sparse features, neurons become polysemantic
-#   and the model computes (`|x|`) for more features than it has neuron pairs.
+# - A ReLU hidden layer privileges the neuron basis: statements about single neurons (monosemantic or
+#   polysemantic) only make sense once the nonlinearity acts neuron by neuron.
 # - A sparse autoencoder recovers the hidden features from activations alone; resampling dead latents
 #   is what makes it recover nearly all of them (compare the two rows of the table in section 6).
 #
@@ -822,3 +776,12 @@ fig.show()
 # 5. **A JumpReLU SAE.** Swap the ReLU of `ToySAE` for `jumprelu` with a learned log-threshold per
 #    latent and an L0 penalty through the same pseudo-derivative. *First experiment:* compare its
 #    shrinkage (mean of `recon · h / |h|^2` on single-feature inputs) with the ReLU SAE's.
+# 6. **Dimensionality at scale.** *First experiment:* 20 equally important features in 5 dimensions,
+#    8 instances from dense to sparse, trained for 10,000 steps; plot `plots.dimensionality_scatter` and
+#    look for the plateaus at 1/2, 2/5 and 1/3 (tetrahedra).
+# 7. **Neurons and computation in superposition.** Train `NeuronModel` for 20,000 steps on 6 features and
+#    3 neurons (section 5) and count features per neuron again; then train it to compute `|x|` on signed
+#    features. *First experiment:* features `(2 * torch.rand(shape) - 1) * (generate_batch(p, n) != 0)`,
+#    target `features.abs()` in the loss, 8 features and 6 neurons, and count per instance the features
+#    whose output is within 0.25 of `|x|` when that feature alone is active: does a sparse instance beat
+#    the dense one's 6 / 2 = 3?
