@@ -363,7 +363,8 @@ print(f"components + bias vs actual logit: largest difference {(attribution.sum(
 fig = go.Figure([go.Bar(name="first half", x=labels, y=attribution[:, 1:half_len].mean((0, 1)).numpy()),
                  go.Bar(name="repeated half", x=labels, y=attribution[:, half_len + 1:].mean((0, 1)).numpy())])
 fig.update_layout(title="Direct logit attribution to the correct next token", yaxis_title="logit", barmode="group").show()
-per_layer = einops.reduce(attribution[:, half_len + 1:, 1:], "b s (layer head) -> layer", "mean", layer=model.cfg.n_layers)
+per_head = einops.rearrange(attribution[:, half_len + 1:, 1:], "b s (layer head) -> b s layer head", layer=model.cfg.n_layers)
+per_layer = per_head.sum(-1).mean((0, 1))  # a layer's attribution is the sum of its heads
 print("repeated half, per layer:", [f"layer {l}: {v:.2f}" for l, v in enumerate(per_layer.tolist())])
 
 # %% [markdown] exercise="ch2.logit_lens"
@@ -473,8 +474,10 @@ px.imshow(torch.stack([zero_scores, mean_scores]), facet_col=0, color_continuous
           labels=dict(x="head", y="layer"), title="Increase in repeated-half loss: zero-ablation (left), mean-ablation (right)").show()
 
 # %% [markdown]
-# The claim to check: removing the induction head, or the previous-token head that feeds it, should
-# hurt the repeated half a lot and the first half (where there is nothing to copy) hardly at all.
+# The claim to check: removing the induction heads, or the previous-token head that feeds them, should
+# hurt the repeated half a lot and the first half (where there is nothing to copy) hardly at all. A model
+# can have several induction heads that back each other up, so the last row mean-ablates every layer-1
+# head whose induction score is at least 0.5, all at once.
 
 # %%
 def half_losses(hooks: list) -> tuple[float, float]:
@@ -488,6 +491,18 @@ print(f"{'nothing':28s} {first_half_loss:10.2f}  {second_half_loss:13.2f}")
 for label, (layer, head) in [("induction head", induction_head), ("previous-token head", prev_head)]:
     first, repeated = half_losses([(f"blocks.{layer}.attn.hook_z", partial(ablate_head_hook, head=head))])
     print(f"{label + f' {layer}.{head}':28s} {first:10.2f}  {repeated:13.2f}")
+
+
+def mean_ablate_heads(z: Tensor, hook, heads: list[int], means: Tensor) -> Tensor:
+    z = z.clone()
+    z[:, :, heads] = means[:, heads]
+    return z
+
+
+all_induction = torch.nonzero(ind_scores[1] >= 0.5)[:, 0].tolist()
+layer1_means = rep_cache["z", 1].mean(0)
+first, repeated = half_losses([("blocks.1.attn.hook_z", partial(mean_ablate_heads, heads=all_induction, means=layer1_means))])
+print(f"{'induction heads ' + str(all_induction) + ' (mean)':28s} {first:10.2f}  {repeated:13.2f}")
 
 # %% [markdown]
 # ## 7. Reading the circuit off the weights

@@ -97,8 +97,8 @@ class ScratchRecipe:
     batch: int = 64
     lr: float = 3e-3
     weight_decay: float = 0.01
-    steps: int = 1500
-    eval_every: int = 50
+    steps: int = 400
+    eval_every: int = 20
     eval_half_len: int = 20
     seed: int = 0
     time_limit: float | None = None  # seconds; stop early if set
@@ -130,6 +130,7 @@ class History:
         return None
 
 
+@torch.enable_grad()  # the notebook turns gradients off globally for its analysis sections
 def _train(model, next_batch, recipe_steps: int, lr: float, weight_decay: float, eval_tokens: Tensor,
            eval_half_len: int, eval_every: int, time_limit: float | None = None, progress: bool = True,
            stop=None) -> History:
