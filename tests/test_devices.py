@@ -125,6 +125,20 @@ def test_a_check_runs_learner_code_on_the_chosen_device(monkeypatch):
     assert seen == {"meta"}
 
 
+def test_inputs_the_device_cannot_hold_fail_with_a_reason(monkeypatch):
+    """MPS, for one, holds no float64 tensors: the learner is told why, and what to do."""
+    monkeypatch.setattr(environment, "_DEVICE", "meta")
+
+    def refuse(*args, **kwargs):
+        raise TypeError("Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64.")
+
+    monkeypatch.setattr(environment, "to_device", refuse)
+    result = run_check("ch0.split_heads", lambda x, n_heads: x, record=False)
+    assert not result.passed
+    report = result.report()
+    assert "cannot be put on your device (meta)" in report and "float64" in report and "setup(device='cpu')" in report
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_a_check_passes_on_cuda():
     setup(device="cuda", check_network=False, quiet=True)

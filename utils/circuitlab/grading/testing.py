@@ -197,9 +197,16 @@ def _on_learner_device(args: Sequence[Any], kwargs: Mapping[str, Any], fn: Any) 
         return args, kwargs, fn
     from circuitlab.environment import to_device
 
-    if isinstance(fn, torch.nn.Module):
-        fn = fn.to(device)
-    return to_device(tuple(args), device, modules=False), to_device(dict(kwargs), device, modules=False), fn
+    try:
+        if isinstance(fn, torch.nn.Module):
+            fn = fn.to(device)
+        return to_device(tuple(args), device, modules=False), to_device(dict(kwargs), device, modules=False), fn
+    except (RuntimeError, TypeError) as exc:  # e.g. MPS holds no float64 tensors
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GradingFailure(
+            f"This check's inputs cannot be put on your device ({device}): {detail}. "
+            "Run setup(device='cpu') and check again; the CPU runs every check."
+        ) from None
 
 
 def run_learner(fn: Callable[..., Any], *args: Any, what: str | None = None,
