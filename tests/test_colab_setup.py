@@ -8,6 +8,7 @@ cell and checks there, from a directory outside the repository.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -85,8 +86,11 @@ def _build_wheel(into: Path) -> Path:
         else:
             (source / name).write_text("Circuit Lab\n")
     shutil.copytree(REPO / "utils", source / "utils", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    # Build with the setuptools already installed when there is one (fast, offline); otherwise let pip
+    # fetch the build requirements from the package index.
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(into / "dist"),
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "--quiet", "-w", str(into / "dist"),
          str(source)], capture_output=True, text=True,
     )
     assert built.returncode == 0, built.stdout + built.stderr
