@@ -117,9 +117,10 @@ print("largest difference from model(tokens)[:, -1:]:", (reference_logits - fast
 
 # %% [markdown] exercise="ch4.last_position_loss"
 # The loss must read only the last position: at positions 0 and 1 the model has not seen both numbers,
-# and training it to guess there would waste capacity on an impossible task. Late in training the loss
-# on the training set falls to 1e-8 and below; in float32, `log_softmax` of such confident logits
-# rounds to exactly zero and the gradient with it, so the loss is computed in float64.
+# and training it to guess there would waste capacity on an impossible task. Late in training the model
+# gives the right answer a probability so close to 1 that float32 cannot tell it from 1: `log_softmax`
+# then returns exactly zero for that example, and its gradient vanishes with it. Computing the loss in
+# float64 keeps those examples in play.
 #
 # **Spec.** `last_position_loss(logits, labels)` takes logits (batch, seq, d_vocab_out) and labels
 # (batch,) and returns the mean over the batch of `-log softmax(logits[:, -1])[label]`, computed in
@@ -654,6 +655,7 @@ print(f"circuit formation, epochs {memorised}-{half}: excluded loss {curves['exc
       f"{curves['excluded_loss'][at[half]]:.2e}, restricted loss {curves['restricted_loss'][at[memorised]]:.2e} -> "
       f"{curves['restricted_loss'][at[half]]:.2e}, test loss {curves['test_loss'][at[memorised]]:.2e} -> "
       f"{curves['test_loss'][at[half]]:.2e}")
+print(f"(uniform guessing has loss ln {P} = {math.log(P):.2f})")
 print(f"clean-up: test accuracy passes 50% at epoch {half} and 99% at epoch {grokked}; weight norm "
       f"{curves['weight_norm'][at[memorised]]:.1f} at memorisation, {curves['weight_norm'][at[grokked]]:.1f} at 99%, "
       f"{curves['weight_norm'][-1]:.1f} at the end")
@@ -662,10 +664,11 @@ print(f"clean-up: test accuracy passes 50% at epoch {half} and 99% at epoch {gro
 # **Memorisation.** The training loss falls and the test loss rises: the model fits the training pairs
 # with a lookup-table-like solution that says nothing about the test pairs.
 #
-# **Circuit formation.** The test loss hardly moves, yet the excluded loss climbs: the training loss is
-# coming to depend on the key-frequency directions, so the Fourier circuit is already doing part of
-# the work. The restricted loss falls at the same time, as the circuit gets good enough to stand on its
-# own. Nothing in the train or test curves shows this.
+# **Circuit formation.** The training loss is already tiny and, for most of this phase, the test loss is worse than
+# uniform guessing (ln p), yet the excluded loss climbs: the training loss is coming to depend on the
+# key-frequency directions, so the Fourier circuit is already doing part of the work. The restricted
+# loss falls at the same time, as the circuit gets good enough to stand on its own. The train curve
+# shows nothing of this, and the test curve only a slow drift.
 #
 # **Clean-up.** Weight decay removes the now redundant memorising components, the weight norm drops,
 # and only then does the test loss fall: the sudden "grokking" is the last phase of a change that was

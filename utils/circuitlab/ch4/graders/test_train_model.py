@@ -1,4 +1,5 @@
 """Grader for ch4.train_model: a short run on a tiny model, compared with reference runs (and known mistakes)."""
+import contextlib
 import copy
 from functools import lru_cache
 
@@ -31,10 +32,20 @@ def _logits_fn(model, tokens):
     return last_position_logits(model, tokens)
 
 
+@contextlib.contextmanager
+def _one_thread():
+    # Twenty steps of a tiny model: a second thread only adds synchronisation (and waiting, on a busy machine).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@lru_cache(maxsize=None)
 def _variant_run(warmup="right", decoupled=True, weight_decay=1.0, train_rows="train", zero_grad=True):
     """The reference loop with one thing changed; returns the trained model's logits on every pair."""
-    from circuitlab.ch4.reference import last_position_loss
-
     model = copy.deepcopy(_initial_model())
     tokens, labels, train, _ = _data()
     rows = train if train_rows == "train" else torch.arange(len(labels))
@@ -46,6 +57,15 @@ def _variant_run(warmup="right", decoupled=True, weight_decay=1.0, train_rows="t
     shift = {"right": 1, "late": 0}.get(warmup, None)
     factor = (lambda s: min(1.0, (s + shift) / SETTINGS["warmup_steps"])) if shift is not None else (lambda s: 1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    with _one_thread():
+        _variant_steps(model, tokens, labels, rows, optimizer, scheduler, zero_grad)
+    with torch.no_grad():
+        return _logits_fn(model, tokens)[:, -1]
+
+
+def _variant_steps(model, tokens, labels, rows, optimizer, scheduler, zero_grad):
+    from circuitlab.ch4.reference import last_position_loss
+
     for _ in range(EPOCHS):
         loss = last_position_loss(_logits_fn(model, tokens[rows]), labels[rows])
         if zero_grad:
@@ -53,23 +73,32 @@ def _variant_run(warmup="right", decoupled=True, weight_decay=1.0, train_rows="t
         loss.backward()
         optimizer.step()
         scheduler.step()
-    with torch.no_grad():
-        return _logits_fn(model, tokens)[:, -1]
 
 
-def _learner_run():
+# The submission's run, shared by the two checks of one grading (the first check always runs it afresh;
+# the submission is kept so that its id cannot be reused by another object).
+_LAST_RUN: dict = {}
+
+
+def _learner_run(fresh: bool = False):
+    learner_fn = submitted()
+    if not fresh and _LAST_RUN.get("fn") is learner_fn:
+        return _LAST_RUN["result"]
     model = copy.deepcopy(_initial_model())
     tokens, labels, train, test = _data()
-    history = run_learner(submitted(), model, tokens, labels, train, test, EPOCHS, _logits_fn, **SETTINGS,
-                          time_limit=30.0)
+    with _one_thread():
+        history = run_learner(learner_fn, model, tokens, labels, train, test, EPOCHS, _logits_fn, **SETTINGS,
+                              time_limit=30.0)
     with torch.no_grad():
         logits = _logits_fn(model, tokens)[:, -1]
+    _LAST_RUN.clear()
+    _LAST_RUN.update(fn=learner_fn, result=(model, history, logits))
     return model, history, logits
 
 
 def test_trained_model_matches_reference():
     """after 20 epochs the model computes what the reference loop's model computes"""
-    _, _, logits = _learner_run()
+    _, _, logits = _learner_run(fresh=True)
     mistakes = {
         "Your model trained on every pair: the test pairs leaked into training. Index the training rows "
         "(tokens[train_indices], labels[train_indices]) for the loss.": _variant_run(train_rows="all"),
