@@ -238,8 +238,8 @@ plots.feature_vectors(W_sweep, instance_titles).show()
 plots.gram_matrices(W_sweep, instance_titles).show()
 
 # %% [markdown]
-# Count the features each instance represents (a norm above 0.5; trained norms are close to 0 or
-# close to 1, so the threshold hardly matters):
+# Count the features each instance represents: a norm above 0.5. Most trained norms end up near 0
+# or near 1; the printed norms show which ones are still on their way.
 
 # %%
 represented = toy.represented_features(W_sweep).tolist()
