@@ -105,11 +105,18 @@ def test_graders_leave_cpu_inputs_untouched_on_the_cpu():
 def test_graders_hand_inputs_on_the_learners_device(monkeypatch):
     monkeypatch.setattr(environment, "_DEVICE", "meta")
     learner_module = torch.nn.Linear(2, 2)
-    shared_model = torch.nn.Linear(2, 2)  # a grader's model passed as an argument stays where it is
-    args, kwargs, fn = _on_learner_device((torch.ones(2), shared_model), {"mask": torch.ones(2)}, learner_module)
-    assert args[0].device.type == "meta" and kwargs["mask"].device.type == "meta"
+    args, kwargs, fn = _on_learner_device((torch.ones(2), [torch.ones(1)]), {"mask": torch.ones(2)}, learner_module)
+    assert args[0].device.type == "meta" and args[1][0].device.type == "meta" and kwargs["mask"].device.type == "meta"
     assert fn.weight.device.type == "meta"
-    assert shared_model.weight.device.type == "cpu"
+
+
+def test_inputs_stay_with_a_model_the_grader_passes(monkeypatch):
+    """A grader's model (shared with the reference) stays put, and so do the tokens that go with it."""
+    monkeypatch.setattr(environment, "_DEVICE", "meta")
+    shared_model, tokens = torch.nn.Linear(2, 2), torch.ones(2)
+    args, kwargs, _ = _on_learner_device((shared_model, tokens), {"mask": torch.ones(2)}, len)
+    assert args[0] is shared_model and shared_model.weight.device.type == "cpu"
+    assert args[1] is tokens and kwargs["mask"].device.type == "cpu"
 
 
 def test_a_check_runs_learner_code_on_the_chosen_device(monkeypatch):

@@ -189,11 +189,14 @@ def _describe(fn: Any) -> str:
 def _on_learner_device(args: Sequence[Any], kwargs: Mapping[str, Any], fn: Any) -> tuple[Any, Any, Any]:
     """Hand learner code its inputs on the device chosen in ``setup()`` (a no-op on the CPU).
 
-    Input tensors are copied there; the learner's own module is moved there. Models the grader
-    passes as arguments stay put: they may be shared with the reference computation.
+    Input tensors are copied there; the learner's own module is moved there. When the grader
+    passes a model as an argument, nothing moves: the model may be shared with the reference
+    computation, and its inputs must stay on the model's device.
     """
     device = grading_device()
     if device.type == "cpu":
+        return args, kwargs, fn
+    if any(isinstance(value, torch.nn.Module) for value in (*args, *kwargs.values())):
         return args, kwargs, fn
     from circuitlab.environment import to_device
 
