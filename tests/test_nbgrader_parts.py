@@ -217,3 +217,14 @@ def test_release_refuses_a_folder_that_is_not_a_course(tmp_path, capsys):
 def test_release_of_an_unknown_chapter_names_the_chapters(tmp_path, capsys):
     assert main(["release", str(tmp_path / "c"), "--chapter", "99_nothing"]) == 2
     assert "00_tools" in capsys.readouterr().err
+
+
+def test_repository_course_config_has_the_release_settings():
+    from circuitlab.course.settings import nbgrader_config_text
+
+    def settings_lines(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("c.")]
+
+    in_repo = (ROOT / "course" / "nbgrader_config.py").read_text()
+    assert settings_lines(in_repo) == settings_lines(nbgrader_config_text())
+    assert "c.OverwriteCells.add_missing_cells = True" in in_repo
