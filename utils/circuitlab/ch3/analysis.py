@@ -225,3 +225,78 @@ def head_dla_with_ablation(model, batch: IOIBatch, ablate: Sequence[Head]) -> tu
 def _pool_placeholder(batch: IOIBatch) -> Tensor:
     """The names present in the batch (used for io_vs_names when no pool is given)."""
     return torch.cat([batch.io_tokens, batch.s_tokens]).unique().cpu()
+
+
+def circuit_prompts() -> list:
+    """The analysis prompts of the chapter: 8 per template (4 ABBA, 4 BABA) for 8 training templates."""
+    from circuitlab.data import ioi
+
+    return ioi.ioi_prompts(64, templates=ioi.TRAIN_TEMPLATES[:8], seed=1)
+
+
+@torch.no_grad()
+def find_circuit(model, batch: IOIBatch, pool: Tensor, threshold: float = 0.8, progress: bool = False) -> dict:
+    """The chapter's circuit-finding rule, with the reference implementations.
+
+    Evidence per head = (|IO-relative DLA| + |S-relative DLA|) / clean logit diff + |direct-path effect|
+    + |head-output patching recovery| + |strongest effect on the receivers' q, k or v| (receivers: the three
+    heads outside layer 0 whose direct path matters most). Heads are added in order of evidence until
+    mean-ablating everything else keeps ``threshold`` of the logit difference and of the top-1 accuracy.
+    """
+    from functools import partial
+
+    from circuitlab.ch3 import reference as ref
+
+    args = (batch.end_pos, batch.io_tokens, batch.s_tokens)
+    clean_logits, clean_cache = model.run_with_cache(batch.tokens)
+    corrupt_logits, corrupt_cache = model.run_with_cache(batch.corrupt_tokens)
+    clean_diff = ref.logit_diff(clean_logits, *args).item()
+    metric = partial(ref.normalised_logit_diff, end_pos=batch.end_pos, io_tokens=batch.io_tokens, s_tokens=batch.s_tokens,
+                     clean_diff=clean_diff, corrupt_diff=ref.logit_diff(corrupt_logits, *args).item())
+    io_rel, s_rel = name_relative_dla(model, clean_cache, batch, pool)
+    head_out = ref.patch_head_output(model, batch.corrupt_tokens, clean_cache, metric)
+    direct = ref.path_patch_to_final(model, batch.tokens, clean_cache, corrupt_cache, metric) - 1.0
+    receivers = choose_receivers(model, direct)
+    small = batch.subset(torch.arange(len(batch)) % 2 == 0)
+    s_args = (small.end_pos, small.io_tokens, small.s_tokens)
+    s_clean_logits, s_clean_cache = model.run_with_cache(small.tokens)
+    s_corrupt_logits, s_corrupt_cache = model.run_with_cache(small.corrupt_tokens)
+    s_metric = partial(ref.normalised_logit_diff, end_pos=small.end_pos, io_tokens=small.io_tokens, s_tokens=small.s_tokens,
+                       clean_diff=ref.logit_diff(s_clean_logits, *s_args).item(),
+                       corrupt_diff=ref.logit_diff(s_corrupt_logits, *s_args).item())
+    to_receivers = torch.stack([ref.path_patch_to_heads(model, small.tokens, s_clean_cache, s_corrupt_cache, s_metric,
+                                                        receivers, c) - 1.0 for c in "qkv"]).min(0).values
+    evidence = circuit_evidence(model, io_rel, s_rel, clean_diff, direct, head_out, to_receivers)
+    full = full_scores(model, batch, pool)
+    circuit: list[Head] = []
+    kept = None
+    for h in sorted(evidence, key=lambda h: -evidence[h]):
+        circuit.append(h)
+        kept = ablated_scores(model, batch, circuit, pool)
+        if progress:
+            print(head_label(h), kept.as_row())
+        if kept.logit_diff >= threshold * full.logit_diff and kept.top1 >= threshold * full.top1:
+            break
+    return {"heads": [list(h) for h in circuit], "receivers": [list(h) for h in receivers],
+            "full": full.as_row(), "circuit_only": kept.as_row() if kept else None, "threshold": threshold}
+
+
+def name_relative_dla(model, cache, batch: IOIBatch, pool: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-head direct contributions to logit(IO) and to logit(S), each relative to the mean name logit."""
+    average_name = model.tokens_to_residual_directions(pool).mean(0)
+    io_rel = per_head_dla(model, cache, batch, model.tokens_to_residual_directions(batch.io_tokens) - average_name)
+    s_rel = per_head_dla(model, cache, batch, model.tokens_to_residual_directions(batch.s_tokens) - average_name)
+    return io_rel, s_rel
+
+
+def choose_receivers(model, direct_effect: Tensor, n: int = 3) -> list[Head]:
+    """The ``n`` heads outside layer 0 whose direct path to the logits matters most (most negative effect)."""
+    later = [h for h in all_heads(model) if h[0] > 0]
+    return sorted(later, key=lambda h: direct_effect[h].item())[:n]
+
+
+def circuit_evidence(model, io_rel: Tensor, s_rel: Tensor, clean_diff: float, direct: Tensor, head_out: Tensor,
+                     to_receivers: Tensor) -> dict[Head, float]:
+    """How strongly each head is implicated, summing the chapter's measurements (see :func:`find_circuit`)."""
+    return {h: (abs(io_rel[h].item()) + abs(s_rel[h].item())) / abs(clean_diff) + abs(direct[h].item())
+            + abs(head_out[h].item()) + abs(to_receivers[h].item()) for h in all_heads(model)}

@@ -140,3 +140,17 @@ def small_bpe_tokenizer():
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.TemplateProcessing(single="<|bos|> $A", special_tokens=[("<|bos|>", 0)])
     return make_tokenizer(tokenizer, name="ioi-grading-bpe", bos="<|bos|>")
+
+
+def expect_close_or_diagnose(actual: torch.Tensor, expected: torch.Tensor, mistakes: Callable[[], dict], **kwargs: Any) -> None:
+    """``expect_close``, computing the (expensive) known-mistake outputs only when the answer is wrong."""
+    from circuitlab.grading.testing import expect_close
+
+    atol, rtol = kwargs.get("atol", 1e-5), kwargs.get("rtol", 1e-4)
+    if not isinstance(actual, torch.Tensor):
+        expect_close(actual, expected, **kwargs)
+    if actual.shape == expected.shape and torch.allclose(actual.float(), expected.float(), atol=atol, rtol=rtol):
+        return
+    with torch.no_grad():
+        known = mistakes()
+    expect_close(actual, expected, mistakes=known, **kwargs)

@@ -22,7 +22,8 @@ from circuitlab.data.ioi import IOIPrompt
 from circuitlab.models import CHECKPOINT_DIR, load_gpt2_from_hf, load_gpt2_small, load_hf_directory, load_tokenizer
 
 OFFLINE_MODEL = "ioi-wordlevel"
-OFFLINE_MODEL_DIR: Path = CHECKPOINT_DIR / OFFLINE_MODEL
+# CIRCUITLAB_IOI_DIR points the chapter at another trained model (for example a second seed).
+OFFLINE_MODEL_DIR: Path = Path(os.environ.get("CIRCUITLAB_IOI_DIR") or CHECKPOINT_DIR / OFFLINE_MODEL)
 
 
 @lru_cache(maxsize=1)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from circuitlab.ch3.grading_support import batch_for, metric_for, model_named, run_gradient_fn, to_float_tensor
-from circuitlab.grading.testing import expect_close, expect_tensor, reference, submitted
+from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, metric_for, model_named, run_gradient_fn, to_float_tensor
+from circuitlab.grading.testing import expect_tensor, reference, submitted
 
 
 @pytest.mark.parametrize("name", ["offline", "random"], ids=["IOI model", "random model"])
@@ -17,13 +17,12 @@ def test_matches_reference(name):
                         what="your (layer, head) scores")
     expected = reference()(model, batch.tokens, batch.corrupt_tokens, metric)
     # Swapping the roles of the two runs gives the gradient at the clean run with the opposite difference.
-    at_clean = reference()(model, batch.corrupt_tokens, batch.tokens, metric)
-    mistakes = {
+    mistakes = lambda: {
         "Your scores have the opposite sign: the difference is z_clean - z_corrupt (the change a clean patch "
         "makes to the corrupted run).": -expected,
         "You took the gradient at the clean run; attribution patching linearises around the corrupted run, "
-        "the run being patched.": -at_clean,
+        "the run being patched.": -reference()(model, batch.corrupt_tokens, batch.tokens, metric),
     }
     model.reset_hooks()
-    expect_close(out, expected, what="your (layer, head) scores", atol=1e-4, rtol=1e-3, mistakes=mistakes,
+    expect_close_or_diagnose(out, expected, what="your (layer, head) scores", atol=1e-4, rtol=1e-3, mistakes=mistakes,
                  hint="Sum (z_clean - z_corrupt) * grad over batch, positions and d_head, once per head.")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from circuitlab.ch3 import ioi_setup
-from circuitlab.ch3.grading_support import batch_for, model_named, run_patching
+from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, model_named, run_patching
 from circuitlab.grading.testing import expect_close, reference, submitted
 
 CIRCUITS = {"offline": [(0, 1), (2, 2), (3, 0)], "random": [(1, 2)]}
@@ -29,7 +29,7 @@ def test_matches_reference(name):
     outside = [head for head in everything if head not in circuit]
     with torch.no_grad():
         expected = reference()(model, tokens, circuit, means)
-        mistakes = {
+        mistakes = lambda: {
             "You ablated the circuit and kept everything else; mean-ablate every head that is NOT in the circuit.":
                 reference()(model, tokens, outside, means),
             "You set the ablated heads to zero; replace them with their mean output (zero is far from anything "
@@ -38,7 +38,7 @@ def test_matches_reference(name):
             "(seq, head, d_head)).": reference()(model, tokens, circuit, means.mean(1, keepdim=True).expand_as(means)),
             "Nothing was ablated: the output equals the model's normal logits.": model(tokens),
         }
-    expect_close(out, expected, what="logits of the ablated model", atol=1e-4, rtol=1e-3, mistakes=mistakes)
+    expect_close_or_diagnose(out, expected, what="logits of the ablated model", atol=1e-4, rtol=1e-3, mistakes=mistakes)
 
 
 def test_keeps_everything():

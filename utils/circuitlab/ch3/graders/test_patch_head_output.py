@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from circuitlab.ch3.grading_support import batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
-from circuitlab.grading.testing import expect_close, expect_tensor, reference, submitted
+from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
+from circuitlab.grading.testing import expect_tensor, reference, submitted
 
 
 def _variant(model, tokens, source_cache, metric, positions):
@@ -31,7 +31,7 @@ def test_matches_reference(name):
                         what="your (layer, head) grid")
     with torch.no_grad():
         expected = reference()(model, batch.corrupt_tokens, clean_cache, metric)
-        mistakes = {
+        mistakes = lambda: {
             "Every entry is 1: you patched clean activations into the clean run. Run the corrupted tokens and "
             "patch the clean head outputs into them.": torch.ones_like(expected),
             "You patched the wrong position: only the last one. A head's output is patched at every position "
@@ -39,5 +39,5 @@ def test_matches_reference(name):
             "You patched corrupted head outputs into the clean run; this exercise runs the corrupted tokens and "
             "patches clean outputs in.": _variant(model, batch.tokens, corrupt_cache, metric, slice(None)),
         }
-    expect_close(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes,
+    expect_close_or_diagnose(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes,
                  hint="hook_z is (batch, pos, head, d_head): patch z[:, :, head] only.")

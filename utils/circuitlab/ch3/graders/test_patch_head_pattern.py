@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from circuitlab.ch3.grading_support import batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
-from circuitlab.grading.testing import expect_close, expect_tensor, reference, submitted
+from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
+from circuitlab.grading.testing import expect_tensor, reference, submitted
 
 
 def _wrong_axis(model, tokens, clean_cache, metric):
@@ -31,10 +31,10 @@ def test_matches_reference(name):
                         what="your (layer, head) grid")
     with torch.no_grad():
         expected = reference()(model, batch.corrupt_tokens, clean_cache, metric)
-        mistakes = {
+        mistakes = lambda: {
             "Every entry is 1: you patched clean activations into the clean run. Run the corrupted tokens.":
                 torch.ones_like(expected),
             "You indexed the head on the wrong axis: hook_pattern is (batch, head, query, key), so a head is "
             "pattern[:, head].": _wrong_axis(model, batch.corrupt_tokens, clean_cache, metric),
         }
-    expect_close(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes)
+    expect_close_or_diagnose(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from circuitlab.ch3.grading_support import batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
-from circuitlab.grading.testing import expect_close, expect_tensor, reference, submitted
+from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
+from circuitlab.grading.testing import expect_tensor, reference, submitted
 
 # The offline model is checked on the first 8 tokens (4 layers x 8 positions = 32 runs), the random model on
 # whole prompts; the metric is the normalised logit difference at the last token kept.
@@ -35,7 +35,7 @@ def test_matches_reference(name):
                         what="your (layer, position) grid")
     with torch.no_grad():
         expected = reference()(model, batch.corrupt_tokens, clean_cache, metric)
-        mistakes = {
+        mistakes = lambda: {
             "Every entry is 1: you patched clean activations into the clean run. Run the corrupted tokens and "
             "patch the clean residual stream into them.": torch.ones_like(expected),
             "Every entry is 0: nothing was patched (is your hook returning the patched tensor, and is it attached "
@@ -43,6 +43,6 @@ def test_matches_reference(name):
             "You patched hook_resid_post (the output of each layer); the grid is indexed by the input of each "
             "layer, hook_resid_pre.": _patch_post(model, batch.corrupt_tokens, clean_cache, metric),
         }
-    expect_close(out, expected, what="your (layer, position) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes,
+    expect_close_or_diagnose(out, expected, what="your (layer, position) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes,
                  hint="Check the position you patch: resid[:, pos] (all prompts, one position), and that each run "
                       "patches exactly one (layer, position).")

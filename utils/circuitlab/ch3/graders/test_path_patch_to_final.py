@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from circuitlab.ch3.grading_support import batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
-from circuitlab.grading.testing import expect_close, expect_tensor, reference, submitted
+from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
+from circuitlab.grading.testing import expect_tensor, reference, submitted
 
 
 def _unfrozen(model, clean_tokens, corrupt_cache, metric):
@@ -31,13 +31,13 @@ def test_matches_reference(name):
                         what="your (layer, head) grid")
     with torch.no_grad():
         expected = reference()(model, batch.tokens, clean_cache, corrupt_cache, metric)
-        mistakes = {
+        mistakes = lambda: {
             "Your path patching lets the effect flow through other heads: you patched the sender but let every "
             "other head recompute its output, which is plain activation patching. Pin every other head's z to "
             "the clean cache.": _unfrozen(model, batch.tokens, corrupt_cache, metric),
             "Every entry is 1: nothing changed the clean run. The sender head must get its output from the "
             "corrupted cache.": torch.ones_like(expected),
         }
-    expect_close(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes,
+    expect_close_or_diagnose(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes,
                  hint="Run the clean tokens; on every hook_z return the clean z, with only the sender head taken "
                       "from the corrupted cache.")

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from circuitlab.ch3.grading_support import batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
-from circuitlab.grading.testing import expect_close, expect_tensor, reference, submitted
+from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
+from circuitlab.grading.testing import expect_tensor, reference, submitted
 
 # Receivers in the last layer (queries of the IOI model's last layer; keys of the random model's).
 SETTINGS = {"offline": ([(3, 0), (3, 2)], "q"), "random": ([(1, 1)], "k")}
@@ -58,7 +58,7 @@ def test_matches_reference(name):
     with torch.no_grad():
         expected = reference()(*args, component)
         other = "k" if component == "q" else "q"
-        mistakes = {
+        mistakes = lambda: {
             "Your path patching lets the effect flow through other heads: in the first run, every head except "
             "the sender must be pinned to its clean output.": _two_step(*args, component, freeze=False),
             f"You patched hook_{other}; this call asked for the receivers' {component} "
@@ -66,4 +66,4 @@ def test_matches_reference(name):
             "You replaced every head of the receiver layer; patch only the receiver heads.":
                 _two_step(*args, component, freeze=True, whole_layer=True),
         }
-    expect_close(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes)
+    expect_close_or_diagnose(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes)
