@@ -746,6 +746,74 @@ fig.update_layout(title="JumpReLU with θ = 0.5, ε = 0.1", xaxis_title="pre-act
 fig.show()
 
 # %% [markdown]
+# ## 8. Bonus: an SAE on a real residual stream
+#
+# Everything so far had a known ground truth. On a real model we only have activations. Here we
+# train an SAE on the residual stream after the first block of chapter 2's shipped two-layer
+# attention-only model, on text from the offline Python-docs corpus, and read its latents the way
+# interpretability research does: through the inputs on which they fire hardest.
+
+# %%
+from circuitlab import models
+from circuitlab.ch5 import residual_sae
+
+residual_settings = residual_sae.ResidualSAESettings()
+print(residual_settings)
+lm = models.load_shipped(residual_sae.MODEL_NAME)
+lm_tokens = residual_sae.corpus_tokens(lm, residual_settings.n_sequences, residual_settings.seq_len)
+residual = residual_sae.residual_activations(lm, lm_tokens, residual_settings.layer)[:, 1:]  # drop BOS
+normalise = residual_sae.normaliser(einops.rearrange(residual, "batch pos d -> (batch pos) d"))
+residual = normalise(residual)
+print(f"{residual.shape[0] * residual.shape[1]} token activations of size {residual.shape[-1]}")
+residual_model, residual_run = residual_sae.train_residual_sae(
+    einops.rearrange(residual, "batch pos d -> (batch pos) d"), residual_settings, sae_class=ToySAE,
+    loss_fn=sae_loss, resample_fn=resample_dead, progress=True)
+quality = residual_sae.sae_quality(residual_model, einops.rearrange(residual, "batch pos d -> (batch pos) d"))
+print(f"variance explained {quality['variance_explained']:.2f}; active latents per token (L0) {quality['l0']:.1f}; "
+      f"live latents {quality['live_latents']} of {residual_settings.d_sae}; resampled {residual_run.resampled}")
+
+# %% [markdown] exercise="ch5.top_activating"
+# Max-activating examples are the first thing anyone looks at for a new latent: the contexts where
+# it fires most strongly suggest what it represents (and then need testing).
+#
+# **Spec.** `top_activating(acts, latent, k)`: `acts` is `(batch, pos, d_sae)`. Return an integer tensor
+# of shape `(k, 2)`: the `(sequence, position)` pairs of the `k` largest values of `acts[..., latent]`
+# over the whole batch, largest first. One sequence may appear more than once.
+
+# %% solution="ch5.top_activating"
+def top_activating(acts: Float[Tensor, "batch pos d_sae"], latent: int, k: int) -> Tensor:
+    """(sequence, position) of one latent's k largest activations, largest first."""
+    ### BEGIN SOLUTION
+    values = acts[..., latent]
+    order = torch.topk(einops.rearrange(values, "batch pos -> (batch pos)"), k).indices
+    rows, cols = torch.unravel_index(order, values.shape)
+    return torch.stack([rows, cols], dim=-1)
+    ### END SOLUTION
+
+
+# %% check="ch5.top_activating"
+check("ch5.top_activating", top_activating)
+
+# %% [markdown]
+# The three latents that fire most often, each with its five strongest contexts (the token the
+# latent fires on is in [[brackets]]):
+
+# %%
+latents_per_token = residual_sae.latent_activations(residual_model, residual)
+firing_rate = (latents_per_token > 0).float().mean((0, 1))
+for latent in firing_rate.argsort(descending=True)[:3].tolist():
+    print(f"latent {latent} (fires on {firing_rate[latent]:.1%} of tokens):")
+    for sequence, position in top_activating(latents_per_token, latent, 5).tolist():
+        value = latents_per_token[sequence, position, latent].item()
+        # +1: the residual tensor dropped the BOS position of lm_tokens.
+        print(f"  {value:5.2f}  {residual_sae.context(lm, lm_tokens, sequence, position + 1)}")
+
+# %% [markdown]
+# Judge for yourself what each latent responds to. This model was trained to predict repeated
+# spans and barely models ordinary text, so expect latents tied to particular tokens (or to the
+# token before, which the first layer's previous-token heads copy in) rather than abstract concepts.
+
+# %% [markdown]
 # ## Summary
 #
 # - A toy model with fewer dimensions than features represents only its most important features when
@@ -759,6 +827,8 @@ fig.show()
 #   polysemantic) only make sense once the nonlinearity acts neuron by neuron.
 # - A sparse autoencoder recovers the hidden features from activations alone; resampling dead latents
 #   is what makes it recover nearly all of them (compare the two rows of the table in section 6).
+# - On a real model there is no ground truth: an SAE is judged by reconstruction, sparsity and dead
+#   latents, and its latents are read through their max-activating examples (section 8).
 #
 # ## Explore further
 #

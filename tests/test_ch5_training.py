@@ -44,3 +44,20 @@ def test_train_script_quick_run(tmp_path):
     for name in ("tms_sweep_5_2", "tms_sae_toy", "tms_sae_resampled", "tms_sae_no_resampling"):
         model, metadata = toy.load_toy(name, directory=tmp_path)
         assert "recipe" in metadata and "measured" in metadata
+
+
+def test_residual_sae_training_runs_on_random_activations():
+    from circuitlab.ch5 import residual_sae
+
+    torch.manual_seed(0)
+    raw = torch.randn(512, 16) * 3 + 1
+    acts = residual_sae.normaliser(raw)(raw)
+    assert abs(float(acts.pow(2).mean()) - 1.0) < 1e-3
+    settings = replace(residual_sae.ResidualSAESettings(), d_sae=32, steps=30, batch_size=64, resample_every=10,
+                       window=5)
+    sae, run = residual_sae.train_residual_sae(acts, settings)
+    quality = residual_sae.sae_quality(sae, acts)
+    assert len(run.losses) == 30
+    assert 0 <= quality["live_latents"] <= 32
+    latents = residual_sae.latent_activations(sae, acts.reshape(32, 16, 16))
+    assert latents.shape == (32, 16, 32)

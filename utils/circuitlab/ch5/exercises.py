@@ -121,4 +121,13 @@ EXERCISES = [
             "dimensions down to the threshold's shape.",
         ],
     ),
+    Exercise(
+        id="ch5.top_activating", title="Bonus: max-activating examples of an SAE latent", reference="top_activating",
+        points=2, difficulty=2, importance=3, minutes=10, bonus=True,
+        hints=[
+            "Select the latent's activations, flatten (batch, pos) into one axis, and take the top k.",
+            "torch.topk on the flat tensor gives indices; torch.unravel_index turns them back into "
+            "(sequence, position) pairs.",
+        ],
+    ),
 ]

@@ -12,7 +12,7 @@ from typing import Callable
 import einops
 import torch
 import torch.nn.functional as F
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "resample_dead",
     "matched_cosine",
     "jumprelu",
+    "top_activating",
 ]
 
 
@@ -313,3 +314,16 @@ def jumprelu(
     ``d/d threshold = -(threshold / bandwidth) * 1[|pre - threshold| < bandwidth / 2]``.
     """
     return _JumpReLU.apply(pre, threshold, bandwidth)
+
+
+# --------------------------------------------------------------------------- bonus: an SAE on a real residual stream
+
+
+def top_activating(acts: Float[Tensor, "batch pos d_sae"], latent: int, k: int) -> Int[Tensor, "k 2"]:
+    """Where one latent fires hardest: the (sequence, position) pairs of its ``k`` largest
+    activations over the whole batch, largest first."""
+    values = acts[..., latent]  # (batch, pos)
+    flat = einops.rearrange(values, "batch pos -> (batch pos)")
+    order = torch.topk(flat, k).indices
+    rows, cols = torch.unravel_index(order, values.shape)
+    return torch.stack([rows, cols], dim=-1)
