@@ -228,3 +228,22 @@ def test_repository_course_config_has_the_release_settings():
     in_repo = (ROOT / "course" / "nbgrader_config.py").read_text()
     assert settings_lines(in_repo) == settings_lines(nbgrader_config_text())
     assert "c.OverwriteCells.add_missing_cells = True" in in_repo
+
+
+def test_release_leak_check_finds_solution_code_and_hidden_tests():
+    from circuitlab.course.release import release_leaks
+
+    def notebook(*sources: str) -> dict:
+        return {"cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": []} for s in sources]}
+
+    source = notebook(
+        "def f(x):\n    scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)\n    ### BEGIN SOLUTION\n"
+        "    scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)\n    return rearrange(x, 'a b -> b a').contiguous()\n"
+        "    ### END SOLUTION",
+    )
+    stub = "def f(x):\n    scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)\n    raise NotImplementedError()"
+    assert release_leaks(notebook(stub), source) == []
+    leaked = release_leaks(notebook(stub + "\n    return rearrange(x, 'a b -> b a').contiguous()"), source)
+    assert len(leaked) == 1 and "solution code" in leaked[0]
+    hidden = release_leaks(notebook("grade('ch0.f', f)\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"), source)
+    assert len(hidden) == 2

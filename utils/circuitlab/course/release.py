@@ -84,8 +84,10 @@ def lint_nbgrader_source(notebook: dict[str, Any], name: str) -> list[str]:
 
 
 def solution_lines(notebook: dict[str, Any]) -> set[str]:
-    """Distinctive lines of the solution regions (long enough not to occur by chance)."""
-    lines: set[str] = set()
+    """Distinctive lines found only inside solution regions (a line that also appears outside
+    them, such as a stub's setup line, is not a secret)."""
+    inside_lines: set[str] = set()
+    outside_lines: set[str] = set()
     for cell in notebook["cells"]:
         inside = False
         for line in _source(cell).splitlines():
@@ -94,9 +96,11 @@ def solution_lines(notebook: dict[str, Any]) -> set[str]:
                 inside = True
             elif stripped == SOLUTION_MARKERS[1]:
                 inside = False
-            elif inside and len(stripped) > 30 and not stripped.startswith("#"):
-                lines.add(stripped)
-    return lines
+            elif inside:
+                inside_lines.add(stripped)
+            else:
+                outside_lines.add(stripped)
+    return {line for line in inside_lines - outside_lines if len(line) > 30 and not line.startswith("#")}
 
 
 def release_leaks(released: dict[str, Any], source: dict[str, Any]) -> list[str]:
