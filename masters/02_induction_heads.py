@@ -685,7 +685,7 @@ print(f"previous-token head {prev_head} -> induction head {induction_head}: "
 # %%
 from circuitlab.ch2.training import ScratchRecipe, train_from_scratch
 
-recipe = ScratchRecipe(steps=300, eval_every=20, time_limit=150)
+recipe = ScratchRecipe(steps=240, eval_every=20, time_limit=150)
 scratch_model, history = train_from_scratch(recipe)
 fig = go.Figure([go.Scatter(x=history.steps, y=history.repeated_loss, name="repeated-half loss"),
                  go.Scatter(x=history.steps, y=history.first_half_loss, name="first-half loss"),

@@ -103,6 +103,9 @@ class ScratchRecipe:
     seed: int = 0
     time_limit: float | None = None  # seconds; stop early if set
     stop_when_formed: bool = False  # stop once repeated loss < 0.1 * ln(d_vocab)
+    # Matrices this small gain nothing from several threads, and on a busy machine the extra
+    # threads stall each other (several times slower), so training uses one unless told otherwise.
+    threads: int | None = 1
 
 
 @dataclass
@@ -181,8 +184,14 @@ def train_from_scratch(recipe: ScratchRecipe | None = None, progress: bool = Tru
 
     threshold = 0.1 * torch.tensor(float(recipe.d_vocab)).log().item()
     stop = (lambda m: m["repeated_loss"] < threshold) if recipe.stop_when_formed else None
-    history = _train(model, next_batch, recipe.steps, recipe.lr, recipe.weight_decay, eval_tokens,
-                     recipe.eval_half_len, recipe.eval_every, recipe.time_limit, progress, stop)
+    previous_threads = torch.get_num_threads()
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    try:
+        history = _train(model, next_batch, recipe.steps, recipe.lr, recipe.weight_decay, eval_tokens,
+                         recipe.eval_half_len, recipe.eval_every, recipe.time_limit, progress, stop)
+    finally:
+        torch.set_num_threads(previous_threads)
     return model, history
 
 
