@@ -632,6 +632,23 @@ px.imshow(similarity, color_continuous_scale="RdBu", zmin=-1, zmax=1, width=460,
 #
 # The model gives a distribution over the next token; generating text means choosing a token,
 # appending it, and asking again. *How* to choose is a separate decision from the model.
+#
+# A minute of training gives a model that has learned word fragments and frequent words, not yet
+# sentences. So that the decoders below have something to work with, we also load the same
+# architecture trained for longer by `python -m circuitlab.ch1.train_lm` (the recipe and the measured
+# results are stored with it). It ships as a TransformerLens model, so loading it into your
+# `DemoTransformer` is the same weight copy as in section 8.
+
+# %%
+from circuitlab.models import CHECKPOINT_DIR, load_shipped, read_metadata
+
+shipped_tl = load_shipped("ch1-pydocs-lm")
+shipped = load_tl_weights(DemoTransformer(config_from_tl(shipped_tl, TransformerConfig)), shipped_tl).eval()
+recipe = read_metadata(CHECKPOINT_DIR / "ch1-pydocs-lm")["recipe"]
+print(f"shipped model: {recipe['steps']} steps of batch {recipe['batch_size']} x {recipe['seq_len']} tokens "
+      f"(yours: {TRAIN_STEPS} steps)")
+print(f"validation loss: yours {validation_loss(model):.3f}, shipped {validation_loss(shipped):.3f}, "
+      f"unigram baseline {unigram_loss:.3f}")
 
 # %% [markdown] exercise="ch1.greedy_decode"
 # Greedy decoding (always take the most likely token) is deterministic, which makes it the standard
@@ -665,7 +682,8 @@ def decode(tokens: Tensor) -> str:
 
 
 prompt = "The return statement"
-print(repr(decode(greedy_decode(model, encode(prompt), 30))))
+for name, lm in [("yours", model), ("shipped", shipped)]:
+    print(f"{name:>8}:", repr(decode(greedy_decode(lm, encode(prompt), 30))))
 
 # %% [markdown]
 # Greedy text tends to loop: once a phrase is likely, repeating it keeps it likely. Sampling from the
@@ -752,14 +770,16 @@ def sample(model: nn.Module, tokens: Tensor, n_new: int, temperature: float = 1.
 
 
 for settings in [dict(temperature=0.7, top_k=40), dict(temperature=1.0, top_p=0.9), dict(temperature=1.5)]:
-    print(settings, "\n   ", repr(decode(sample(model, encode(prompt), 30, **settings))))
+    print(settings)
+    for name, lm in [("yours", model), ("shipped", shipped)]:
+        print(f"  {name:>8}:", repr(decode(sample(lm, encode(prompt), 30, **settings))))
 
 # %% [markdown]
 # How many tokens does the nucleus keep? It depends on how sure the model is, which is the point:
 
 # %%
 with torch.no_grad():
-    next_logits = model(validation_windows[:8, :32])[:, -1]
+    next_logits = shipped(validation_windows[:8, :32])[:, -1]
 kept = torch.isfinite(top_p_filter(next_logits, 0.9)).sum(-1)
 top_prob = next_logits.softmax(-1).max(-1).values
 for count, prob in zip(kept.tolist(), top_prob.tolist()):
@@ -803,12 +823,13 @@ def continuation_log_prob(model: nn.Module, sequence: Tensor, n_prompt: int) -> 
     return log_probs[positions - 1, sequence[positions]].sum().item()
 
 
-prompt_tokens = encode(prompt)[0]
-greedy_sequence = greedy_decode(model, prompt_tokens[None], 12)[0]
-beam_sequence, beam_score = beam_search(model, prompt_tokens, 12, beam_width=4)
-print(f"greedy  ({continuation_log_prob(model, greedy_sequence, len(prompt_tokens)):7.2f}):",
-      repr(tokenizer.decode(greedy_sequence.tolist(), skip_special_tokens=True)))
-print(f"beam 4  ({beam_score:7.2f}):", repr(tokenizer.decode(beam_sequence.tolist(), skip_special_tokens=True)))
+for beam_prompt in ["The return statement", "A class definition", "If the value is"]:
+    prompt_tokens = encode(beam_prompt)[0]
+    greedy_sequence = greedy_decode(shipped, prompt_tokens[None], 12)[0]
+    beam_sequence, beam_score = beam_search(shipped, prompt_tokens, 12, beam_width=4)
+    print(f"greedy  (log-prob {continuation_log_prob(shipped, greedy_sequence, len(prompt_tokens)):7.2f}):",
+          repr(tokenizer.decode(greedy_sequence.tolist(), skip_special_tokens=True)))
+    print(f"beam 4  (log-prob {beam_score:7.2f}):", repr(tokenizer.decode(beam_sequence.tolist(), skip_special_tokens=True)))
 
 # %% [markdown] exercise="ch1.kv_cache"
 # Greedy decoding as written reruns the whole sequence for every new token, although the keys and
@@ -872,23 +893,26 @@ for name, generate in [("no cache", greedy_decode), ("KV cache", generate_with_k
 print("same tokens:", torch.equal(generated["no cache"], generated["KV cache"]))
 
 # %% [markdown]
-# ## 11. A model trained for longer
+# ## 11. What longer training buys
 #
-# Circuit Lab ships the same architecture trained for longer by `python -m circuitlab.ch1.train_lm`
-# (the recipe and the measured results are stored with it). It is saved as a TransformerLens model, so loading
-# it into your `DemoTransformer` is the same weight copy as in section 8.
+# The validation loss, position by position within the 64-token windows, for your model and the
+# shipped one. Early positions have little context to use; later ones have more. Compare how much
+# each model's loss falls as the context grows: that is what longer training mostly buys.
 
 # %%
-from circuitlab.models import load_shipped, read_metadata, CHECKPOINT_DIR
+@torch.no_grad()
+def loss_by_position(lm: nn.Module) -> Tensor:
+    log_probs = lm(validation_windows)[:, :-1].log_softmax(-1)
+    return -log_probs.gather(-1, validation_windows[:, 1:, None])[..., 0].mean(0)
 
-shipped_tl = load_shipped("ch1-pydocs-lm")
-shipped = load_tl_weights(DemoTransformer(config_from_tl(shipped_tl, TransformerConfig)), shipped_tl).eval()
-recipe = read_metadata(CHECKPOINT_DIR / "ch1-pydocs-lm")["recipe"]
-print(f"shipped model: {recipe['steps']} steps of batch {recipe['batch_size']} x {recipe['seq_len']} tokens")
-print(f"validation loss: yours {validation_loss(model):.3f}, shipped {validation_loss(shipped):.3f}, "
-      f"unigram baseline {unigram_loss:.3f}")
-for settings in [dict(temperature=0.7, top_k=40), dict(temperature=1.0, top_p=0.9)]:
-    print(settings, "\n   ", repr(decode(sample(shipped, encode(prompt), 40, **settings))))
+
+fig = go.Figure()
+for name, lm in [("yours", model), ("shipped", shipped)]:
+    fig.add_scatter(y=loss_by_position(lm), name=name)
+fig.add_hline(y=unigram_loss, line_dash="dot", annotation_text="unigram baseline")
+fig.update_layout(title="Validation loss by position in the window", xaxis_title="position of the predicted token - 1",
+                  yaxis_title="loss (nats)", height=380)
+fig
 
 # %% [markdown]
 # ## Summary
