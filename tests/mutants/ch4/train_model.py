@@ -10,7 +10,7 @@ def _loss(logits, labels):
 
 def _loop(model, tokens, labels, train_indices, test_indices, n_epochs, logits_fn, lr, weight_decay,
           warmup_steps, eval_every, *, optimizer_cls=torch.optim.AdamW, warmup_shift=1, use_warmup=True,
-          rows="train", zero_grad=True):
+          stop_at_test_accuracy=None, rows="train", zero_grad=True):
     optimizer = optimizer_cls(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
     factor = (lambda s: min(1.0, (s + warmup_shift) / warmup_steps)) if use_warmup else (lambda s: 1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
@@ -31,6 +31,8 @@ def _loop(model, tokens, labels, train_indices, test_indices, n_epochs, logits_f
                 history["test_loss"].append(_loss(test_logits, labels[test_indices]).item())
                 history["test_accuracy"].append((test_logits[:, -1].argmax(-1) == labels[test_indices]).float().mean().item())
                 history["weight_norm"].append(torch.cat([p.flatten() for p in model.parameters()]).norm().item())
+            if stop_at_test_accuracy is not None and history["test_accuracy"][-1] >= stop_at_test_accuracy:
+                break
     return history
 
 
@@ -59,18 +61,21 @@ def accumulates_gradients(*args, **kwargs):
     return _loop(*args, **kwargs, zero_grad=False)
 
 
+@mutant(hint="stop_at_test_accuracy")
+def never_stops(*args, stop_at_test_accuracy=None, **kwargs):
+    return _loop(*args, **kwargs)
+
+
 @mutant(hint="test_loss entry")
-def test_loss_on_train(model, tokens, labels, train_indices, test_indices, n_epochs, logits_fn, lr, weight_decay,
-                       warmup_steps, eval_every):
-    history = _loop(model, tokens, labels, train_indices, test_indices, n_epochs, logits_fn, lr, weight_decay,
-                    warmup_steps, eval_every)
+def test_loss_on_train(*args, **kwargs):
+    history = _loop(*args, **kwargs)
     history["test_loss"] = list(history["train_loss"])
     return history
 
 
 @alternative
 def manual_learning_rate(model, tokens, labels, train_indices, test_indices, n_epochs, logits_fn, lr=2e-2,
-                         weight_decay=1.0, warmup_steps=10, eval_every=10):
+                         weight_decay=1.0, warmup_steps=10, eval_every=10, stop_at_test_accuracy=None):
     """Sets the learning rate by hand instead of with a scheduler."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
     train_x, train_y = tokens[train_indices], labels[train_indices]
@@ -91,4 +96,6 @@ def manual_learning_rate(model, tokens, labels, train_indices, test_indices, n_e
                 history["test_loss"].append(torch.nn.functional.cross_entropy(test_logits, test_y).item())
                 history["test_accuracy"].append((test_logits.argmax(-1) == test_y).double().mean().item())
                 history["weight_norm"].append(sum(p.pow(2).sum() for p in model.parameters()).sqrt().item())
+                if stop_at_test_accuracy is not None and history["test_accuracy"][-1] >= stop_at_test_accuracy:
+                    return history
     return history

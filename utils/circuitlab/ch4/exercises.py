@@ -37,6 +37,14 @@ EXERCISES = [
                "einops.einsum(basis, x, 'component input, input ... -> component ...')"],
     ),
     Exercise(
+        id="ch4.key_frequencies", title="Key frequencies of the embedding", reference="key_frequencies",
+        points=2, difficulty=2, importance=5, minutes=15,
+        hints=["Square the coefficients of fft1d(W_E, basis) and sum over d_model: one power per basis row.",
+               "Frequency k's power is rows 2k-1 and 2k together: power[1::2] + power[2::2] is indexed by k-1.",
+               "Sort descending, take the cumulative sum divided by the total power, and keep frequencies until "
+               "it reaches the fraction (the one that crosses it included)."],
+    ),
+    Exercise(
         id="ch4.fourier_2d_basis_term", title="A 2D Fourier basis function", reference="fourier_2d_basis_term",
         points=1, difficulty=1, importance=3, minutes=5,
         hints=["f(a, b) = basis[i][a] * basis[j][b] for every a and b: an outer product.",
@@ -48,14 +56,6 @@ EXERCISES = [
         hints=["Transform axis a with the basis, then axis b with the basis.",
                "Two einsums: 'i a, a b ... -> i b ...' then 'j b, i b ... -> i j ...'. (One three-operand einsum "
                "is correct too, but torch evaluates it through a p**4 intermediate and it is very slow.)"],
-    ),
-    Exercise(
-        id="ch4.key_frequencies", title="Key frequencies of the embedding", reference="key_frequencies",
-        points=2, difficulty=2, importance=5, minutes=15,
-        hints=["Square the coefficients of fft1d(W_E, basis) and sum over d_model: one power per basis row.",
-               "Frequency k's power is rows 2k-1 and 2k together: power[1::2] + power[2::2] is indexed by k-1.",
-               "Sort descending, take the cumulative sum divided by the total power, and keep frequencies until "
-               "it reaches the fraction (the one that crosses it included)."],
     ),
     Exercise(
         id="ch4.neuron_freq_fve", title="Neurons as waves: frequency and variance explained",

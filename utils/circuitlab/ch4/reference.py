@@ -38,7 +38,8 @@ def last_position_loss(logits: Float[Tensor, "batch seq d_vocab_out"], labels: I
 
 def train_model(model, tokens: Tensor, labels: Tensor, train_indices: Tensor, test_indices: Tensor,
                 n_epochs: int, logits_fn: Callable[[Any, Tensor], Tensor], lr: float = 2e-2,
-                weight_decay: float = 1.0, warmup_steps: int = 10, eval_every: int = 10) -> dict[str, list[float]]:
+                weight_decay: float = 1.0, warmup_steps: int = 10, eval_every: int = 10,
+                stop_at_test_accuracy: float | None = None) -> dict[str, list[float]]:
     """Full-batch AdamW on the training rows; returns the curves recorded every ``eval_every`` epochs."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
     # Step s (counting from 0) uses lr * min(1, (s + 1) / warmup_steps).
@@ -63,6 +64,8 @@ def train_model(model, tokens: Tensor, labels: Tensor, train_indices: Tensor, te
             history["test_loss"].append(test_loss.item())
             history["test_accuracy"].append(test_accuracy.item())
             history["weight_norm"].append(norm.item())
+            if stop_at_test_accuracy is not None and history["test_accuracy"][-1] >= stop_at_test_accuracy:
+                break
     return history
 
 

@@ -116,6 +116,19 @@ def test_trained_model_matches_reference():
                  "order zero_grad, backward, step, scheduler.step.")
 
 
+def test_stops_when_asked():
+    """with stop_at_test_accuracy, training stops at the first evaluation that reaches it"""
+    model = copy.deepcopy(_initial_model())
+    tokens, labels, train, test = _data()
+    with _one_thread():
+        history = run_learner(submitted(), model, tokens, labels, train, test, EPOCHS, _logits_fn, **SETTINGS,
+                              stop_at_test_accuracy=0.0, time_limit=30.0)
+    epochs = list(history.get("epoch", [])) if isinstance(history, dict) else history
+    expect(epochs == [EVAL_EVERY],
+           "With stop_at_test_accuracy=0.0 every evaluation reaches the target, so training should stop right "
+           f"after the first one (history['epoch'] == [{EVAL_EVERY}]); yours recorded {epochs!r}.")
+
+
 def test_history():
     """the history records epoch, train and test loss, test accuracy and weight norm every eval_every epochs"""
     model, history, _ = _learner_run()
