@@ -4,7 +4,8 @@
 # pairs, pentagons) from `WᵀW` and from each feature's *dimensionality*; see how correlated features
 # and a ReLU hidden layer change that geometry; and build, train and evaluate a sparse autoencoder
 # (SAE) that pulls the hidden features back out, including the resampling of dead latents that keeps
-# it from wasting capacity.
+# it from wasting capacity; and, as a bonus, train one on a real model's residual stream and read its
+# latents through their max-activating examples.
 #
 # **Papers.** Elhage et al. (2022), *Toy Models of Superposition*, for the first half; Bricken et al.
 # (2023), *Towards Monosemanticity*, for the sparse autoencoder; Rajamanoharan et al. (2024),
