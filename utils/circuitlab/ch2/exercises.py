@@ -139,7 +139,7 @@ EXERCISES = [
         hints=[
             "A layer-0 head writes x @ OV; a layer-1 key reads it through the key side of QK = W_Q W_K^T.",
             "The key side is the right-hand factor, so the reading matrix is model.QK[1, reader].T.",
-            "scores[writer, reader] = composition_score(model.OV[0, writer], model.QK[1, reader].T)",
+            "Entry [writer, reader] is the composition score of model.OV[0, writer] with model.QK[1, reader].T.",
         ],
     ),
 ]
