@@ -13,7 +13,8 @@
 # **Prerequisites.** Chapter 0 (einops, einsum, plotly, circuitsvis) and what an attention layer
 # computes (chapter 1).
 #
-# **Time.** About four hours. Sections 1 to 4 are the core; 5 and 6 go deeper.
+# **Time.** About four hours. Sections 1 to 6 find the circuit and test it; 7 reads it off the weights;
+# 8 trains the same architecture from scratch and times the formation of its induction heads.
 #
 # **The model.** `attn_only_2l` ships with Circuit Lab: 2 layers, attention only (no MLPs), 4 heads of
 # size 16 per layer, a 64-dimensional residual stream, LayerNorm without learned weights, and a byte-level
