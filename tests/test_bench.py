@@ -122,6 +122,20 @@ def test_chapter_functions_are_called_with_only_the_arguments_they_accept():
     assert sections.call_with_supported(benchmark, threads=2, max_epochs=3, progress=False) == (2, 3)
 
 
+def test_a_stopped_section_leaves_what_it_measured_marked_unfinished(tmp_path):
+    out = tmp_path / "results.json"
+    partial = results.empty_results()
+    partial["generated_at"] = "2026-01-01T00:00:00Z"
+    write_partial = runner._partial_writer(partial, "checks", _settings(), out)
+    write_partial({"check_ms": {"ch0.split_heads": {"median": 5.0, "p95": 6.0}}}, {"per_exercise": {}},
+                  "stopped after 1 of 7 exercises")
+    written = read(out)
+    assert results.validate(written) == []
+    assert written["check_ms"] == {"ch0.split_heads": {"median": 5.0, "p95": 6.0}}
+    assert written["sections"]["checks"]["status"] == "error"
+    assert "stopped after 1 of 7 exercises" in written["sections"]["checks"]["reason"]
+
+
 def test_quick_mode_skips_the_install_with_a_reason():
     record, figures = runner.run_section("install", _settings())
     assert record["status"] == "skipped" and "quick" in record["reason"]

@@ -127,6 +127,23 @@ def run_section(name: str, settings: Any) -> tuple[dict[str, Any], dict[str, Any
     return record, figures
 
 
+def _partial_writer(results: dict[str, Any], name: str, settings: Any, out: Path):
+    """A checkpoint for section ``name``: writes what it measured so far, marked as unfinished.
+
+    The record says "error" with the reason "stopped after ..." until the section ends and
+    replaces it, so a results file from a run that was stopped never passes for a finished one.
+    """
+    def write_partial(figures: dict[str, Any], details: dict[str, Any], left: str) -> None:
+        record = {"status": "error", "reason": f"{left} (the run was stopped before this section ended)",
+                  "seconds": None, "measured_at": utc_now(), "load_average": {"before": None, "after": load_average()},
+                  "threads": settings.threads, "quick": settings.quick, "details": details}
+        results_file.merge_section(results, name, record, figures)
+        results["complete"] = False
+        results_file.write(results, out)
+
+    return write_partial
+
+
 def measure(args: argparse.Namespace) -> int:
     root = repository_root()
     only = _parse_list(args.only, "section", SECTIONS)
@@ -162,6 +179,7 @@ def measure(args: argparse.Namespace) -> int:
     )
     for name in only or SECTIONS:
         print(f"[{utc_now()}] {name} ...", flush=True)
+        settings.checkpoint = _partial_writer(results, name, settings, out)
         record, figures = run_section(name, settings)
         results_file.merge_section(results, name, record, figures)
         results["complete"] = results_file.is_complete(results)

@@ -51,6 +51,9 @@ class Settings:
     cell_timeout: int = 1800
     autograde_every_chapter: bool = False  # else one chapter (the first chosen) is graded, alone and as a class
     log: Callable[[str], None] = print
+    # Called by long sections after each item with (figures so far, details so far, what is left):
+    # the runner writes them to the results file, so a run stopped midway keeps what it measured.
+    checkpoint: Callable[[dict[str, Any], dict[str, Any], str], None] = lambda figures, details, left: None
 
 
 @dataclass
@@ -237,9 +240,12 @@ def measure_notebooks(settings: Settings) -> Outcome:
             failed.append(f"{slug} failed at {details[slug]['error']}")
         settings.log(f"  {slug}: {seconds[slug]} s, peak {peaks[slug]} MB"
                      + (f" (ERROR {details[slug]['error']})" if details[slug]["error"] else ""))
-    measured = {_chapter_number(p.stem) for p in paths}
-    missing = [c.slug for c in chapters() if chapter_selected(settings, c.number) and c.number not in measured
-               and not (settings.quick and settings.chapters is None)]
+        settings.checkpoint({"notebook_seconds": seconds, "notebook_peak_mb": peaks}, {"per_notebook": details},
+                            f"stopped after {len(details)} of {len(paths)} notebooks")
+    missing: list[str] = []
+    if not (settings.quick and settings.chapters is None):  # the quick mode leaves chapters out on purpose
+        measured = {_chapter_number(p.stem) for p in paths}
+        missing = [c.slug for c in chapters() if chapter_selected(settings, c.number) and c.number not in measured]
     notes = failed + ([f"no solution notebook yet for {', '.join(missing)}"] if missing else [])
     return Outcome(figures={"notebook_seconds": seconds, "notebook_peak_mb": peaks},
                    details={"per_notebook": details, "missing": missing, "cell_timeout": settings.cell_timeout},
@@ -284,6 +290,8 @@ def measure_checks(settings: Settings) -> Outcome:
                                 "reference_passes": warm_up.passed}
         if not warm_up.passed:
             problems.append(f"the reference fails {exercise.id}")
+        settings.checkpoint({"check_ms": check_ms}, {"per_exercise": details},
+                            f"stopped after {len(check_ms)} of {len(chosen)} exercises")
     settings.log(f"  {len(chosen)} exercises timed")
     return Outcome(figures={"check_ms": check_ms},
                    details={"per_exercise": details, "repeats": repeats, "budget_seconds_per_exercise":
