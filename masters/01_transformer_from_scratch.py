@@ -915,6 +915,48 @@ fig.update_layout(title="Validation loss by position in the window", xaxis_title
 fig
 
 # %% [markdown]
+# Finally, a look inside. A forward hook on each `Attention` module receives the normalised stream it
+# reads; from it we recompute the QK half of your attention (scores, your mask, softmax) and get every
+# head's pattern. Each panel is one head of the shipped model: row `i` shows where the token at
+# position `i` looks.
+
+# %%
+@torch.no_grad()
+def attention_patterns(lm: nn.Module, tokens: Tensor) -> Float[Tensor, "layer head query key"]:
+    """Each head's attention pattern on one sequence, recomputed from the input each Attention module reads."""
+    patterns = []
+
+    def record(attn: nn.Module, inputs: tuple[Tensor], output: Tensor) -> None:
+        x = inputs[0]
+        q = einops.einsum(x, attn.W_Q, "b s d, h d dh -> b s h dh") + attn.b_Q
+        k = einops.einsum(x, attn.W_K, "b s d, h d dh -> b s h dh") + attn.b_K
+        scores = einops.einsum(q, k, "b q h dh, b k h dh -> b h q k") / math.sqrt(attn.cfg.d_head)
+        patterns.append(apply_causal_mask(scores).softmax(-1)[0])
+
+    handles = [block.attn.register_forward_hook(record) for block in lm.blocks]
+    try:
+        lm(tokens)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return torch.stack(patterns)
+
+
+text_tokens = encode("The value of x is returned. The value of y is ignored.")
+labels = [f"{i}:{tokenizer.decode([t])}" for i, t in enumerate(text_tokens[0].tolist())]
+patterns = attention_patterns(shipped, text_tokens)
+previous_token_score = patterns.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)  # weight on the token just before
+for layer in range(patterns.shape[0]):
+    print(f"layer {layer}: mean attention to the previous token, per head:",
+          [round(v, 2) for v in previous_token_score[layer].tolist()])
+fig = px.imshow(patterns[1], facet_col=0, color_continuous_scale="Blues", zmin=0, zmax=1,
+                labels=dict(x="key", y="query"), title="Layer 1 attention patterns of the shipped model (one panel per head)")
+fig.update_xaxes(tickvals=list(range(len(labels))), ticktext=labels, tickangle=90, tickfont_size=8)
+fig.update_yaxes(tickvals=list(range(len(labels))), ticktext=labels, tickfont_size=8)
+fig.update_layout(height=420)
+fig
+
+# %% [markdown]
 # ## Summary
 #
 # - The residual stream is a sum: embeddings start it, and every attention layer and MLP adds to it.
