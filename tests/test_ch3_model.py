@@ -20,9 +20,14 @@ pytestmark = pytest.mark.skipif(not (ioi_setup.OFFLINE_MODEL_DIR / "model.safete
                                 reason="the offline IOI model is not in this checkout")
 
 
+@pytest.fixture(autouse=True)
+def _no_grad():
+    with torch.no_grad():
+        yield
+
+
 @lru_cache(maxsize=1)
 def _model():
-    torch.set_grad_enabled(False)
     return ioi_setup.offline_model()
 
 

@@ -144,6 +144,23 @@ def evaluation_sets(n: int = 200) -> dict[str, list[ioi.IOIPrompt]]:
     }
 
 
+@torch.enable_grad()
+def _train_step(model, optimizer: torch.optim.Optimizer, tokens: torch.Tensor, pad_id: int, recipe: Recipe,
+                step: int) -> float:
+    """One optimiser step of next-token prediction; padding is never a target."""
+    for group in optimizer.param_groups:
+        group["lr"] = _lr_at(step, recipe)
+    mask = tokens != pad_id
+    logits = model(input_ids=tokens, attention_mask=mask.long()).logits
+    targets = tokens[:, 1:].masked_fill(~mask[:, 1:], -100)
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), targets.flatten(), ignore_index=-100)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
 def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads: int = 1,
           progress: bool = True, find_circuit: bool = False) -> tuple[object, object, dict]:
     """Train per ``recipe``; save to ``out`` (if given); return (hf_model, tokenizer, results)."""
@@ -162,20 +179,9 @@ def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads
     history = []
     batches = _batches(token_ids, recipe.batch_size, pad_id, recipe.seed)
     for step in range(recipe.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, recipe)
-        tokens = next(batches)
-        mask = tokens != pad_id
-        logits = model(input_ids=tokens, attention_mask=mask.long()).logits
-        # Next-token loss on every real token; padding is never a target.
-        targets = tokens[:, 1:].masked_fill(~mask[:, 1:], -100)
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), targets.flatten(), ignore_index=-100)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        optimizer.step()
+        loss = _train_step(model, optimizer, next(batches), pad_id, recipe, step)
         if (step + 1) % log_every == 0 or step + 1 == recipe.steps:
-            row = {"step": step + 1, "loss": round(loss.item(), 4), "seconds": round(time.time() - started, 1),
+            row = {"step": step + 1, "loss": round(loss, 4), "seconds": round(time.time() - started, 1),
                    **{f"{k}_{m}": v for k, r in ((k, evaluate_hf(model, tokenizer, p)) for k, p in eval_sets.items())
                       for m, v in r.items() if m in ("logit_diff", "top1")}}
             history.append(row)
