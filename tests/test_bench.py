@@ -78,6 +78,11 @@ def test_a_notebook_is_executed_in_a_fresh_kernel_with_its_peak_memory(tmp_path)
     failed = sections.execute_notebook(path, cell_timeout=300)
     assert failed.error is not None and "cell 2" in failed.error and "ValueError" in failed.error
 
+    notebook.cells[2] = nbformat.v4.new_code_cell("import os\nos._exit(1)  # the kernel dies, with no message")
+    nbformat.write(notebook, path)
+    died = sections.execute_notebook(path, cell_timeout=300)
+    assert died.error  # recorded as this notebook's failure, not raised out of the section
+
 
 # --------------------------------------------------------------------------- degrading gracefully
 

@@ -170,6 +170,12 @@ def _cell_seconds(cell: Any) -> float | None:
     return (finished - started).total_seconds()
 
 
+def _one_line(exc: BaseException) -> str:
+    """``Name: last line of the message``; some exceptions (a kernel that died) carry no message at all."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[-1][:200]}" if lines else type(exc).__name__
+
+
 def _first_error(notebook: Any) -> str | None:
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
@@ -196,7 +202,7 @@ def execute_notebook(path: Path, cell_timeout: int) -> NotebookRun:
         try:
             client.execute()
         except Exception as exc:  # CellExecutionError, DeadKernelError, a timeout: all end this run
-            error = _first_error(notebook) or f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"
+            error = _first_error(notebook) or _one_line(exc)
         seconds = time.perf_counter() - start
     cells = [(index, _cell_seconds(cell)) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     return NotebookRun(seconds, memory.peak_mb, error, [(i, s) for i, s in cells if s is not None])
