@@ -24,8 +24,7 @@ from circuitlab.models import native_model
 __all__ = ["grokking_config", "make_grokking_model", "last_position_logits", "full_logits", "initialise"]
 
 
-def grokking_config(p: int = 113, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512,
-                    seed: int = 0) -> dict[str, Any]:
+def grokking_config(p: int = 113, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512) -> dict[str, Any]:
     """The TransformerLens config of the one-layer modular-addition model."""
     return {
         "n_layers": 1,
@@ -39,8 +38,7 @@ def grokking_config(p: int = 113, d_model: int = 128, n_heads: int = 4, d_mlp: i
         "act_fn": "relu",
         "normalization_type": None,
         "positional_embedding_type": "standard",
-        "init_mode": "gpt2",
-        "seed": seed,
+        # No init settings: make_grokking_model overwrites TransformerLens's initialisation with its own.
     }
 
 
@@ -72,7 +70,7 @@ def initialise(model, seed: int) -> None:
 
 def make_grokking_model(p: int = 113, seed: int = 0, device: str | None = None, **sizes: int):
     """A freshly initialised grokking model (see :func:`initialise`), in training mode."""
-    model = native_model(grokking_config(p=p, seed=seed, **sizes))
+    model = native_model(grokking_config(p=p, **sizes))
     initialise(model, seed)
     if device is not None:
         model.to(device)
