@@ -585,6 +585,8 @@ def head_roles(h: tuple[int, int]) -> list[str]:
             roles.append("copies names (IO and S alike)")
         else:
             roles.append("direct contributor")
+    if io_rel[h].item() >= 0.1 * clean_diff and s_rel[h].item() >= 0.1 * clean_diff:
+        roles.append("writes both names (IO rel and S rel both up)")
     if s_inhibition[h].item() <= -0.1 and h not in receivers:
         roles.append("acts on the receivers (S-inhibition-like)")
     if a["S2->S1"] >= 0.3:
@@ -606,7 +608,8 @@ for h in analysis.all_heads(model):
 
 # %%
 found = {role: [head_label(h) for h in analysis.all_heads(model) if any(r.startswith(role) for r in role_of[h])]
-         for role in ["name mover", "negative name mover", "S2 suppressor", "copies names", "acts on the receivers",
+         for role in ["name mover", "negative name mover", "S2 suppressor", "copies names", "writes both names",
+                      "acts on the receivers",
                       "duplicate-token", "induction"]}
 for role, heads in found.items():
     print(f"{role:24s}: {', '.join(heads) if heads else 'none found'}")
@@ -621,7 +624,8 @@ example = 0
 tokens_0 = model.to_str_tokens(batch.tokens[example, : batch.end_pos[example] + 1])
 shown = ranked[:3]
 patterns = torch.stack([clean_cache["pattern", l][example, h, : len(tokens_0), : len(tokens_0)] for l, h in shown])
-cv.attention.attention_patterns(tokens=tokens_0, attention=patterns.cpu(), attention_head_names=[head_label(h) for h in shown])
+print("heads shown, in order:", ", ".join(head_label(h) for h in shown))
+cv.attention.attention_patterns(tokens=tokens_0, attention=patterns.cpu())
 
 # %% [markdown]
 # ## 7. Is it a circuit? Faithfulness, completeness, minimality

@@ -46,8 +46,7 @@ def hooks_pile_up(model, clean_tokens, clean_cache, corrupt_cache, metric):
     return out
 
 
-@mutant(hint="Run the clean tokens")
-def only_last_position(model, clean_tokens, clean_cache, corrupt_cache, metric):
+def _sender_positions(model, clean_tokens, clean_cache, corrupt_cache, metric, positions):
     names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
     out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
     for layer in range(model.cfg.n_layers):
@@ -55,11 +54,18 @@ def only_last_position(model, clean_tokens, clean_cache, corrupt_cache, metric):
             def hook(z, hook, layer=layer, head=head):
                 new = clean_cache[hook.name].clone()
                 if hook.layer() == layer:
-                    new[:, 1:-1, head] = corrupt_cache[hook.name][:, 1:-1, head]
+                    new[:, positions, head] = corrupt_cache[hook.name][:, positions, head]
                 return new
             logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in names, hook)])
             out[layer, head] = metric(logits).item()
     return out
+
+
+@mutant(hint="Every entry is 1")
+def misses_the_last_position(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    # An off-by-one slice: the sender is corrupted everywhere except at the end, the only position whose
+    # direct path reaches the logits being measured.
+    return _sender_positions(model, clean_tokens, clean_cache, corrupt_cache, metric, slice(None, -1))
 
 
 @alternative
