@@ -247,3 +247,31 @@ def test_release_leak_check_finds_solution_code_and_hidden_tests():
     assert len(leaked) == 1 and "solution code" in leaked[0]
     hidden = release_leaks(notebook("grade('ch0.f', f)\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"), source)
     assert len(hidden) == 2
+
+
+def test_a_stopped_grading_process_takes_its_children_with_it():
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from circuitlab.course.runner import _stop_tree
+
+    parent = subprocess.Popen([sys.executable, "-c",
+                               "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+                               "'import time; time.sleep(120)']); time.sleep(120)"])
+    try:
+        family = []
+        for _ in range(100):  # wait until the child exists
+            family = psutil.Process(parent.pid).children(recursive=True)
+            if family:
+                break
+            time.sleep(0.1)
+        assert family, "the child process did not start"
+        _stop_tree(parent)
+        assert parent.poll() is not None
+        assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in family)
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -50,6 +50,8 @@ CSV_COLUMNS = ("student", "assignment", "exercise", "score", "max_score", "statu
 
 TIMEOUT_ERRORS = {"CellTimeoutError"}
 DEAD_KERNEL_SIGNS = ("DeadKernelError", "Kernel died", "kernel died")
+# nbgrader stops a notebook whose kernel keeps running after the interrupt sent at the cell timeout.
+UNANSWERED_TIMEOUT_SIGNS = ("CellTimeoutError", "Timeout waiting for execute reply", "Timeout waiting for IOPub")
 
 
 class CourseError(Exception):
@@ -274,6 +276,10 @@ class Worker:
                 outcome.status = CRASHED
                 notes.insert(0, "the kernel died while running this notebook (os._exit, a segfault or running out "
                                 "of memory); no score was recorded: look at the notebook and grade by hand")
+            elif any(sign in finished.log for sign in UNANSWERED_TIMEOUT_SIGNS):
+                outcome.status = TIMED_OUT
+                notes.insert(0, "a cell ran past the cell timeout and the kernel did not answer the interrupt "
+                                "(nbgrader gave up on the notebook); no score was recorded")
             else:
                 outcome.status = FAILED
                 notes.insert(0, f"nbgrader autograde failed: {last_error_line(finished.log)}")
