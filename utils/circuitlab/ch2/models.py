@@ -75,3 +75,11 @@ def cached_run(name: str, kind: str = "repeated", batch: int = 4, half_len: int 
     with torch.no_grad():
         logits, cache = model.run_with_cache(tokens)
     return tokens, logits, cache
+
+
+@lru_cache(maxsize=8)
+def reference_ablation_scores(name: str, batch: int, half_len: int, seed: int, mean_ablate: bool) -> Tensor:
+    """The reference ablation scores on fixed inputs, computed once per session (each costs many forward passes)."""
+    from circuitlab.ch2.reference import ablation_scores
+
+    return ablation_scores(model_named(name), repeated_inputs(name, batch, half_len, seed), half_len, mean_ablate)

@@ -4,8 +4,8 @@ from functools import partial
 import pytest
 import torch
 
-from circuitlab.ch2.models import model_named, repeated_inputs
-from circuitlab.grading.testing import expect_close, reference, run_learner, submitted
+from circuitlab.ch2.models import model_named, reference_ablation_scores, repeated_inputs
+from circuitlab.grading.testing import expect_close, run_learner, submitted
 
 
 def _losses(model, tokens, half_len, hooks_for, score_slice):
@@ -23,6 +23,11 @@ def _losses(model, tokens, half_len, hooks_for, score_slice):
     return out, baseline
 
 
+def _already_close(out, expected: torch.Tensor) -> bool:
+    return (isinstance(out, torch.Tensor) and out.shape == expected.shape
+            and bool(torch.allclose(out.detach().float().cpu(), expected, atol=1e-4, rtol=1e-4)))
+
+
 def _zero(z, hook, head, everything=False):
     z = z.clone()
     if everything:
@@ -38,7 +43,9 @@ def test_zero_ablation(name, half_len):
     model = model_named(name)
     tokens = repeated_inputs(name, 6, half_len, seed=2)
     out = run_learner(submitted(), model, tokens, half_len, mean_ablate=False, time_limit=20)
-    expected = reference()(model, tokens, half_len, mean_ablate=False)
+    expected = reference_ablation_scores(name, 6, half_len, 2, False)
+    if _already_close(out, expected):
+        return  # the mistakes below cost many forward passes: work them out only for a wrong answer
     per_head = lambda layer, head: [(f"blocks.{layer}.attn.hook_z", partial(_zero, head=head))]
     all_positions, _ = _losses(model, tokens, half_len, per_head, slice(None))
     whole_layer, _ = _losses(model, tokens, half_len,
@@ -59,8 +66,10 @@ def test_mean_ablation():
     model, half_len = model_named("shipped"), 8
     tokens = repeated_inputs("shipped", 6, half_len, seed=3)
     out = run_learner(submitted(), model, tokens, half_len, mean_ablate=True, time_limit=20)
-    expected = reference()(model, tokens, half_len, mean_ablate=True)
-    zero = reference()(model, tokens, half_len, mean_ablate=False)
+    expected = reference_ablation_scores("shipped", 6, half_len, 3, True)
+    if _already_close(out, expected):
+        return
+    zero = reference_ablation_scores("shipped", 6, half_len, 3, False)
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_z"))
 

@@ -3,13 +3,15 @@ import pytest
 import torch
 
 from circuitlab.ch2.models import model_named
-from circuitlab.ch2.reference import composition_score
 from circuitlab.grading.testing import expect_close, reference, run_learner, submitted
 
 
 def _grid(model, read_of) -> torch.Tensor:
+    """Composition scores from dense d_model x d_model matrices (cheap at this size)."""
     n = model.cfg.n_heads
-    return torch.tensor([[composition_score(model.OV[0, w], read_of(model, r)) for r in range(n)] for w in range(n)])
+    writers = [model.OV[0, w].AB for w in range(n)]
+    readers = [read_of(model, r).AB for r in range(n)]
+    return torch.tensor([[((a @ b).norm() / (a.norm() * b.norm())).item() for b in readers] for a in writers])
 
 
 @pytest.mark.parametrize("name", ["shipped", "random"])
@@ -19,6 +21,8 @@ def test_matches_reference(name):
     out = run_learner(submitted(), model)
     with torch.no_grad():
         expected = reference()(model)
+        if isinstance(out, torch.Tensor) and out.shape == expected.shape and torch.allclose(out.float(), expected, atol=1e-5):
+            return
         mistakes = {
             "That is Q-composition: the query side reads the left factor of QK. Keys read through the right "
             "factor, so use model.QK[1, reader].T.": _grid(model, lambda m, r: m.QK[1, r]),
