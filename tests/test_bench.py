@@ -165,7 +165,8 @@ def test_unknown_section_is_refused_with_the_valid_names(tmp_path, capsys):
     assert not (tmp_path / "r.json").exists()
 
 
-@pytest.mark.parametrize("option", [["--threads", "0"], ["--chapters", "two"], ["--repeats", "0"]])
+@pytest.mark.parametrize("option", [["--threads", "0"], ["--chapters", "two"], ["--repeats", "0"],
+                                    ["--class-size", "0"]])
 def test_bad_numbers_are_refused(tmp_path, capsys, option):
     code, err = bench_here(capsys, *option, "--out", str(tmp_path / "r.json"))
     assert code == 2 and "circuitlab bench:" in err
@@ -268,6 +269,17 @@ def test_a_null_figure_shows_its_reason_in_the_table():
     partial["complete"] = False
     rows = {name: (value, note) for name, value, note in report.table_rows(partial)}
     assert rows["fresh `make install`"] == ("—", "error: `make install` failed (exit 2)")
+
+
+def test_a_class_time_estimated_from_a_smaller_class_is_labelled_as_such():
+    estimated = _filled_results()
+    estimated["class_of_30_seconds"] = None
+    estimated["sections"]["autograde"].update(reason="a class of 4 was graded", details={
+        "class_size": 4, "class_workers": 2, "smaller_class_seconds": 300.0,
+        "class_of_30_estimate_seconds": {"00_tools": 2250.0}})
+    rows = {name: (value, note) for name, value, note in report.table_rows(estimated)}
+    value, note = rows["autograde a class of 30, chapter 0 (2 workers)"]
+    assert value == "≈ 37.5 min" and note.startswith("estimated: a class of 4 took 5.0 min")
 
 
 def test_readme_section_is_replaced_between_the_markers_only(tmp_path):

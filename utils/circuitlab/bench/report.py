@@ -66,7 +66,7 @@ def _notebook_rows(results: dict[str, Any], titles: dict[int, str]) -> list[tupl
         rows.append((name, value, f"failed at {error}" if error else ""))
     missing = results["sections"]["notebooks"].get("details", {}).get("missing") or []
     if missing:
-        rows.append(("solution notebooks not measured", DASH, "not written yet: " + ", ".join(missing)))
+        rows.append(("solution notebooks not measured", DASH, ", ".join(missing)))
     return rows
 
 
@@ -143,6 +143,12 @@ def _autograde_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                              + ", ".join(f"chapter {_chapter_of_slug(k)} {_seconds(v)}" for k, v in sorted(others.items())))
         rows.append((f"autograde a class of 30, chapter {_chapter_of_slug(slug)}"
                      + (f" ({workers} workers)" if workers else ""), _seconds(class_times[slug]), estimate_note))
+    smaller = details.get("smaller_class_seconds")
+    for slug, estimate in sorted((details.get("class_of_30_estimate_seconds") or {}).items()):
+        rows.append((f"autograde a class of 30, chapter {_chapter_of_slug(slug)}"
+                     + (f" ({workers} workers)" if workers else ""), f"≈ {_seconds(estimate)}",
+                     f"estimated: a class of {details.get('class_size')} took {_seconds(smaller)}, "
+                     f"scaled by the number of rounds of {workers}"))
     if note:
         rows[0] = (rows[0][0], rows[0][1], note)
     return rows

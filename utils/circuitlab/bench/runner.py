@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--autograde-every-chapter", action="store_true",
                         help="autograde one submission of every chapter (default: the first chapter only, "
                              "alone and as a class of 30)")
+    parser.add_argument("--class-size", type=int, default=30,
+                        help="submissions in the autograded class (default 30; a smaller class is quicker, and "
+                             "the time for 30 is then estimated, not measured)")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's benchmark section")
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: print the table of the existing results file and refresh the README")
@@ -150,6 +153,8 @@ def measure(args: argparse.Namespace) -> int:
     chapters = _parse_chapters(args.chapters)
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}.")
+    if args.class_size < 1:
+        raise UsageError(f"--class-size must be at least 1, got {args.class_size}.")
     if args.repeats < 1:
         raise UsageError(f"--repeats must be at least 1, got {args.repeats}.")
     out = _output_path(args, root)
@@ -170,7 +175,7 @@ def measure(args: argparse.Namespace) -> int:
 
     settings = Settings(threads=threads, quick=args.quick, check_repeats=args.repeats, chapters=chapters,
                         root=root, cell_timeout=args.cell_timeout,
-                        autograde_every_chapter=args.autograde_every_chapter, log=lambda line: print(line, flush=True))
+                        autograde_every_chapter=args.autograde_every_chapter, class_size=args.class_size, log=lambda line: print(line, flush=True))
     results.update(
         generated_at=utc_now(),
         command="python -m circuitlab.bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
