@@ -511,7 +511,9 @@ def summary(result: ClassResult) -> str:
     attention = [o for o in result.outcomes.values() if o.status != GRADED or o.exercise_status]
     for outcome in sorted(attention, key=lambda o: (o.student, o.assignment)):
         statuses = sorted(set(outcome.exercise_status.values()) | {outcome.status})
-        lines.append(f"  check {outcome.student} {outcome.assignment}: {', '.join(statuses)}. {outcome.detail}".rstrip())
+        per_exercise = [f"{exercise_name(test_id)}: {text}" for test_id, text in sorted(outcome.exercise_detail.items())]
+        detail = "; ".join([outcome.detail] * bool(outcome.detail) + per_exercise)
+        lines.append(f"  check {outcome.student} {outcome.assignment}: {', '.join(statuses)}. {detail}".rstrip())
     if result.warnings:
         lines.append(f"{len(result.warnings)} warning(s) about the submissions: see {result.out_dir / 'warnings.txt'}")
     return "\n".join(lines)
