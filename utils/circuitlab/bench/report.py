@@ -188,6 +188,8 @@ def machine_line(results: dict[str, Any]) -> str:
         line += (f" Load average (1 min) during the run: {span}"
                  + (f", more than the {cores} cores: the machine was shared, so these times are pessimistic." if busy
                     else "."))
+    if results.get("note"):  # how the run was made, when it differs from one plain `make bench`
+        line += f" {results['note'].strip()}"
     if machine.get("commit"):
         line += f" Commit {machine['commit']}."
     if results.get("quick"):
