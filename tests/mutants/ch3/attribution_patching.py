@@ -4,7 +4,7 @@ import torch
 from circuitlab.grading.meta import alternative, mutant
 
 
-def _attribute(model, run_tokens, other_tokens, metric, sign=1.0, end_only=False):
+def _attribute(model, run_tokens, other_tokens, metric, sign=1.0, position_mean=False):
     names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
     with torch.no_grad():
         _, other = model.run_with_cache(other_tokens, names_filter=lambda n: n in names)
@@ -20,8 +20,8 @@ def _attribute(model, run_tokens, other_tokens, metric, sign=1.0, end_only=False
     rows = []
     for name, grad in zip(names, grads):
         product = sign * (other[name] - leaves[name].detach()) * grad
-        if end_only:
-            product = product[:, -1:]
+        if position_mean:
+            product = product.mean(dim=1, keepdim=True)
         rows.append(product.sum(dim=(0, 1, 3)))
     return torch.stack(rows)
 
@@ -37,8 +37,8 @@ def gradient_at_clean(model, clean_tokens, corrupt_tokens, metric):
 
 
 @mutant(hint="Sum (z_clean - z_corrupt) * grad over batch, positions")
-def end_position_only(model, clean_tokens, corrupt_tokens, metric):
-    return _attribute(model, corrupt_tokens, clean_tokens, metric, end_only=True)
+def averaged_over_positions(model, clean_tokens, corrupt_tokens, metric):
+    return _attribute(model, corrupt_tokens, clean_tokens, metric, position_mean=True)
 
 
 @alternative
