@@ -754,6 +754,11 @@ before_dla, before = analysis.head_dla_with_ablation(model, batch, [])
 after_dla, after = analysis.head_dla_with_ablation(model, batch, [knocked])
 print(f"ablating head {head_label(knocked)}: its direct contribution was {before_dla[knocked].item():.2f}; "
       f"the logit diff fell by {before.logit_diff - after.logit_diff:.2f} ({before.logit_diff:.2f} -> {after.logit_diff:.2f})")
+drop = before.logit_diff - after.logit_diff
+print("The drop is smaller than the head's direct contribution: other heads compensated (self-repair)."
+      if drop < before_dla[knocked].item() else
+      "The drop is larger than the head's direct contribution: no self-repair here, and the head also acts "
+      "through later heads (compare its path-patching effect on the receivers in section 5).")
 change = after_dla - before_dla
 change[knocked] = 0.0
 for h in sorted(all_heads, key=lambda h: -change[h].item())[:3]:
