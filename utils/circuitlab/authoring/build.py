@@ -135,7 +135,11 @@ def header_cells(chapter: Chapter) -> list[Any]:
         'if "google.colab" in sys.modules:\n'
         f'    %pip install --quiet "{install_spec()}"\n'
         "\n"
-        "from circuitlab import check, hint, progress, setup\n"
+        "try:\n"
+        "    from circuitlab import check, hint, progress, setup\n"
+        "except ModuleNotFoundError as missing:\n"
+        '    raise ModuleNotFoundError("This kernel cannot find Circuit Lab. From a checkout of the repository, "\n'
+        '                              "run `make lab` (or `pip install -e .` in this environment).") from missing\n'
         "\n"
         "env = setup()"
     )
