@@ -21,6 +21,8 @@ def _code_lines(notebook_path) -> set[str]:
     notebook = json.loads(notebook_path.read_text())
     lines = set()
     for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue  # the last, collapsed hint may spell out a line on purpose
         source = "".join(cell["source"])
         lines.update(line.strip() for line in source.splitlines())
     return lines
