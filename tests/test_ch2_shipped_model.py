@@ -15,8 +15,8 @@ HALF_LEN = 20
 
 
 @lru_cache(maxsize=1)
+@torch.no_grad()  # local, so tests that train later in the same process still get gradients
 def _measurements() -> dict:
-    torch.set_grad_enabled(False)
     model = shipped_model()
     tokens = repeated_halves(32, HALF_LEN, 2, model.cfg.d_vocab, model.tokenizer.bos_token_id,
                              torch.Generator().manual_seed(2024))

@@ -132,8 +132,9 @@ def test_training_a_native_model_changes_its_weights():
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2)
     before = model.W_Q.detach().clone()
     tokens = torch.randint(0, 50, (4, 10))
-    loss = model(tokens, return_type="loss")
-    loss.backward()
+    with torch.enable_grad():
+        loss = model(tokens, return_type="loss")
+        loss.backward()
     optimiser.step()
     assert not torch.equal(before, model.W_Q.detach())
 
