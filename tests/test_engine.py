@@ -143,3 +143,17 @@ def test_check_is_fast_enough_to_repeat():
     first = run_check("ch0.split_heads", lambda x, n: x.view(*x.shape[:2], n, -1), record=False)
     second = run_check("ch0.split_heads", lambda x, n: x.view(*x.shape[:2], n, -1), record=False)
     assert first.passed and second.passed and len(first.tests) == len(second.tests)
+
+
+def test_grading_has_gradients_even_if_the_notebook_turned_them_off():
+    previous = torch.is_grad_enabled()
+    torch.set_grad_enabled(False)
+    try:
+        result = run_check("ch0.attention_scores", scores, record=False)
+        assert result.passed
+        from circuitlab.grading.engine import _torch_grad_enabled
+
+        with _torch_grad_enabled():
+            assert torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(previous)

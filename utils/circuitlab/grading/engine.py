@@ -157,6 +157,12 @@ def _looks_like_reference(obj: Any, exercise: Exercise) -> bool:
     return isinstance(module, str) and module == f"{exercise.package}.reference"
 
 
+def _torch_grad_enabled():
+    import torch
+
+    return torch.enable_grad()
+
+
 def run_check(exercise_id: str, obj: Any, *, allow_reference: bool = False, record: bool = True) -> CheckResult:
     """Grade ``obj`` for ``exercise_id`` and return the result, without printing anything."""
     start = time.perf_counter()
@@ -198,7 +204,9 @@ def run_check(exercise_id: str, obj: Any, *, allow_reference: bool = False, reco
     autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        # Gradients on whatever the notebook did with torch.set_grad_enabled: training exercises need them.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                _torch_grad_enabled():
             warnings.simplefilter("ignore")
             pytest.main(args, plugins=[collector])
     finally:
