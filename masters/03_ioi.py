@@ -115,8 +115,9 @@ print(f"{len(usable)} of {len(ioi.NAMES)} names are single tokens for {model_nam
 # %% [markdown]
 # The corpus the offline model was trained on used 20 of the 25 templates and 72 of the 88 names in its
 # IOI sentences; the other 5 templates and 16 names never appeared in an IOI sentence. It also contains
-# *distractor* sentences in which a third name follows the repeated subject ("..., John and Kate gave a
-# drink to" → Mary), so that "avoid the most recent name" is not a winning strategy.
+# *distractor* sentences in which a third name stands right after or right before the repeated subject
+# ("..., John and Kate gave a drink to" or "..., Kate and John gave a drink to" → Mary), so that neither
+# "avoid the most recent name" nor "avoid the first name after the comma" is a winning strategy.
 #
 # Below, the model is scored on each kind of prompt with five numbers: the mean logit difference
 # logit(IO) − logit(S), the accuracy (IO beats S), top-1 (IO is the most likely next token), p(IO), and
@@ -129,7 +130,8 @@ evaluation_sets = {
     "held-out names": ioi.ioi_prompts(100, names=held_out_names, seed=3),
     "held-out templates": ioi.ioi_prompts(100, templates=ioi.HELD_OUT_TEMPLATES, names=train_names, seed=4),
     "held-out both": ioi.ioi_prompts(100, templates=ioi.HELD_OUT_TEMPLATES, names=held_out_names, seed=5),
-    "distractor (name after S2)": ioi.ioi_prompts(100, templates=ioi.DISTRACTOR_TEMPLATES, names=train_names, seed=6),
+    "distractor (name after S2)": ioi.ioi_prompts(100, templates=ioi.NAME_AFTER_S2_TEMPLATES, names=train_names, seed=6),
+    "distractor (name before S2)": ioi.ioi_prompts(100, templates=ioi.NAME_BEFORE_S2_TEMPLATES, names=train_names, seed=7),
 }
 print(f"{'prompts':28s} {'logit diff':>10s} {'accuracy':>9s} {'top-1':>6s} {'p(IO)':>6s} {'IO vs names':>12s}")
 for label, prompts in evaluation_sets.items():
@@ -726,13 +728,17 @@ px.bar(x=list(drops), y=list(drops.values()), labels={"x": "head removed from th
 #
 # The logit difference rewards pushing S down just as much as pulling IO up. A "circuit" that only
 # suppresses S can therefore keep a large share of the logit difference while never making IO the
-# answer. Below: keep only the head that pushes S down the most (the most negative "S rel" in section 3)
-# and compare what IO − S says with what top-1 and "IO vs names" say.
+# answer. Below: keep the circuit *without* its IO-promoting heads (those whose "IO rel" in section 3 is
+# at least 10% of the logit difference), so that only S-suppression is left, and compare what IO − S
+# says with what top-1 and "IO vs names" say.
 
 # %%
-suppressor = min(all_heads, key=lambda h: s_rel[h].item())
-alone = circuit_scores([suppressor])
-print(f"keeping only head {head_label(suppressor)} (S rel {s_rel[suppressor].item():+.2f}):")
+suppressor = min(all_heads, key=lambda h: s_rel[h].item())  # the strongest S-suppressing head, used again in section 10
+promoters = [h for h in circuit if io_rel[h].item() >= 0.1 * clean_diff]
+suppression_only = [h for h in circuit if h not in promoters] or [suppressor]
+alone = circuit_scores(suppression_only)
+print(f"the circuit without its IO promoters ({', '.join(head_label(h) for h in promoters) or 'none'}), "
+      f"keeping {', '.join(head_label(h) for h in suppression_only)}:")
 print(f"  logit diff  {alone.logit_diff:6.2f}  = {100 * alone.logit_diff / full.logit_diff:.0f}% of the full model")
 print(f"  top-1       {alone.top1:6.2f}  (full model {full.top1:.2f})")
 print(f"  IO vs names {alone.io_vs_names:6.2f}  (full model {full.io_vs_names:.2f})")
@@ -844,25 +850,35 @@ print(f"  strongest direct head {head_label(mover_attention)} attends END->IO {a
       f"END->S2 {a['END->S2']:.2f}")
 print(f"  largest S2->S1 attention of any head: {attention['S2->S1'].max().item():.2f}; "
       f"largest S2->S1+1: {attention['S2->S1+1'].max().item():.2f}")
+print("  where each circuit head looks from END (most attended token, mean attention):")
+for h in circuit:
+    word, share = analysis.most_attended_token(model, batch, h)
+    print(f"    {head_label(h)}: {word!r} ({share:.2f})")
 
 # %% [markdown]
-# One more measurement settles *how* the strongest S-suppressing head finds S2. In the distractor prompts
-# a third name C follows S2. If the head located S2 by recognising the repeated name, it would keep
-# attending to S2 there; if it used S2's place in the sentence (first name of the second clause), it would
-# too, so also look at its layer: a layer-0 head sees only tokens and positions, and cannot know which
-# name is repeated.
+# One more measurement asks *how* the strongest S-suppressing head knows which name to push down. The
+# distractor prompts put a third name C into the second clause, right after S2 ("..., John and Kate
+# gave") or right before it ("..., Kate and John gave"). S also appeared in the first clause; C did not.
+# A head that recognises the *repeated* name pushes S down and leaves C alone; a head that suppresses
+# "the names of the second clause" pushes both down. For the answer it makes no difference, because C
+# was never a candidate, so only a measurement can tell the two apart. The cell prints, for each family,
+# where the head looks from END and its direct effect on the IO, S and C logits (relative to the mean
+# name).
 
 # %%
-distractor_batch = ioi_setup.make_batch(model, evaluation_sets["distractor (name after S2)"])
-distractor_attention = analysis.attention_summary(model, distractor_batch)
-c_tokens = torch.tensor([ioi_setup.name_token(model, p.c) for p in distractor_batch.prompts])
-c_pos = torch.tensor([int((row == c).nonzero()[-1]) for row, c in zip(distractor_batch.tokens.cpu(), c_tokens)])
-suppressor_pattern = model.run_with_cache(distractor_batch.tokens, names_filter=lambda n: n.endswith("hook_pattern"))[1]["pattern", suppressor[0]]
-end_to_c = suppressor_pattern[torch.arange(len(distractor_batch)), suppressor[1], distractor_batch.end_pos.cpu(), c_pos].mean().item()
-print(f"head {head_label(suppressor)} (layer {suppressor[0]}) in distractor prompts: END->S2 "
-      f"{distractor_attention['END->S2'][suppressor].item():.2f}, END->C {end_to_c:.2f}, END->S1 {distractor_attention['END->S1'][suppressor].item():.2f}")
-if suppressor[0] == 0:
-    print(f"Head {head_label(suppressor)} is in layer 0: it finds S2 from tokens and positions alone, not by detecting the repetition.")
+for family in ["distractor (name after S2)", "distractor (name before S2)"]:
+    family_batch = ioi_setup.make_batch(model, evaluation_sets[family])
+    c_tokens = torch.tensor([ioi_setup.name_token(model, p.c) for p in family_batch.prompts])
+    word, share = analysis.most_attended_token(model, family_batch, suppressor)
+    effects = analysis.head_name_effects(model, family_batch, suppressor,
+                                         {"IO": family_batch.io_tokens, "S": family_batch.s_tokens, "C": c_tokens}, pool)
+    print(f"{family}: head {head_label(suppressor)} attends from END mostly to {word!r} ({share:.2f}); "
+          f"direct effect IO {effects['IO']:+.2f}, S {effects['S']:+.2f}, C {effects['C']:+.2f}")
+    if effects["S"] < 0:
+        selectivity = effects["C"] / effects["S"]
+        print(f"  it pushes C down {100 * selectivity:.0f}% as hard as S: "
+              + ("it suppresses the second clause's names alike, without knowing which one is repeated."
+                 if selectivity >= 0.5 else "it singles out the repeated name."))
 
 # %% [markdown]
 # How to read the comparison. GPT-2 small learned IOI from web text, as one use of general machinery
@@ -870,9 +886,12 @@ if suppressor[0] == 0:
 # narrow corpus in a few minutes with 16 heads and almost no MLP, and it only needs *some* algorithm
 # that gets the corpus right. In the plain templates the repeated subject is always the last name before
 # the end, so "copy the names of the first clause, then suppress the most recent name" solves them
-# without detecting duplication at all; the distractor sentences were added to the corpus to break that
-# shortcut. Whether the loaded model detects duplicates is what the S2→S1 column, the "duplicate-token"
-# line and the distractor row of the table in section 1 tell you. A task does not determine its
+# without detecting duplication at all; the two distractor families were added to the corpus to break
+# that shortcut and its positional cousin ("suppress the first name after the comma"). They do not force
+# duplicate *heads*, though: "copy the first clause's names, suppress every name of the second clause"
+# solves every template of the corpus without knowing which name is repeated. Whether the loaded model
+# detects duplicates is what the S2→S1 column, the "duplicate-token" line, the distractor rows of the
+# table in section 1 and the measurement above tell you. A task does not determine its
 # circuit: the training distribution and the architecture do, and the tools of this chapter are how you
 # find out which algorithm a particular model uses.
 #
@@ -894,7 +913,7 @@ if suppressor[0] == 0:
 # ## Explore further
 #
 # 1. **A second seed.** Train another model with `python -m circuitlab.ch3.train_ioi --seed 1 --out /tmp/ioi-seed1`
-#    (about half an hour on a busy 2-core machine), load it with `circuitlab.models.load_hf_directory`, and rerun
+#    (about 8 minutes on 2 idle cores, longer on a busy machine), load it with `circuitlab.models.load_hf_directory`, and rerun
 #    sections 3 to 7. First experiment: compare the head DLA maps of the two seeds. Does the same
 #    algorithm sit on different heads?
 # 2. **No distractors.** Train with `--distractor-fraction 0` and compare the S2→S1 column of the head

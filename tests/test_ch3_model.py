@@ -1,12 +1,15 @@
 """Claims about the shipped IOI model (chapter 3), recomputed from the checkpoint.
 
 The numbers quoted in the model's metadata and in the chapter must hold for the file that ships:
-- logit difference >= 3 on held-out templates (7.4 measured at training time);
-- on held-out names (names never used in an IOI sentence of the corpus) the model generalises only
-  partly: logit difference about 1.7 and accuracy (IO > S) about 0.8, but IO is rarely the top token.
-  The target of 3 was not reached by the shipped recipe; the test pins what is true;
+- logit difference >= 3 with top-1 >= 0.9 on held-out names (names never used in an IOI sentence of
+  the corpus), on held-out templates and on both distractor families (9.1, 7.6 and 7.0 / 7.2 measured
+  at training time);
 - the stored circuit, with every other head mean-ablated, keeps >= 80% of the logit difference and of
-  the top-1 accuracy; ablating the circuit instead removes most of the logit difference.
+  the top-1 accuracy; ablating the circuit instead removes most of the logit difference;
+- the metric trap the chapter shows: the circuit without its IO-promoting heads keeps most of IO - S
+  but almost never makes IO the top token;
+- what section 10 measures: the strongest S-suppressing head pushes the distractor name C down too
+  (it suppresses the second clause's names, not the repeated one).
 """
 from functools import lru_cache
 
@@ -49,15 +52,16 @@ def test_metadata_records_recipe_and_results():
     assert "held_out_names" in meta["results"] and "circuit" in meta
 
 
-@pytest.mark.parametrize("label", ["train_templates", "held_out_templates", "distractor"])
-def test_logit_diff_on_new_templates_and_distractors(label):
+@pytest.mark.parametrize("label", ["train_templates", "held_out_names", "held_out_templates",
+                                   "distractor_after_s2", "distractor_before_s2"])
+def test_logit_diff_on_held_out_names_templates_and_distractors(label):
     scores = _scores(train_ioi.evaluation_sets(200)[label])
     assert scores.logit_diff >= 3.0 and scores.top1 >= 0.9, f"{label}: {scores}"
 
 
-def test_held_out_names_generalise_partly():
-    scores = _scores(train_ioi.evaluation_sets(200)["held_out_names"])
-    assert scores.logit_diff >= 1.0 and scores.accuracy >= 0.75, scores
+def test_held_out_names_and_templates_together_still_favour_io():
+    scores = _scores(train_ioi.evaluation_sets(200)["held_out_both"])
+    assert scores.logit_diff >= 3.0 and scores.accuracy >= 0.85, scores
 
 
 def test_circuit_is_faithful_and_complete():
@@ -72,3 +76,32 @@ def test_circuit_is_faithful_and_complete():
     assert kept.logit_diff >= 0.8 * full.logit_diff, (kept, full)
     assert kept.top1 >= 0.8 * full.top1, (kept, full)
     assert removed.logit_diff <= 0.3 * full.logit_diff, (removed, full)
+
+
+def _circuit_batch_and_pool():
+    model = _model()
+    return model, ioi_setup.make_batch(model, analysis.circuit_prompts()), analysis.name_pool_tokens(model, ioi.NAMES)
+
+
+def test_suppression_alone_games_the_logit_diff_but_not_top1():
+    model, batch, pool = _circuit_batch_and_pool()
+    circuit = [tuple(h) for h in ioi_setup.offline_metadata()["circuit"]["heads"]]
+    logits, cache = model.run_with_cache(batch.tokens)
+    io_rel, _ = analysis.name_relative_dla(model, cache, batch, pool)
+    clean_diff = analysis.full_scores(model, batch, pool).logit_diff
+    suppression_only = [h for h in circuit if io_rel[h].item() < 0.1 * clean_diff]
+    assert suppression_only and len(suppression_only) < len(circuit)
+    kept = analysis.ablated_scores(model, batch, suppression_only, pool)
+    assert kept.logit_diff >= 0.5 * clean_diff and kept.top1 <= 0.3, kept
+
+
+def test_strongest_suppressor_pushes_the_distractor_name_down_too():
+    model, batch, pool = _circuit_batch_and_pool()
+    _, cache = model.run_with_cache(batch.tokens)
+    _, s_rel = analysis.name_relative_dla(model, cache, batch, pool)
+    suppressor = min(analysis.all_heads(model), key=lambda h: s_rel[h].item())
+    family = ioi_setup.make_batch(model, ioi.ioi_prompts(64, templates=ioi.NAME_BEFORE_S2_TEMPLATES, seed=7))
+    c_tokens = torch.tensor([ioi_setup.name_token(model, p.c) for p in family.prompts])
+    effects = analysis.head_name_effects(model, family, suppressor,
+                                         {"IO": family.io_tokens, "S": family.s_tokens, "C": c_tokens}, pool)
+    assert effects["S"] < -1.0 and effects["C"] <= 0.5 * effects["S"], effects

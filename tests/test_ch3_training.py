@@ -32,7 +32,8 @@ def test_training_runs_and_saves(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["circuitlab_metadata"]["recipe"]["steps"] == 3
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "tokenizer.json").exists()
-    assert set(results) >= {"held_out_names", "held_out_templates", "distractor"}
+    assert set(results) >= {"held_out_names", "held_out_templates", "distractor_after_s2", "distractor_before_s2"}
+    assert results["torch_threads"] == torch.get_num_threads()
     from circuitlab.models import load_hf_directory
 
     bridge = load_hf_directory(tmp_path)

@@ -300,3 +300,33 @@ def circuit_evidence(model, io_rel: Tensor, s_rel: Tensor, clean_diff: float, di
     """How strongly each head is implicated, summing the chapter's measurements (see :func:`find_circuit`)."""
     return {h: (abs(io_rel[h].item()) + abs(s_rel[h].item())) / abs(clean_diff) + abs(direct[h].item())
             + abs(head_out[h].item()) + abs(to_receivers[h].item()) for h in all_heads(model)}
+
+
+@torch.no_grad()
+def most_attended_token(model, batch: IOIBatch, head: Head) -> tuple[str, float]:
+    """The token a head attends to most from END (the most frequent argmax over the batch) and the mean attention it gets."""
+    rows = torch.arange(len(batch))
+    _, cache = model.run_with_cache(batch.tokens, names_filter=lambda name: name.endswith("hook_pattern"))
+    from_end = cache["pattern", head[0]][rows, head[1], batch.end_pos.to(batch.tokens.device)]  # [batch, key]
+    targets = from_end.argmax(-1)
+    words = [model.to_str_tokens(batch.tokens[i, int(t)])[0].strip() for i, t in enumerate(targets)]
+    word = max(set(words), key=words.count)
+    share = from_end.max(-1).values.mean().item()
+    return word, share
+
+
+@torch.no_grad()
+def head_name_effects(model, batch: IOIBatch, head: Head, names: dict[str, Tensor], pool: Tensor) -> dict[str, float]:
+    """A head's direct effect at END on each named token's logit, relative to the mean name logit.
+
+    ``names`` maps a label ("IO", "S", "C", ...) to one token id per prompt. The effect goes
+    through the final LayerNorm scale of the clean run, as in direct logit attribution.
+    """
+    rows = torch.arange(len(batch))
+    end = batch.end_pos.to(batch.tokens.device)
+    _, cache = model.run_with_cache(batch.tokens, names_filter=lambda n: n.endswith("hook_z") or n == "ln_final.hook_scale")
+    z = cache["z", head[0]][rows, end, head[1]]  # [batch, d_head]
+    output = z @ model.W_O[head[0], head[1]] / cache["ln_final.hook_scale"][rows, end]
+    logits = output @ model.W_U  # [batch, vocab]
+    relative = logits - logits[:, pool.to(logits.device)].mean(-1, keepdim=True)
+    return {label: relative[rows, tokens.to(logits.device)].mean().item() for label, tokens in names.items()}

@@ -1,6 +1,6 @@
 """Train the offline IOI model: a small GPT-2 on a generated corpus of IOI and other sentences.
 
-    python -m circuitlab.ch3.train_ioi                      # the shipped model (30 min at 1 thread on a busy 2-core machine)
+    python -m circuitlab.ch3.train_ioi                      # the shipped model (about 8 minutes on 2 idle cores)
     python -m circuitlab.ch3.train_ioi --steps 50 --documents 2000 --out /tmp/ioi-tiny   # a smoke test
 
 The result is a Hugging Face ``GPT2LMHeadModel`` directory (``config.json``,
@@ -12,8 +12,9 @@ Design choices, and why:
 - a word-level tokenizer, so every name is one token and the vocabulary is tiny;
 - 4 layers, d_model 128, 4 heads and an MLP of width 16: with a full-width MLP the model
   solves IOI mostly in its MLPs, which hides the attention-head circuit the chapter studies;
-- a third of the IOI sentences are *distractor* sentences, in which a third name follows
-  the repeated subject, so the answer cannot be found by suppressing the most recent name.
+- 40% of the IOI sentences are *distractor* sentences, in which a third name stands right
+  after or right before the repeated subject, so the name to suppress is neither always the
+  most recent one nor always the first one of the second clause.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class Recipe:
     """Everything that determines the trained model."""
 
     documents: int = 200_000
-    steps: int = 2000
+    steps: int = 4000
     batch_size: int = 64
     lr: float = 2e-3
     betas: tuple[float, float] = (0.9, 0.98)
@@ -51,7 +52,7 @@ class Recipe:
     n_head: int = 4
     n_inner: int = 16
     n_positions: int = 64
-    distractor_fraction: float = 0.35
+    distractor_fraction: float = 0.4
     seed: int = 0
 
 
@@ -140,7 +141,8 @@ def evaluation_sets(n: int = 200) -> dict[str, list[ioi.IOIPrompt]]:
         "held_out_names": ioi.ioi_prompts(n, names=ioi.HELD_OUT_NAMES, seed=102),
         "held_out_templates": ioi.ioi_prompts(n, templates=ioi.HELD_OUT_TEMPLATES, seed=103),
         "held_out_both": ioi.ioi_prompts(n, templates=ioi.HELD_OUT_TEMPLATES, names=ioi.HELD_OUT_NAMES, seed=104),
-        "distractor": ioi.ioi_prompts(n, templates=ioi.DISTRACTOR_TEMPLATES, seed=105),
+        "distractor_after_s2": ioi.ioi_prompts(n, templates=ioi.NAME_AFTER_S2_TEMPLATES, seed=105),
+        "distractor_before_s2": ioi.ioi_prompts(n, templates=ioi.NAME_BEFORE_S2_TEMPLATES, seed=106),
     }
 
 
@@ -191,6 +193,7 @@ def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads
     results = {name: evaluate_hf(model, tokenizer, prompts) for name, prompts in evaluation_sets(200).items()}
     results["train_seconds"] = round(time.time() - started, 1)
     results["corpus_tokens"] = n_tokens
+    results["torch_threads"] = torch.get_num_threads()  # the float reduction order, hence the exact weights, depends on it
     model.train(False)
     if out is not None:
         save(model, tokenizer, Path(out), recipe, results, history)
@@ -238,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--documents", type=int, default=Recipe.documents)
     parser.add_argument("--seed", type=int, default=Recipe.seed)
     parser.add_argument("--distractor-fraction", type=float, default=Recipe.distractor_fraction)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--circuit-only", action="store_true",
                         help="skip training; find the circuit of the model in --out and store it in its metadata")

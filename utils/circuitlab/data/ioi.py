@@ -11,10 +11,11 @@ corruption: the second mention of S is replaced by a third name C, so nothing in
 prompt says which of the first two names is the answer any more.
 
 The same generator writes the corpus the offline model is trained on. Besides plain IOI
-sentences it has *distractor* templates, in which a third name follows the repeated
-subject ("..., John and Kate gave a drink to" -> " Mary"). In those, the last name
-before the end is not the subject, so "suppress the most recent name" no longer works
-and the model has to notice which name is repeated.
+sentences it has *distractor* templates, in which a third name stands next to the
+repeated subject ("..., John and Kate gave a drink to" or "..., Kate and John gave a drink
+to" -> " Mary"). In those, neither the last name before the end nor the first name of the
+second clause is reliably the subject, so position alone no longer says which name to
+suppress: the model has to notice which name is repeated.
 
 Text is written naturally (punctuation attached to words), so the same prompt works for
 GPT-2's BPE tokenizer and for the word-level tokenizer of the offline model, whose
@@ -36,6 +37,8 @@ __all__ = [
     "TRAIN_TEMPLATES",
     "HELD_OUT_TEMPLATES",
     "DISTRACTOR_TEMPLATES",
+    "NAME_AFTER_S2_TEMPLATES",
+    "NAME_BEFORE_S2_TEMPLATES",
     "IOIPrompt",
     "fill",
     "ioi_prompts",
@@ -104,9 +107,11 @@ TEMPLATES: tuple[str, ...] = (
 TRAIN_TEMPLATES: tuple[str, ...] = TEMPLATES[:20]
 HELD_OUT_TEMPLATES: tuple[str, ...] = TEMPLATES[20:]
 
-# The subject is repeated, then a third name follows it: the most recent name before the
-# end is not the one to suppress.
-DISTRACTOR_TEMPLATES: tuple[str, ...] = (
+# Distractor templates put a third name C into the second clause. After S2: the most recent
+# name before the end is not the one to suppress. Before S2: S2 is not the first name of the
+# second clause either, so neither "suppress the last name" nor "suppress the first name after
+# the comma" finds S; recognising the name that was mentioned before does.
+NAME_AFTER_S2_TEMPLATES: tuple[str, ...] = (
     "When {A} and {B} went to the {P}, {S} and {C} gave a {O} to",
     "When {A} and {B} arrived at the {P}, {S} told {C} to pass a {O} to",
     "After {A} and {B} went to the {P}, {S} met {C} and handed a {O} to",
@@ -116,6 +121,15 @@ DISTRACTOR_TEMPLATES: tuple[str, ...] = (
     "Later, {A} and {B} walked to the {P}, and {S} with {C} showed a {O} to",
     "Since {A} and {B} were at the {P}, {S} called {C} and brought a {O} to",
 )
+NAME_BEFORE_S2_TEMPLATES: tuple[str, ...] = (
+    "When {A} and {B} went to the {P}, {C} and {S} gave a {O} to",
+    "After {A} and {B} arrived at the {P}, {C} watched {S} hand a {O} to",
+    "Then, {A} and {B} went to the {P}. {C} asked {S} to give a {O} to",
+    "While {A} and {B} were at the {P}, {C} saw {S} pass a {O} to",
+    "Since {A} and {B} were at the {P}, {C} and {S} brought a {O} to",
+    "When {A} and {B} visited the {P}, {C} told {S} to send a {O} to",
+)
+DISTRACTOR_TEMPLATES: tuple[str, ...] = NAME_AFTER_S2_TEMPLATES + NAME_BEFORE_S2_TEMPLATES
 
 
 @dataclass(frozen=True)
