@@ -16,6 +16,7 @@ from typing import Any
 
 import einops
 import torch
+import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
 
@@ -107,19 +108,24 @@ def last_position_logits(model, tokens: Int[Tensor, "batch seq"]) -> Float[Tenso
     b_Q, b_K, b_V = (einops.rearrange(b[0], "head d_head -> (head d_head)") for b in (model.b_Q, model.b_K, model.b_V))
     W_O = einops.rearrange(model.W_O[0], "head d_head d_model -> (head d_head) d_model")
 
-    # Keys and values: a table with one row per possible token at each position, gathered per example.
+    # One table per position with a row per possible token: its key and value (and, at the last
+    # position, its query and the residual stream itself), gathered per example by a single
+    # embedding lookup. Fewer, wider gathers matter: the backward pass of a gather is a scatter-add,
+    # and on a CPU that, not the matrix products, dominated the cost of an epoch.
+    d = W_K.shape[1]
     keys, values = [], []
     for pos in range(n_pos):
         table = _token_position_table(model, pos)
-        keys.append((table @ W_K + b_K)[tokens[:, pos]])
-        values.append((table @ W_V + b_V)[tokens[:, pos]])
+        columns = [table @ W_K + b_K, table @ W_V + b_V]
+        if pos == n_pos - 1:
+            columns += [table @ W_Q + b_Q, table]
+        rows = F.embedding(tokens[:, pos], torch.cat(columns, dim=-1))  # [batch, 2d (+ d + d_model)]
+        keys.append(rows[:, :d])
+        values.append(rows[:, d:2 * d])
+    q_flat, resid_last = rows[:, 2 * d:3 * d], rows[:, 3 * d:]
     k = einops.rearrange(torch.stack(keys, dim=1), "batch pos (head d_head) -> batch pos head d_head", head=n_heads)
     v = einops.rearrange(torch.stack(values, dim=1), "batch pos (head d_head) -> batch pos head d_head", head=n_heads)
-
-    last_table = _token_position_table(model, n_pos - 1)
-    resid_last = last_table[tokens[:, -1]]  # [batch d_model]
-    q = einops.rearrange((last_table @ W_Q + b_Q)[tokens[:, -1]], "batch (head d_head) -> batch 1 head d_head",
-                         head=n_heads)
+    q = einops.rearrange(q_flat, "batch (head d_head) -> batch 1 head d_head", head=n_heads)
     # Three keys per query: a broadcast product beats thousands of tiny matrix products.
     scores = (q * k).sum(-1)  # [batch pos head]
     # The last position sees every position, so no causal mask is needed here.
