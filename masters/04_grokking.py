@@ -39,9 +39,9 @@ from circuitlab.models import CHECKPOINT_DIR, act_name, load_shipped, read_metad
 
 # These models are small enough that a CPU is the right device: a GPU would spend its time launching kernels.
 device = "cpu"
-# One thread: with matrices this small, a second thread spends much of its time waiting, and when anything
-# else runs on the machine it makes each step several times slower. Try 2 on an idle machine to compare.
-torch.set_num_threads(1)
+# Threads: the setup cell's choice (every core; set CIRCUITLAB_THREADS to change it). On an idle 2-core
+# machine two threads train this model about 1.7 times faster than one; on a busy machine one thread can
+# be faster, because a second thread then mostly waits.
 P = 113
 
 # %% [markdown]

@@ -1,6 +1,6 @@
 """Training the grokking model, the shipped checkpoint series, and the speed benchmark.
 
-    python -m circuitlab.ch4.training            # retrain and rewrite the shipped checkpoint series
+    python -m circuitlab.ch4.training            # retrain and rewrite the shipped checkpoint series (4 min on 2 cores)
     python -m circuitlab.ch4.training --bench    # time to grok (fast recipe) and the paper recipe's epoch cost
 
 Two recipes share one loop (full batch AdamW, weight decay 1, betas (0.9, 0.98),
@@ -240,13 +240,15 @@ def _choose_series(history: History, n_between: int = 4) -> list[int]:
 
 
 # The shipped run uses half the fast recipe's learning rate: it takes about twice as many epochs,
-# but it has no loss spikes, so its phases are easy to see in the progress measures.
+# but it has no loss spikes, so its phases are easy to see in the progress measures. It goes on long
+# after grokking so that weight decay finishes the clean-up: at epoch 1000 eight frequencies carried
+# 90% of the embedding, at epoch 3000 five carry 97%.
 SERIES_RECIPE = Recipe(lr=1e-2)
-SERIES_EPOCHS = 1000
+SERIES_EPOCHS = 3000
 
 
 def train_shipped_series(out_dir: Path | None = None, recipe: Recipe = SERIES_RECIPE, seed: int = 0, p: int = 113,
-                         frac_train: float = 0.3, n_epochs: int = SERIES_EPOCHS, threads: int | None = 1) -> dict[str, Any]:
+                         frac_train: float = 0.3, n_epochs: int = SERIES_EPOCHS, threads: int | None = 2) -> dict[str, Any]:
     """Train one run and save its checkpoint series (float16 on the way, float32 final) with the curves."""
     from circuitlab.models import CHECKPOINT_DIR, save_checkpoint
 
@@ -329,7 +331,7 @@ def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bench", action="store_true", help="measure instead of training the shipped series")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (benchmark only)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the shipped series used 2)")
     parser.add_argument("--epochs", type=int, default=SERIES_EPOCHS)
     parser.add_argument("--lr", type=float, default=SERIES_RECIPE.lr)
     parser.add_argument("--out", type=Path, default=None)
