@@ -820,6 +820,18 @@ fig = px.scatter(x=head_out_grid.flatten().numpy(), y=estimate.flatten().numpy()
                  title=f"Attribution versus activation patching, per head (correlation {correlation:.2f})")
 fig.update_traces(textposition="top center").show()
 print(f"correlation between the estimate and the real patching result: {correlation:.2f}")
+miss = (estimate - head_out_grid).abs()
+worst = max(all_heads, key=lambda h: miss[h].item())
+print(f"largest miss: head {head_label(worst)}, estimate {estimate[worst].item():+.2f}, "
+      f"activation patching {head_out_grid[worst].item():+.2f}")
+
+# %% [markdown]
+# The estimate is exact only where the metric is linear in the patched activation. Replacing a head's
+# output at every position is not a small change: the heads downstream pass it through attention
+# softmaxes and LayerNorms, and a confident model sits where those saturate, so a gradient taken on the
+# corrupted run can badly under- or over-state the real effect (the largest miss above). Use
+# attribution patching to decide where to look first on a model too big to patch everywhere, then
+# confirm the candidates with activation patching.
 
 # %% [markdown]
 # ## 10. This model's circuit beside GPT-2's
