@@ -46,7 +46,7 @@ def chapter_model():
             return load_gpt2_small(stand_in=OFFLINE_MODEL), "gpt2"
         except Exception as error:  # offline: say so and fall back
             print(f"GPT-2 small is unavailable ({error}); using the offline model.")
-    return offline_model(), OFFLINE_MODEL
+    return offline_model(), OFFLINE_MODEL_DIR.name  # "ioi-wordlevel" unless CIRCUITLAB_IOI_DIR names another model
 
 
 @lru_cache(maxsize=1)
