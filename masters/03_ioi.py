@@ -737,7 +737,7 @@ px.bar(x=list(drops), y=list(drops.values()), labels={"x": "head removed from th
 
 # %%
 suppressor = min(all_heads, key=lambda h: s_rel[h].item())  # the strongest S-suppressing head, used again in section 10
-promoters = [h for h in circuit if io_rel[h].item() >= 0.1 * clean_diff]
+promoters = analysis.io_promoting_heads(circuit, io_rel, clean_diff)
 suppression_only = [h for h in circuit if h not in promoters] or [suppressor]
 alone = circuit_scores(suppression_only)
 print(f"the circuit without its IO promoters ({', '.join(head_label(h) for h in promoters) or 'none'}), "
@@ -872,7 +872,7 @@ print(f"  largest S2->S1 attention of any head: {attention['S2->S1'].max().item(
       f"largest S2->S1+1: {attention['S2->S1+1'].max().item():.2f}")
 print("  where each circuit head looks from END (most attended token, mean attention):")
 for h in circuit:
-    word, share = analysis.most_attended_token(model, batch, h)
+    word, share = analysis.most_attended_token(model, clean_cache, batch, h)
     print(f"    {head_label(h)}: {word!r} ({share:.2f})")
 
 # %% [markdown]
@@ -889,9 +889,10 @@ for h in circuit:
 for family in ["distractor (name after S2)", "distractor (name before S2)"]:
     family_batch = ioi_setup.make_batch(model, evaluation_sets[family])
     c_tokens = torch.tensor([ioi_setup.name_token(model, p.c) for p in family_batch.prompts])
-    word, share = analysis.most_attended_token(model, family_batch, suppressor)
-    effects = analysis.head_name_effects(model, family_batch, suppressor,
-                                         {"IO": family_batch.io_tokens, "S": family_batch.s_tokens, "C": c_tokens}, pool)
+    _, family_cache = model.run_with_cache(family_batch.tokens)
+    word, share = analysis.most_attended_token(model, family_cache, family_batch, suppressor)
+    effects = {label: analysis.name_logit_dla(model, family_cache, family_batch, tokens, pool)[suppressor].item()
+               for label, tokens in {"IO": family_batch.io_tokens, "S": family_batch.s_tokens, "C": c_tokens}.items()}
     print(f"{family}: head {head_label(suppressor)} attends from END mostly to {word!r} ({share:.2f}); "
           f"direct effect IO {effects['IO']:+.2f}, S {effects['S']:+.2f}, C {effects['C']:+.2f}")
     if effects["S"] < 0:

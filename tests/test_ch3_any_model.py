@@ -11,7 +11,6 @@ import os
 
 import nbformat
 import pytest
-import torch
 from nbclient import NotebookClient
 
 from circuitlab.authoring.build import output_paths
@@ -19,16 +18,11 @@ from exercise_sources import ROOT
 
 
 def _random_gpt2_layout_model(directory) -> None:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     from circuitlab.ch3 import train_ioi
 
     tokenizer = train_ioi.build_tokenizer()
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=48, n_layer=12, n_head=12, n_inner=64,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2,
-                        pad_token_id=0)
-    torch.manual_seed(0)
-    GPT2LMHeadModel(config).save_pretrained(str(directory))
+    layout = train_ioi.Recipe(n_layer=12, n_head=12, n_embd=48, n_inner=64, seed=0)
+    train_ioi.build_model(layout, vocab_size=len(tokenizer)).save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
 
 

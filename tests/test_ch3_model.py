@@ -89,7 +89,8 @@ def test_suppression_alone_games_the_logit_diff_but_not_top1():
     logits, cache = model.run_with_cache(batch.tokens)
     io_rel, _ = analysis.name_relative_dla(model, cache, batch, pool)
     clean_diff = analysis.full_scores(model, batch, pool).logit_diff
-    suppression_only = [h for h in circuit if io_rel[h].item() < 0.1 * clean_diff]
+    promoters = analysis.io_promoting_heads(circuit, io_rel, clean_diff)
+    suppression_only = [h for h in circuit if h not in promoters]
     assert suppression_only and len(suppression_only) < len(circuit)
     kept = analysis.ablated_scores(model, batch, suppression_only, pool)
     assert kept.logit_diff >= 0.5 * clean_diff and kept.top1 <= 0.3, kept
@@ -102,6 +103,7 @@ def test_strongest_suppressor_pushes_the_distractor_name_down_too():
     suppressor = min(analysis.all_heads(model), key=lambda h: s_rel[h].item())
     family = ioi_setup.make_batch(model, ioi.ioi_prompts(64, templates=ioi.NAME_BEFORE_S2_TEMPLATES, seed=7))
     c_tokens = torch.tensor([ioi_setup.name_token(model, p.c) for p in family.prompts])
-    effects = analysis.head_name_effects(model, family, suppressor,
-                                         {"IO": family.io_tokens, "S": family.s_tokens, "C": c_tokens}, pool)
+    _, family_cache = model.run_with_cache(family.tokens)
+    effects = {label: analysis.name_logit_dla(model, family_cache, family, tokens, pool)[suppressor].item()
+               for label, tokens in {"S": family.s_tokens, "C": c_tokens}.items()}
     assert effects["S"] < -1.0 and effects["C"] <= 0.5 * effects["S"], effects

@@ -281,12 +281,16 @@ def find_circuit(model, batch: IOIBatch, pool: Tensor, threshold: float = 0.8, p
             "full": full.as_row(), "circuit_only": kept.as_row() if kept else None, "threshold": threshold}
 
 
+def name_logit_dla(model, cache, batch: IOIBatch, tokens: Tensor, pool: Tensor) -> Float[Tensor, "layer head"]:
+    """Per-head direct contribution to the logit of ``tokens`` (one per prompt), relative to the mean name logit."""
+    average_name = model.tokens_to_residual_directions(pool).mean(0)
+    return per_head_dla(model, cache, batch, model.tokens_to_residual_directions(tokens) - average_name)
+
+
 def name_relative_dla(model, cache, batch: IOIBatch, pool: Tensor) -> tuple[Tensor, Tensor]:
     """Per-head direct contributions to logit(IO) and to logit(S), each relative to the mean name logit."""
-    average_name = model.tokens_to_residual_directions(pool).mean(0)
-    io_rel = per_head_dla(model, cache, batch, model.tokens_to_residual_directions(batch.io_tokens) - average_name)
-    s_rel = per_head_dla(model, cache, batch, model.tokens_to_residual_directions(batch.s_tokens) - average_name)
-    return io_rel, s_rel
+    return (name_logit_dla(model, cache, batch, batch.io_tokens, pool),
+            name_logit_dla(model, cache, batch, batch.s_tokens, pool))
 
 
 def choose_receivers(model, direct_effect: Tensor, n: int = 3) -> list[Head]:
@@ -302,11 +306,12 @@ def circuit_evidence(model, io_rel: Tensor, s_rel: Tensor, clean_diff: float, di
             + abs(head_out[h].item()) + abs(to_receivers[h].item()) for h in all_heads(model)}
 
 
-@torch.no_grad()
-def most_attended_token(model, batch: IOIBatch, head: Head) -> tuple[str, float]:
-    """The token a head attends to most from END (the most frequent argmax over the batch) and the mean attention it gets."""
+def most_attended_token(model, cache, batch: IOIBatch, head: Head) -> tuple[str, float]:
+    """The token a head attends to most from END (the most frequent argmax over the batch) and the mean attention it gets.
+
+    ``cache`` is a run of the model on ``batch.tokens`` that holds the attention patterns.
+    """
     rows = torch.arange(len(batch))
-    _, cache = model.run_with_cache(batch.tokens, names_filter=lambda name: name.endswith("hook_pattern"))
     from_end = cache["pattern", head[0]][rows, head[1], batch.end_pos.to(batch.tokens.device)]  # [batch, key]
     targets = from_end.argmax(-1)
     words = [model.to_str_tokens(batch.tokens[i, int(t)])[0].strip() for i, t in enumerate(targets)]
@@ -315,18 +320,6 @@ def most_attended_token(model, batch: IOIBatch, head: Head) -> tuple[str, float]
     return word, share
 
 
-@torch.no_grad()
-def head_name_effects(model, batch: IOIBatch, head: Head, names: dict[str, Tensor], pool: Tensor) -> dict[str, float]:
-    """A head's direct effect at END on each named token's logit, relative to the mean name logit.
-
-    ``names`` maps a label ("IO", "S", "C", ...) to one token id per prompt. The effect goes
-    through the final LayerNorm scale of the clean run, as in direct logit attribution.
-    """
-    rows = torch.arange(len(batch))
-    end = batch.end_pos.to(batch.tokens.device)
-    _, cache = model.run_with_cache(batch.tokens, names_filter=lambda n: n.endswith("hook_z") or n == "ln_final.hook_scale")
-    z = cache["z", head[0]][rows, end, head[1]]  # [batch, d_head]
-    output = z @ model.W_O[head[0], head[1]] / cache["ln_final.hook_scale"][rows, end]
-    logits = output @ model.W_U  # [batch, vocab]
-    relative = logits - logits[:, pool.to(logits.device)].mean(-1, keepdim=True)
-    return {label: relative[rows, tokens.to(logits.device)].mean().item() for label, tokens in names.items()}
+def io_promoting_heads(heads: Iterable[Head], io_rel: Tensor, clean_diff: float, share: float = 0.1) -> list[Head]:
+    """The heads whose direct contribution to IO (relative to the mean name) is at least ``share`` of the logit diff."""
+    return [h for h in heads if io_rel[h].item() >= share * clean_diff]

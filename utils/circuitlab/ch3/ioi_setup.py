@@ -52,15 +52,11 @@ def chapter_model():
 @lru_cache(maxsize=1)
 def tiny_random_model():
     """An untrained 2-layer, 3-head GPT-2 with the offline model's tokenizer (fixed seed)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from circuitlab.ch3.train_ioi import Recipe, build_model
 
     tokenizer = load_tokenizer(OFFLINE_MODEL_DIR)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=48, n_layer=2, n_head=3, n_inner=64,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2,
-                        pad_token_id=0)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(1234)
-    hf_model = GPT2LMHeadModel(config).eval()
+    generator_state = torch.random.get_rng_state()  # seeding for this model must not reseed the caller's work
+    hf_model = build_model(Recipe(n_layer=2, n_head=3, n_embd=48, n_inner=64, seed=1234), vocab_size=len(tokenizer)).eval()
     torch.random.set_rng_state(generator_state)
     return load_gpt2_from_hf(hf_model, tokenizer)
 
