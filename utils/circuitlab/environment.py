@@ -100,26 +100,31 @@ class Environment:
     threads: int
     version: str
     note: str = ""  # why the device differs from the one asked for, if it does
+    threads_reason: str = ""  # why this many threads (see circuitlab.threads)
 
     def line(self) -> str:
         network = "online: GPT-2 small available" if self.online else "offline: shipped models stand in for hub models"
         note = f" ({self.note})" if self.note else ""
-        return (f"Circuit Lab {self.version} · {self.where} · device {self.device}{note} · {self.threads} threads"
+        why = f" ({self.threads_reason})" if self.threads_reason else ""
+        plural = "thread" if self.threads == 1 else "threads"
+        return (f"Circuit Lab {self.version} · {self.where} · device {self.device}{note} · {self.threads} {plural}{why}"
                 f" · {network}")
 
 
 def setup(device: str | None = None, threads: int | None = None, check_network: bool = True,
           quiet: bool = False) -> Environment:
-    """Detect the environment, choose the device once for the whole notebook, and say so in one line."""
+    """Detect the environment, choose the device and the thread count once for the whole notebook, and say so.
+
+    ``threads`` fixes the number of CPU threads; without it ``CIRCUITLAB_THREADS`` or
+    ``OMP_NUM_THREADS`` does, and without those one thread per core that other programs leave free
+    (:mod:`circuitlab.threads`), so a busy machine is never made slower by a thread that waits.
+    """
     global _DEVICE
-    from circuitlab import __version__
+    from circuitlab import __version__, threads as thread_policy
     from circuitlab.models import hub_is_reachable
 
     _DEVICE, note = choose_device(device or os.environ.get("CIRCUITLAB_DEVICE"))
-    if threads is None and os.environ.get("CIRCUITLAB_THREADS"):
-        threads = int(os.environ["CIRCUITLAB_THREADS"])
-    if threads:
-        torch.set_num_threads(threads)
+    choice = thread_policy.apply(thread_policy.choose_threads(threads))
     where = "colab" if in_colab() else "binder" if os.environ.get("BINDER_SERVICE_HOST") else "local"
     env = Environment(
         where=where,
@@ -128,6 +133,7 @@ def setup(device: str | None = None, threads: int | None = None, check_network: 
         threads=torch.get_num_threads(),
         version=__version__,
         note=note,
+        threads_reason=choice.reason,
     )
     if not quiet:
         print(env.line())

@@ -19,7 +19,6 @@ The course directory and the submissions are only read.
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
 import stat
@@ -38,6 +37,7 @@ from circuitlab.course.intake import Intake, StudentFiles, collect
 from circuitlab.course.release import HIDDEN_MARKERS
 from circuitlab.course.runner import run_nbgrader
 from circuitlab.course.submission import UnreadableNotebook, grade_id_of, prepare
+from circuitlab.threads import per_worker
 
 GRADED = "graded"
 TIMED_OUT = "timed out"
@@ -462,7 +462,7 @@ def grade_class(submissions: Path, course_dir: Path, out_dir: Path, workers: int
         students = [intake.students[s] for s in sorted(intake.students)]
         total = sum(len(files.notebooks) for files in students)
         shares = deal(students, min(workers, len(students)))
-        threads = max(1, (os.cpu_count() or 1) // len(shares))
+        threads = per_worker(len(shares))  # the cores this process may use, shared out among the workers
         env = settings.kernel_environment(threads)
         limits = Limits(cell_timeout, notebook_timeout)
         lock, done = threading.Lock(), [0]

@@ -81,8 +81,9 @@ def kernel_environment(threads: int | None = None) -> dict[str, str]:
         "TRANSFORMERS_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
     })
-    if threads:
-        # Several kernels share the machine: one thread pool per kernel, sized to its share.
-        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CIRCUITLAB_THREADS"):
-            env[name] = str(threads)
+    # Several kernels share the machine: one thread pool per kernel, sized to its share, whose
+    # idle threads sleep rather than spin on a core another kernel needs (circuitlab.threads).
+    from circuitlab.threads import child_environment
+
+    env.update(child_environment(threads))
     return env
