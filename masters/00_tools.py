@@ -41,11 +41,6 @@ from torch import Tensor
 # shape `(batch, pos, n_heads, d_head)`, where head `h` owns the slice `x[..., h * d_head:(h + 1) * d_head]`.
 
 # %% solution="ch0.split_heads"
-def split_heads(x: Tensor, n_heads: int) -> Tensor:
-    """(batch, pos, n_heads * d_head) -> (batch, pos, n_heads, d_head)."""
-    ### BEGIN SOLUTION
-    return rearrange(x, "batch pos (n_heads d_head) -> batch pos n_heads d_head", n_heads=n_heads)
-    ### END SOLUTION
 
 
 # %% check="ch0.split_heads"
@@ -65,11 +60,6 @@ print(split_heads(torch.arange(12.0).reshape(1, 1, 12), n_heads=3)[0, 0, 1])
 # batch and head, shape `(q_pos, k_pos)`.
 
 # %% solution="ch0.average_pattern"
-def average_pattern(pattern: Tensor) -> Tensor:
-    """(batch, head, q_pos, k_pos) -> (q_pos, k_pos), the mean over batch and heads."""
-    ### BEGIN SOLUTION
-    return reduce(pattern, "batch head q_pos k_pos -> q_pos k_pos", "mean")
-    ### END SOLUTION
 
 
 # %% check="ch0.average_pattern"
@@ -84,11 +74,6 @@ check("ch0.average_pattern", average_pattern)
 # `(batch, pos, d_model)`, a copy of `pos_embed` for each of the `batch` sequences.
 
 # %% solution="ch0.broadcast_positions"
-def broadcast_positions(pos_embed: Tensor, batch: int) -> Tensor:
-    """(pos, d_model) -> (batch, pos, d_model)."""
-    ### BEGIN SOLUTION
-    return repeat(pos_embed, "pos d_model -> batch pos d_model", batch=batch)
-    ### END SOLUTION
 
 
 # %% check="ch0.broadcast_positions"
@@ -110,11 +95,6 @@ check("ch0.broadcast_positions", broadcast_positions)
 # returns `(batch, i, k)`, equal to `a @ b`.
 
 # %% solution="ch0.batched_matmul"
-def batched_matmul(a: Tensor, b: Tensor) -> Tensor:
-    """(batch, i, j), (batch, j, k) -> (batch, i, k)."""
-    ### BEGIN SOLUTION
-    return einsum(a, b, "batch i j, batch j k -> batch i k")
-    ### END SOLUTION
 
 
 # %% check="ch0.batched_matmul"
@@ -130,13 +110,6 @@ check("ch0.batched_matmul", batched_matmul)
 # returns `(batch, head, q_pos, k_pos)`: `scores[b, h, i, j] = q[b, i, h] · k[b, j, h] / sqrt(d_head)`.
 
 # %% solution="ch0.attention_scores"
-def attention_scores(q: Tensor, k: Tensor) -> Tensor:
-    """q, k: (batch, pos, head, d_head) -> (batch, head, q_pos, k_pos), scaled by 1/sqrt(d_head)."""
-    ### BEGIN SOLUTION
-    d_head = q.shape[-1]
-    scores = einsum(q, k, "batch q_pos head d_head, batch k_pos head d_head -> batch head q_pos k_pos")
-    return scores / d_head**0.5
-    ### END SOLUTION
 
 
 # %% check="ch0.attention_scores"
@@ -170,14 +143,6 @@ for d_head in (4, 16, 64, 256):
 # to itself. Every row sums to 1.
 
 # %% solution="ch0.previous_token_pattern"
-def previous_token_pattern(seq_len: int) -> Tensor:
-    """(seq_len, seq_len): each position attends to the previous one; position 0 to itself."""
-    ### BEGIN SOLUTION
-    pattern = torch.zeros(seq_len, seq_len)
-    positions = torch.arange(seq_len)
-    pattern[positions, (positions - 1).clamp(min=0)] = 1.0
-    return pattern
-    ### END SOLUTION
 
 
 # %% check="ch0.previous_token_pattern"
@@ -204,14 +169,6 @@ cv.attention.attention_heads(attention=patterns, tokens=tokens, attention_head_n
 # and both axes labelled.
 
 # %% solution="ch0.loss_curve"
-def loss_curve(losses: list[float], title: str = "Training loss") -> go.Figure:
-    """A line plot of losses against step, with a log-scaled y axis and labelled axes."""
-    ### BEGIN SOLUTION
-    fig = go.Figure(go.Scatter(x=list(range(len(losses))), y=list(losses), mode="lines", name="loss"))
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss")
-    fig.update_yaxes(type="log")
-    return fig
-    ### END SOLUTION
 
 
 # %% check="ch0.loss_curve"

@@ -115,19 +115,6 @@ for name, cfg in [("GPT-2 small", gpt2_small), ("our tiny model", tiny)]:
 # the square root.
 
 # %% solution="ch1.layer_norm"
-class LayerNorm(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.w = nn.Parameter(torch.ones(cfg.d_model))
-        self.b = nn.Parameter(torch.zeros(cfg.d_model))
-
-    def forward(self, residual: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
-        ### BEGIN SOLUTION
-        centred = residual - residual.mean(dim=-1, keepdim=True)
-        variance = centred.pow(2).mean(dim=-1, keepdim=True)  # divide by n: the vector's own statistic
-        return centred / (variance + self.cfg.layer_norm_eps).sqrt() * self.w + self.b
-        ### END SOLUTION
 
 
 # %% check="ch1.layer_norm"
@@ -159,17 +146,6 @@ print("output mean, std per position:", normed.mean(-1)[0].detach().round(decima
 # row `tokens[b, s]` of `W_E`.
 
 # %% solution="ch1.embed"
-class Embed(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.W_E = nn.Parameter(torch.empty(cfg.d_vocab, cfg.d_model))
-        nn.init.normal_(self.W_E, std=cfg.init_range)
-
-    def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_model"]:
-        ### BEGIN SOLUTION
-        return self.W_E[tokens]
-        ### END SOLUTION
 
 
 # %% check="ch1.embed"
@@ -184,18 +160,6 @@ check("ch1.embed", Embed)
 # batch. `seq` may be shorter than `n_ctx`.
 
 # %% solution="ch1.pos_embed"
-class PosEmbed(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.W_pos = nn.Parameter(torch.empty(cfg.n_ctx, cfg.d_model))
-        nn.init.normal_(self.W_pos, std=cfg.init_range)
-
-    def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_model"]:
-        ### BEGIN SOLUTION
-        batch, seq = tokens.shape
-        return einops.repeat(self.W_pos[:seq], "seq d_model -> batch seq d_model", batch=batch)
-        ### END SOLUTION
 
 
 # %% check="ch1.pos_embed"
@@ -229,14 +193,6 @@ check("ch1.pos_embed", PosEmbed)
 # (`-1e5`; `-inf` is also accepted) and every other entry is unchanged. Do not modify the input.
 
 # %% solution="ch1.causal_mask"
-def apply_causal_mask(
-    attn_scores: Float[Tensor, "batch n_heads query_pos key_pos"],
-) -> Float[Tensor, "batch n_heads query_pos key_pos"]:
-    ### BEGIN SOLUTION
-    query_pos, key_pos = attn_scores.shape[-2:]
-    future = torch.triu(torch.ones(query_pos, key_pos, dtype=torch.bool, device=attn_scores.device), diagonal=1)
-    return attn_scores.masked_fill(future, IGNORE)
-    ### END SOLUTION
 
 
 # %% check="ch1.causal_mask"
@@ -265,33 +221,6 @@ px.imshow(uniform_pattern, color_continuous_scale="Blues", labels=dict(x="key po
 # 5. output = sum over heads of `z @ W_O` (`W_O` is `(n_heads, d_head, d_model)`), plus `b_O`.
 
 # %% solution="ch1.attention"
-class Attention(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
-        super().__init__()
-        self.cfg = cfg
-        h, d, dh = cfg.n_heads, cfg.d_model, cfg.d_head
-        self.W_Q = nn.Parameter(torch.empty(h, d, dh))
-        self.W_K = nn.Parameter(torch.empty(h, d, dh))
-        self.W_V = nn.Parameter(torch.empty(h, d, dh))
-        self.W_O = nn.Parameter(torch.empty(h, dh, d))
-        self.b_Q = nn.Parameter(torch.zeros(h, dh))
-        self.b_K = nn.Parameter(torch.zeros(h, dh))
-        self.b_V = nn.Parameter(torch.zeros(h, dh))
-        self.b_O = nn.Parameter(torch.zeros(d))
-        for weight in (self.W_Q, self.W_K, self.W_V, self.W_O):
-            nn.init.normal_(weight, std=cfg.init_range)
-
-    def forward(self, normalized_resid_pre: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
-        ### BEGIN SOLUTION
-        x = normalized_resid_pre
-        q = einops.einsum(x, self.W_Q, "b s d, h d dh -> b s h dh") + self.b_Q
-        k = einops.einsum(x, self.W_K, "b s d, h d dh -> b s h dh") + self.b_K
-        v = einops.einsum(x, self.W_V, "b s d, h d dh -> b s h dh") + self.b_V
-        scores = einops.einsum(q, k, "b q h dh, b k h dh -> b h q k") / math.sqrt(self.cfg.d_head)
-        pattern = apply_causal_mask(scores).softmax(dim=-1)  # over keys: each query's weights sum to 1
-        z = einops.einsum(pattern, v, "b h q k, b k h dh -> b q h dh")
-        return einops.einsum(z, self.W_O, "b q h dh, h dh d -> b q d") + self.b_O
-        ### END SOLUTION
 
 
 # %% check="ch1.attention"
@@ -319,23 +248,6 @@ print(f"max |exact GELU - tanh GELU| on [-6, 6]: {(F.gelu(grid) - F.gelu(grid, a
 # `(d_mlp, d_model)`.
 
 # %% solution="ch1.mlp"
-class MLP(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
-        self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
-        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
-        self.b_out = nn.Parameter(torch.zeros(cfg.d_model))
-        nn.init.normal_(self.W_in, std=cfg.init_range)
-        nn.init.normal_(self.W_out, std=cfg.init_range)
-
-    def forward(self, normalized_resid_mid: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
-        ### BEGIN SOLUTION
-        pre = einops.einsum(normalized_resid_mid, self.W_in, "b s d, d m -> b s m") + self.b_in
-        post = F.gelu(pre, approximate="tanh")
-        return einops.einsum(post, self.W_out, "b s m, m d -> b s d") + self.b_out
-        ### END SOLUTION
 
 
 # %% check="ch1.mlp"
@@ -361,20 +273,6 @@ check("ch1.mlp", MLP)
 # `resid_mid = resid_pre + attn(ln1(resid_pre))`, `resid_post = resid_mid + mlp(ln2(resid_mid))`.
 
 # %% solution="ch1.transformer_block"
-class TransformerBlock(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.ln1 = LayerNorm(cfg)
-        self.attn = Attention(cfg)
-        self.ln2 = LayerNorm(cfg)
-        self.mlp = MLP(cfg)
-
-    def forward(self, resid_pre: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
-        ### BEGIN SOLUTION
-        resid_mid = resid_pre + self.attn(self.ln1(resid_pre))
-        return resid_mid + self.mlp(self.ln2(resid_mid))
-        ### END SOLUTION
 
 
 # %% check="ch1.transformer_block"
@@ -398,18 +296,6 @@ check("ch1.transformer_block", TransformerBlock)
 # `(batch, seq, d_vocab)` = `x @ W_U + b_U`. No softmax.
 
 # %% solution="ch1.unembed"
-class Unembed(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.W_U = nn.Parameter(torch.empty(cfg.d_model, cfg.d_vocab))
-        self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab))
-        nn.init.normal_(self.W_U, std=cfg.init_range)
-
-    def forward(self, normalized_resid_final: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_vocab"]:
-        ### BEGIN SOLUTION
-        return einops.einsum(normalized_resid_final, self.W_U, "b s d, d v -> b s v") + self.b_U
-        ### END SOLUTION
 
 
 # %% check="ch1.unembed"
@@ -423,23 +309,6 @@ check("ch1.unembed", Unembed)
 # `residual = embed + pos_embed`, then every block in order, then `ln_final`, then `unembed`.
 
 # %% solution="ch1.transformer"
-class DemoTransformer(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.embed = Embed(cfg)
-        self.pos_embed = PosEmbed(cfg)
-        self.blocks = nn.ModuleList([TransformerBlock(cfg) for _ in range(cfg.n_layers)])
-        self.ln_final = LayerNorm(cfg)
-        self.unembed = Unembed(cfg)
-
-    def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_vocab"]:
-        ### BEGIN SOLUTION
-        residual = self.embed(tokens) + self.pos_embed(tokens)
-        for block in self.blocks:
-            residual = block(residual)
-        return self.unembed(self.ln_final(residual))
-        ### END SOLUTION
 
 
 # %% check="ch1.transformer"
@@ -534,12 +403,6 @@ print(f"uniform guess: {math.log(tiny.d_vocab):.3f} nats   unigram baseline: {un
 # `-log softmax(logits[b, i])[tokens[b, i + 1]]`. Keep it differentiable.
 
 # %% solution="ch1.next_token_loss"
-def next_token_loss(logits: Float[Tensor, "batch seq d_vocab"], tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, ""]:
-    ### BEGIN SOLUTION
-    log_probs = logits[:, :-1].log_softmax(dim=-1)
-    correct = log_probs.gather(dim=-1, index=tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
-    return -correct.mean()
-    ### END SOLUTION
 
 
 # %% check="ch1.next_token_loss"
@@ -554,14 +417,6 @@ check("ch1.next_token_loss", next_token_loss)
 # float.
 
 # %% solution="ch1.train_step"
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, tokens: Int[Tensor, "batch seq"]) -> float:
-    ### BEGIN SOLUTION
-    loss = next_token_loss(model(tokens), tokens)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-    ### END SOLUTION
 
 
 # %% check="ch1.train_step"
@@ -659,14 +514,6 @@ print(f"validation loss: yours {validation_loss(model):.3f}, shipped {validation
 # at the last position given everything before it.
 
 # %% solution="ch1.greedy_decode"
-@torch.inference_mode()
-def greedy_decode(model: nn.Module, tokens: Int[Tensor, "batch seq"], n_new: int) -> Int[Tensor, "batch seq_plus_n_new"]:
-    ### BEGIN SOLUTION
-    for _ in range(n_new):
-        next_token = model(tokens)[:, -1].argmax(dim=-1, keepdim=True)
-        tokens = torch.cat([tokens, next_token], dim=-1)
-    return tokens
-    ### END SOLUTION
 
 
 # %% check="ch1.greedy_decode"
@@ -697,10 +544,6 @@ for name, lm in [("yours", model), ("shipped", shipped)]:
 # temperature and returns logits of the same shape whose softmax is `softmax(logits / temperature)`.
 
 # %% solution="ch1.apply_temperature"
-def apply_temperature(logits: Float[Tensor, "batch d_vocab"], temperature: float) -> Float[Tensor, "batch d_vocab"]:
-    ### BEGIN SOLUTION
-    return logits / temperature
-    ### END SOLUTION
 
 
 # %% check="ch1.apply_temperature"
@@ -715,11 +558,6 @@ check("ch1.apply_temperature", apply_temperature)
 # Tokens tied with the k-th largest are all kept (so the result never depends on tie order).
 
 # %% solution="ch1.top_k"
-def top_k_filter(logits: Float[Tensor, "batch d_vocab"], k: int) -> Float[Tensor, "batch d_vocab"]:
-    ### BEGIN SOLUTION
-    kth_largest = logits.topk(k, dim=-1).values[..., -1:]
-    return logits.masked_fill(logits < kth_largest, float("-inf"))
-    ### END SOLUTION
 
 
 # %% check="ch1.top_k"
@@ -735,15 +573,6 @@ check("ch1.top_k", top_k_filter)
 # set the others to `-inf`. Kept logits are unchanged.
 
 # %% solution="ch1.top_p"
-def top_p_filter(logits: Float[Tensor, "batch d_vocab"], p: float) -> Float[Tensor, "batch d_vocab"]:
-    ### BEGIN SOLUTION
-    sorted_logits, order = logits.sort(dim=-1, descending=True)
-    sorted_probs = sorted_logits.softmax(dim=-1)
-    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
-    drop_sorted = mass_before >= p
-    drop = drop_sorted.scatter(dim=-1, index=order, src=drop_sorted)  # back to vocabulary order
-    return logits.masked_fill(drop, float("-inf"))
-    ### END SOLUTION
 
 
 # %% check="ch1.top_p"
@@ -797,19 +626,6 @@ for count, prob in zip(kept.tolist(), top_prob.tolist()):
 # each extension by its beam's score plus the token's log-probability, and keep the `beam_width` best.
 
 # %% solution="ch1.beam_search"
-@torch.inference_mode()
-def beam_search(model: nn.Module, tokens: Int[Tensor, "seq"], n_new: int, beam_width: int) -> tuple[Tensor, float]:
-    ### BEGIN SOLUTION
-    beams = tokens.unsqueeze(0)  # [beam, seq]
-    scores = torch.zeros(1, device=tokens.device)
-    for _ in range(n_new):
-        log_probs = model(beams)[:, -1].log_softmax(dim=-1)  # [beam, vocab]
-        candidates = (scores[:, None] + log_probs).flatten()
-        scores, flat_index = candidates.topk(min(beam_width, candidates.numel()))
-        d_vocab = log_probs.shape[-1]
-        beams = torch.cat([beams[flat_index // d_vocab], (flat_index % d_vocab)[:, None]], dim=-1)
-    return beams[0], scores[0].item()
-    ### END SOLUTION
 
 
 # %% check="ch1.beam_search"
@@ -845,40 +661,6 @@ for beam_prompt in ["The return statement", "A class definition", "If the value 
 # counts how many positions go through `blocks[0].ln1`.
 
 # %% solution="ch1.kv_cache"
-@torch.inference_mode()
-def generate_with_kv_cache(model: nn.Module, tokens: Int[Tensor, "batch seq"], n_new: int) -> Int[Tensor, "batch seq_plus_n_new"]:
-    ### BEGIN SOLUTION
-    keys: list[Tensor | None] = [None] * len(model.blocks)
-    values: list[Tensor | None] = [None] * len(model.blocks)
-
-    def attend(attn: Attention, x: Tensor, layer: int, n_past: int) -> Tensor:
-        q = einops.einsum(x, attn.W_Q, "b s d, h d dh -> b s h dh") + attn.b_Q
-        k = einops.einsum(x, attn.W_K, "b s d, h d dh -> b s h dh") + attn.b_K
-        v = einops.einsum(x, attn.W_V, "b s d, h d dh -> b s h dh") + attn.b_V
-        if keys[layer] is not None:
-            k, v = torch.cat([keys[layer], k], dim=1), torch.cat([values[layer], v], dim=1)
-        keys[layer], values[layer] = k, v
-        scores = einops.einsum(q, k, "b q h dh, b k h dh -> b h q k") / math.sqrt(attn.cfg.d_head)
-        # New query i sits at absolute position n_past + i and may see keys 0 .. n_past + i.
-        future = torch.arange(k.shape[1])[None, :] > torch.arange(q.shape[1])[:, None] + n_past
-        z = einops.einsum(scores.masked_fill(future, IGNORE).softmax(-1), v, "b h q k, b k h dh -> b q h dh")
-        return einops.einsum(z, attn.W_O, "b q h dh, h dh d -> b q d") + attn.b_O
-
-    def forward_new(new_tokens: Tensor, n_past: int) -> Tensor:
-        residual = model.embed(new_tokens) + model.pos_embed.W_pos[n_past: n_past + new_tokens.shape[1]]
-        for layer, block in enumerate(model.blocks):
-            residual = residual + attend(block.attn, block.ln1(residual), layer, n_past)
-            residual = residual + block.mlp(block.ln2(residual))
-        return model.unembed(model.ln_final(residual))
-
-    logits = forward_new(tokens, 0)
-    for _ in range(n_new):
-        next_token = logits[:, -1].argmax(dim=-1, keepdim=True)
-        n_past = tokens.shape[1]
-        tokens = torch.cat([tokens, next_token], dim=-1)
-        logits = forward_new(next_token, n_past)
-    return tokens
-    ### END SOLUTION
 
 
 # %% check="ch1.kv_cache"

@@ -84,13 +84,6 @@ print("correctly predicted:", [str_tokens[i + 1] for i in torch.nonzero(correct)
 # over keys.
 
 # %% solution="ch2.verify_pattern"
-def attention_pattern(q: Float[Tensor, "seq head d_head"], k: Float[Tensor, "seq head d_head"]) -> Float[Tensor, "head seq_q seq_k"]:
-    ### BEGIN SOLUTION
-    d_head, seq = q.shape[-1], q.shape[0]
-    scores = einops.einsum(q, k, "q_pos head d, k_pos head d -> head q_pos k_pos") / d_head**0.5
-    future = torch.triu(torch.ones(seq, seq, dtype=torch.bool, device=q.device), diagonal=1)
-    return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
-    ### END SOLUTION
 
 
 # %% check="ch2.verify_pattern"
@@ -122,10 +115,6 @@ for layer in range(model.cfg.n_layers):
 # per head, the mean attention from each position to itself: shape `(head,)`.
 
 # %% solution="ch2.current_attn_detector"
-def current_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
-    ### BEGIN SOLUTION
-    return einops.reduce(pattern.diagonal(dim1=-2, dim2=-1), "batch head pos -> head", "mean")
-    ### END SOLUTION
 
 
 # %% check="ch2.current_attn_detector"
@@ -139,10 +128,6 @@ check("ch2.current_attn_detector", current_attn_score)
 # position `i - 1` (position 0 has no previous token, so it is left out). Shape `(head,)`.
 
 # %% solution="ch2.prev_attn_detector"
-def prev_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
-    ### BEGIN SOLUTION
-    return einops.reduce(pattern.diagonal(offset=-1, dim1=-2, dim2=-1), "batch head pos -> head", "mean")
-    ### END SOLUTION
 
 
 # %% check="ch2.prev_attn_detector"
@@ -156,10 +141,6 @@ check("ch2.prev_attn_detector", prev_attn_score)
 # (including position 0) to position 0. Shape `(head,)`.
 
 # %% solution="ch2.first_attn_detector"
-def first_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
-    ### BEGIN SOLUTION
-    return einops.reduce(pattern[..., 0], "batch head q -> head", "mean")
-    ### END SOLUTION
 
 
 # %% check="ch2.first_attn_detector"
@@ -203,12 +184,6 @@ for name, scores in table.items():
 # with torch's random generator (a new draw for every row), then the same `half_len` tokens again.
 
 # %% solution="ch2.repeated_tokens"
-def repeated_tokens(batch: int, half_len: int, low: int, high: int, bos: int) -> Int[Tensor, "batch seq"]:
-    ### BEGIN SOLUTION
-    half = torch.randint(low, high, (batch, half_len))
-    bos_column = torch.full((batch, 1), bos, dtype=torch.long)
-    return torch.cat([bos_column, half, half], dim=1)
-    ### END SOLUTION
 
 
 # %% check="ch2.repeated_tokens"
@@ -223,11 +198,6 @@ check("ch2.repeated_tokens", repeated_tokens)
 # log-probability the model gave (at position `j`) to the token that actually came next, `tokens[:, j + 1]`.
 
 # %% solution="ch2.token_log_probs"
-def token_log_probs(logits: Float[Tensor, "batch seq vocab"], tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq_minus_1"]:
-    ### BEGIN SOLUTION
-    log_probs = logits[:, :-1].log_softmax(dim=-1)
-    return log_probs.gather(dim=-1, index=tokens[:, 1:, None])[..., 0]
-    ### END SOLUTION
 
 
 # %% check="ch2.token_log_probs"
@@ -283,18 +253,6 @@ display(cv.attention.attention_patterns(tokens=model.to_str_tokens(short[0]), at
 # hooks on `blocks.{layer}.attn.hook_pattern` during one `run_with_hooks` call.
 
 # %% solution="ch2.induction_score_hook"
-def induction_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int) -> Float[Tensor, "layer head"]:
-    scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
-    ### BEGIN SOLUTION
-    def record(pattern: Float[Tensor, "batch head q k"], hook, layer: int) -> None:
-        # Query half_len + i holds a copy of token i; the induction target is i + 1: offset -(half_len - 1).
-        stripe = pattern.diagonal(offset=-(half_len - 1), dim1=-2, dim2=-1)[..., 2:]
-        scores[layer] = einops.reduce(stripe, "batch head q -> head", "mean")
-
-    hooks = [(f"blocks.{layer}.attn.hook_pattern", partial(record, layer=layer)) for layer in range(model.cfg.n_layers)]
-    model.run_with_hooks(tokens, fwd_hooks=hooks, return_type=None)
-    ### END SOLUTION
-    return scores
 
 
 # %% check="ch2.induction_score_hook"
@@ -333,16 +291,6 @@ print("induction heads (score > 0.3):", [tuple(x) for x in torch.nonzero(ind_sco
 # `model.W_U[:, tokens[:, j + 1]]`.
 
 # %% solution="ch2.logit_attribution"
-def logit_attribution(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq_minus_1 component"]:
-    ### BEGIN SOLUTION
-    direct = cache["hook_embed"] + cache["hook_pos_embed"]
-    heads = [einops.einsum(cache["z", layer], model.W_O[layer], "batch seq head d_head, head d_head d_model -> batch seq head d_model")
-             for layer in range(model.cfg.n_layers)]
-    stack = torch.cat([direct[:, :, None], *heads], dim=2)
-    normalised = (stack - stack.mean(dim=-1, keepdim=True)) / cache["ln_final.hook_scale"][:, :, None]
-    return einops.einsum(normalised[:, :-1], model.W_U[:, tokens[:, 1:]],
-                         "batch seq component d_model, d_model batch seq -> batch seq component")
-    ### END SOLUTION
 
 
 # %% check="ch2.logit_attribution"
@@ -380,17 +328,6 @@ print("repeated half, per layer:", [f"layer {l}: {v:.2f}" for l, v in enumerate(
 # log-probability of the next token as in `token_log_probs`.
 
 # %% solution="ch2.logit_lens"
-def logit_lens(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "stage batch seq_minus_1"]:
-    ### BEGIN SOLUTION
-    n_layers = model.cfg.n_layers
-    stages = [cache["resid_pre", layer] for layer in range(n_layers)] + [cache["resid_post", n_layers - 1]]
-    resid = torch.stack(stages)
-    centred = resid - resid.mean(dim=-1, keepdim=True)
-    normalised = centred / (centred.pow(2).mean(dim=-1, keepdim=True) + model.cfg.eps).sqrt()
-    log_probs = (normalised @ model.W_U)[:, :, :-1].log_softmax(dim=-1)
-    targets = einops.repeat(tokens[:, 1:], "batch seq -> stage batch seq 1", stage=len(stages))
-    return log_probs.gather(-1, targets)[..., 0]
-    ### END SOLUTION
 
 
 # %% check="ch2.logit_lens"
@@ -424,13 +361,6 @@ for s, name in enumerate(stage_names):
 # alone. Return the edited `z` (editing it in place and returning nothing also works).
 
 # %% solution="ch2.ablate_head_hook"
-def ablate_head_hook(z: Float[Tensor, "batch seq head d_head"], hook, head: int,
-                     replacement: Float[Tensor, "seq d_head"] | None = None) -> Float[Tensor, "batch seq head d_head"]:
-    ### BEGIN SOLUTION
-    z = z.clone()
-    z[:, :, head, :] = 0.0 if replacement is None else replacement
-    return z
-    ### END SOLUTION
 
 
 # %% check="ch2.ablate_head_hook"
@@ -447,22 +377,6 @@ check("ch2.ablate_head_hook", ablate_head_hook)
 # head's `z` averaged over the batch (one row per position) on the same tokens.
 
 # %% solution="ch2.ablation_scores"
-def ablation_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int, mean_ablate: bool = False) -> Float[Tensor, "layer head"]:
-    ### BEGIN SOLUTION
-    def repeated_loss(logits: Tensor) -> Tensor:
-        return -token_log_probs(logits, tokens)[:, half_len + 1:].mean()
-
-    logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("hook_z"))
-    baseline = repeated_loss(logits)
-    scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
-    for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
-            replacement = cache["z", layer][:, :, head].mean(dim=0) if mean_ablate else None
-            hook = partial(ablate_head_hook, head=head, replacement=replacement)
-            ablated = model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
-            scores[layer, head] = repeated_loss(ablated) - baseline
-    return scores
-    ### END SOLUTION
 
 
 # %% check="ch2.ablation_scores"
@@ -532,12 +446,6 @@ print(f"{'induction heads ' + str(all_induction) + ' (mean)':28s} {first:10.2f} 
 # which entry `(i, i)` is the largest in row `i` of `model.W_E @ model.OV[layer, head] @ model.W_U`.
 
 # %% solution="ch2.full_ov_top1"
-def full_ov_top1(model, layer: int, head: int) -> float:
-    ### BEGIN SOLUTION
-    full_ov = model.W_E @ model.OV[layer, head] @ model.W_U  # FactoredMatrix (d_vocab, d_vocab)
-    matrix = full_ov.AB
-    return (matrix.argmax(dim=-1) == torch.arange(matrix.shape[0])).float().mean().item()
-    ### END SOLUTION
 
 
 # %% check="ch2.full_ov_top1"
@@ -571,13 +479,6 @@ px.imshow(ov_block, color_continuous_scale="RdBu", color_continuous_midpoint=0,
 # `cache["blocks.1.ln1.hook_scale"]`, multiply by `model.W_K[1, head]` (no bias).
 
 # %% solution="ch2.decompose_qk"
-def decompose_keys(model, cache, head: int) -> Float[Tensor, "component batch seq d_head"]:
-    ### BEGIN SOLUTION
-    layer0_heads = einops.einsum(cache["z", 0], model.W_O[0], "batch seq head d_head, head d_head d_model -> head batch seq d_model")
-    inputs = torch.cat([cache["hook_embed"][None], cache["hook_pos_embed"][None], layer0_heads])
-    normalised = (inputs - inputs.mean(dim=-1, keepdim=True)) / cache["blocks.1.ln1.hook_scale"]
-    return einops.einsum(normalised, model.W_K[1, head], "component batch seq d_model, d_model d_head -> component batch seq d_head")
-    ### END SOLUTION
 
 
 # %% check="ch2.decompose_qk"
@@ -622,10 +523,6 @@ print("largest key component:", component_names[int(component_scores.argmax())])
 # float, `||write @ read||_F / (||write||_F * ||read||_F)`.
 
 # %% solution="ch2.composition_score"
-def composition_score(write: FactoredMatrix, read: FactoredMatrix) -> float:
-    ### BEGIN SOLUTION
-    return ((write @ read).norm() / (write.norm() * read.norm())).item()
-    ### END SOLUTION
 
 
 # %% check="ch2.composition_score"
@@ -639,15 +536,6 @@ check("ch2.composition_score", composition_score)
 # `composition_score(model.OV[0, writer], model.QK[1, reader].T)`.
 
 # %% solution="ch2.k_composition"
-def k_composition_scores(model) -> Float[Tensor, "writer reader"]:
-    ### BEGIN SOLUTION
-    n_heads = model.cfg.n_heads
-    scores = torch.zeros(n_heads, n_heads)
-    for writer in range(n_heads):
-        for reader in range(n_heads):
-            scores[writer, reader] = composition_score(model.OV[0, writer], model.QK[1, reader].T)
-    return scores
-    ### END SOLUTION
 
 
 # %% check="ch2.k_composition"

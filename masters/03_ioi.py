@@ -26,6 +26,7 @@
 # %%
 import functools
 import random
+from typing import Callable, Iterable, Sequence
 
 import einops
 import plotly.express as px
@@ -38,6 +39,7 @@ from transformer_lens import patching
 
 from circuitlab.ch3 import analysis, ioi_setup
 from circuitlab.ch3.analysis import head_label
+from circuitlab.ch3.reference import Head, Metric  # the type aliases in the exercises' signatures
 from circuitlab.data import ioi
 
 torch.set_grad_enabled(False)  # analysis only; the bonus exercise switches gradients on where it needs them
@@ -68,14 +70,6 @@ print(f"Loaded {model_name}: {model.cfg.n_layers} layers x {model.cfg.n_heads} h
 # clause's `{S}` is S in the clean prompt and C in the corrupted one; nothing else changes.
 
 # %% solution="ch3.ioi_prompts"
-def make_ioi_prompt(template: str, io: str, s: str, c: str, order: str, place: str, obj: str) -> tuple[str, str]:
-    """The clean IOI prompt and its ABC-corrupted twin (second mention of S replaced by C)."""
-    ### BEGIN SOLUTION
-    first, second = (io, s) if order == "ABBA" else (s, io)
-    clean = template.format(A=first, B=second, S=s, P=place, O=obj)
-    corrupt = template.format(A=first, B=second, S=c, P=place, O=obj)
-    return clean, corrupt
-    ### END SOLUTION
 
 
 # %% check="ch3.ioi_prompts"
@@ -95,11 +89,6 @@ for order in ("ABBA", "BABA"):
 # `" " + name` encodes to exactly one token, without special tokens such as BOS.
 
 # %% solution="ch3.single_token_names"
-def single_token_names(names: list[str], tokenizer) -> list[str]:
-    """The names that are a single token after a space."""
-    ### BEGIN SOLUTION
-    return [name for name in names if len(tokenizer.encode(" " + name, add_special_tokens=False)) == 1]
-    ### END SOLUTION
 
 
 # %% check="ch3.single_token_names"
@@ -168,20 +157,6 @@ print("tokens:", model.to_str_tokens(batch.tokens[0, : batch.end_pos[0] + 1]))
 # `per_prompt`, else its mean (a scalar tensor).
 
 # %% solution="ch3.logit_diff"
-def logit_diff(
-    logits: Float[Tensor, "batch seq vocab"],
-    end_pos: Int[Tensor, "batch"],
-    io_tokens: Int[Tensor, "batch"],
-    s_tokens: Int[Tensor, "batch"],
-    per_prompt: bool = False,
-) -> Tensor:
-    """logit(IO) - logit(S) at each prompt's end position."""
-    ### BEGIN SOLUTION
-    rows = torch.arange(logits.shape[0], device=logits.device)
-    final_logits = logits[rows, end_pos]
-    diffs = final_logits[rows, io_tokens] - final_logits[rows, s_tokens]
-    return diffs if per_prompt else diffs.mean()
-    ### END SOLUTION
 
 
 # %% check="ch3.logit_diff"
@@ -206,19 +181,6 @@ px.histogram(x=per_prompt.cpu().numpy(), nbins=30, title="Clean logit difference
 # `(logit_diff(...) - corrupt_diff) / (clean_diff - corrupt_diff)` as a scalar tensor.
 
 # %% solution="ch3.patching_metric"
-def normalised_logit_diff(
-    logits: Float[Tensor, "batch seq vocab"],
-    end_pos: Int[Tensor, "batch"],
-    io_tokens: Int[Tensor, "batch"],
-    s_tokens: Int[Tensor, "batch"],
-    clean_diff: float,
-    corrupt_diff: float,
-) -> Tensor:
-    """0 for the corrupted run, 1 for the clean run."""
-    ### BEGIN SOLUTION
-    diff = logit_diff(logits, end_pos, io_tokens, s_tokens)
-    return (diff - corrupt_diff) / (clean_diff - corrupt_diff)
-    ### END SOLUTION
 
 
 # %% check="ch3.patching_metric"
@@ -250,20 +212,6 @@ print(f"metric(clean) = {metric(clean_logits).item():.3f}, metric(corrupt) = {me
 # `(component,)`.
 
 # %% solution="ch3.residual_dla"
-def residual_to_logit_diff(
-    stack: Float[Tensor, "component batch d_model"],
-    cache,
-    end_pos: Int[Tensor, "batch"],
-    directions: Float[Tensor, "batch d_model"],
-) -> Float[Tensor, "component"]:
-    """Each component's direct contribution to logit(IO) - logit(S), averaged over prompts."""
-    ### BEGIN SOLUTION
-    rows = torch.arange(stack.shape[1], device=stack.device)
-    scale = cache["ln_final.hook_scale"][rows, end_pos]  # (batch, 1)
-    centred = stack - stack.mean(dim=-1, keepdim=True)
-    per_prompt = einops.einsum(centred / scale, directions, "comp batch d_model, batch d_model -> comp batch")
-    return per_prompt.mean(dim=-1)
-    ### END SOLUTION
 
 
 # %% check="ch3.residual_dla"
@@ -317,22 +265,6 @@ for h in top_heads:
 # `clean_cache`. Use `model.run_with_hooks`, so no hook outlives its run.
 
 # %% solution="ch3.patch_residual"
-def patch_residual(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric) -> Float[Tensor, "layer pos"]:
-    """Corrupted run with the clean residual stream patched in at one (layer, position)."""
-    n_layers, seq = model.cfg.n_layers, corrupt_tokens.shape[1]
-    results = torch.zeros(n_layers, seq)
-    ### BEGIN SOLUTION
-    for layer in range(n_layers):
-        name = f"blocks.{layer}.hook_resid_pre"
-        for pos in range(seq):
-            def patch(resid: Tensor, hook, pos: int = pos) -> Tensor:
-                resid[:, pos] = clean_cache[hook.name][:, pos]
-                return resid
-
-            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
-            results[layer, pos] = metric(logits).item()
-    ### END SOLUTION
-    return results
 
 
 # %% check="ch3.patch_residual"
@@ -376,21 +308,6 @@ px.imshow(block_grid.cpu().numpy(), facet_col=0, x=positions, color_continuous_s
 # `(batch, pos, head, d_head)`) has head `head` replaced, at every position, by its clean value.
 
 # %% solution="ch3.patch_head_output"
-def patch_head_output(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric) -> Float[Tensor, "layer head"]:
-    """Corrupted run with one head's clean output (every position) patched in."""
-    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
-    ### BEGIN SOLUTION
-    for layer in range(model.cfg.n_layers):
-        name = f"blocks.{layer}.attn.hook_z"
-        for head in range(model.cfg.n_heads):
-            def patch(z: Tensor, hook, head: int = head) -> Tensor:
-                z[:, :, head] = clean_cache[hook.name][:, :, head]
-                return z
-
-            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
-            results[layer, head] = metric(logits).item()
-    ### END SOLUTION
-    return results
 
 
 # %% check="ch3.patch_head_output"
@@ -412,21 +329,6 @@ px.imshow(head_out_grid.numpy(), color_continuous_scale="RdBu", color_continuous
 # `blocks.{layer}.attn.hook_pattern`, whose shape is `(batch, head, query, key)`.
 
 # %% solution="ch3.patch_head_pattern"
-def patch_head_pattern(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric) -> Float[Tensor, "layer head"]:
-    """Corrupted run with one head's clean attention pattern patched in."""
-    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
-    ### BEGIN SOLUTION
-    for layer in range(model.cfg.n_layers):
-        name = f"blocks.{layer}.attn.hook_pattern"
-        for head in range(model.cfg.n_heads):
-            def patch(pattern: Tensor, hook, head: int = head) -> Tensor:
-                pattern[:, head] = clean_cache[hook.name][:, head]
-                return pattern
-
-            logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
-            results[layer, head] = metric(logits).item()
-    ### END SOLUTION
-    return results
 
 
 # %% check="ch3.patch_head_pattern"
@@ -457,24 +359,7 @@ fig.update_layout(title="How much each head restores: whole output versus patter
 # layer's `hook_z`, every head's output is its clean-cache value except head `(layer, head)`, whose
 # output is its corrupted-cache value.
 
-# %% solution="ch3.path_patch_to_final"
-def path_patch_to_final(model, clean_tokens: Int[Tensor, "batch seq"], clean_cache, corrupt_cache, metric) -> Float[Tensor, "layer head"]:
-    """Metric when only the path sender -> final residual stream carries the corrupted output."""
-    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
-    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
-    ### BEGIN SOLUTION
-    for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
-            def pin(z: Tensor, hook, layer: int = layer, head: int = head) -> Tensor:
-                pinned = clean_cache[hook.name].clone()
-                if hook.layer() == layer:
-                    pinned[:, :, head] = corrupt_cache[hook.name][:, :, head]
-                return pinned
-
-            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in z_names, pin)])
-            results[layer, head] = metric(logits).item()
-    ### END SOLUTION
-    return results
+# %% solution="ch3.path_patch_to_final" defines="freeze_heads_except"
 
 
 # %% check="ch3.path_patch_to_final"
@@ -504,39 +389,6 @@ print("receivers for the next experiment:", [head_label(h) for h in receivers])
 # the receiver heads' `component` by the recorded values. The entry is the metric of run (2).
 
 # %% solution="ch3.path_patch_to_heads"
-def path_patch_to_heads(model, clean_tokens: Int[Tensor, "batch seq"], clean_cache, corrupt_cache, metric,
-                        receivers: list[tuple[int, int]], component: str) -> Float[Tensor, "layer head"]:
-    """Metric when only the path sender -> receivers' q/k/v carries the corrupted output."""
-    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
-    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
-    receiver_names = {f"blocks.{layer}.attn.hook_{component}" for layer, _ in receivers}
-    ### BEGIN SOLUTION
-    for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
-            recorded: dict[str, Tensor] = {}
-
-            def pin(z: Tensor, hook, layer: int = layer, head: int = head) -> Tensor:
-                pinned = clean_cache[hook.name].clone()
-                if hook.layer() == layer:
-                    pinned[:, :, head] = corrupt_cache[hook.name][:, :, head]
-                return pinned
-
-            def record(act: Tensor, hook) -> None:
-                recorded[hook.name] = act.clone()
-
-            model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in z_names, pin),
-                                                          (lambda name: name in receiver_names, record)])
-
-            def patch_receivers(act: Tensor, hook) -> Tensor:
-                for r_layer, r_head in receivers:
-                    if r_layer == hook.layer():
-                        act[:, :, r_head] = recorded[hook.name][:, :, r_head]
-                return act
-
-            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in receiver_names, patch_receivers)])
-            results[layer, head] = metric(logits).item()
-    ### END SOLUTION
-    return results
 
 
 # %% check="ch3.path_patch_to_heads"
@@ -651,20 +503,6 @@ cv.attention.attention_patterns(tokens=tokens_0, attention=patterns.cpu())
 # position, shared by every prompt.
 
 # %% solution="ch3.mean_ablate_except"
-def mean_ablate_except(model, tokens: Int[Tensor, "batch seq"], circuit: list[tuple[int, int]],
-                       means: Float[Tensor, "layer seq head d_head"]) -> Float[Tensor, "batch seq vocab"]:
-    """Logits with every head outside the circuit replaced by its mean output."""
-    keep = {(int(layer), int(head)) for layer, head in circuit}
-    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
-    ### BEGIN SOLUTION
-    def ablate(z: Tensor, hook) -> Tensor:
-        layer = hook.layer()
-        ablated = [h for h in range(model.cfg.n_heads) if (layer, h) not in keep]
-        z[:, :, ablated] = means[layer][:, ablated].to(z.dtype)
-        return z
-
-    return model.run_with_hooks(tokens, fwd_hooks=[(lambda name: name in z_names, ablate)])
-    ### END SOLUTION
 
 
 # %% check="ch3.mean_ablate_except"
@@ -793,28 +631,12 @@ px.imshow(change.numpy(), color_continuous_scale="RdBu", color_continuous_midpoi
 # **Spec.** `attribution_patching(model, clean_tokens, corrupt_tokens, metric)` returns `(n_layers,
 # n_heads)`: for each head, the sum over batch, positions and `d_head` of `(z_clean − z_corrupt) * grad`,
 # where `z` is `hook_z` and `grad` is the gradient of `metric(logits of the corrupted run)` with respect to
-# `z` on the corrupted run. Gradients are switched off in this notebook: use `torch.enable_grad()`.
+# `z` on the corrupted run. It is the full derivative, the one patching a head would feel: a head's output
+# reaches the logits directly and through every later head that reads it, so do not cut the graph between
+# layers (a `z.detach()` in every layer's hook keeps only the direct path). Gradients are switched off in
+# this notebook: use `torch.enable_grad()`, and leave no hooks or gradients behind.
 
 # %% solution="ch3.attribution_patching"
-def attribution_patching(model, clean_tokens: Int[Tensor, "batch seq"], corrupt_tokens: Int[Tensor, "batch seq"],
-                         metric) -> Float[Tensor, "layer head"]:
-    """First-order estimate of patching each head's clean output into the corrupted run."""
-    z_names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
-    ### BEGIN SOLUTION
-    _, clean = model.run_with_cache(clean_tokens, names_filter=lambda name: name in z_names)
-    leaves: dict[str, Tensor] = {}
-
-    def as_leaf(z: Tensor, hook) -> Tensor:
-        leaves[hook.name] = z.detach().clone().requires_grad_(True)
-        return leaves[hook.name]
-
-    with torch.enable_grad():
-        value = metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(lambda name: name in z_names, as_leaf)]))
-        grads = torch.autograd.grad(value, [leaves[name] for name in z_names])
-    scores = [einops.einsum(clean[name] - leaves[name].detach(), grad, "batch pos head d, batch pos head d -> head")
-              for name, grad in zip(z_names, grads)]
-    return torch.stack(scores).detach()
-    ### END SOLUTION
 
 
 # %% check="ch3.attribution_patching"
@@ -835,11 +657,10 @@ print(f"largest miss: head {head_label(worst)}, estimate {estimate[worst].item()
 
 # %% [markdown]
 # The estimate is exact only where the metric is linear in the patched activation. Replacing a head's
-# output at every position is not a small change: the heads downstream pass it through attention
-# softmaxes and LayerNorms, and a confident model sits where those saturate, so a gradient taken on the
-# corrupted run can badly under- or over-state the real effect (the largest miss above). Use
-# attribution patching to decide where to look first on a model too big to patch everywhere, then
-# confirm the candidates with activation patching.
+# output at every position is not always a small change, and the heads downstream pass it through
+# attention softmaxes and LayerNorms, which are not linear; the correlation and the largest miss printed
+# above measure how far this model is from the linear regime. Use attribution patching to decide where to
+# look first on a model too big to patch everywhere, then confirm the candidates with activation patching.
 
 # %% [markdown]
 # ## 10. This model's circuit beside GPT-2's

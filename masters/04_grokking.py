@@ -22,6 +22,7 @@
 # %%
 import math
 import time
+from typing import Any, Callable
 
 import einops
 import plotly.express as px
@@ -68,17 +69,6 @@ P = 113
 # `test_indices`, the remaining entries.
 
 # %% solution="ch4.mod_add_dataset"
-def make_dataset(p: int, frac_train: float, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """tokens (p*p, 3), labels (p*p,), train_indices, test_indices: all pairs and a seeded split."""
-    ### BEGIN SOLUTION
-    a = torch.arange(p).repeat_interleave(p)  # a changes slowest: row a*p + b
-    b = torch.arange(p).repeat(p)
-    tokens = torch.stack([a, b, torch.full_like(a, p)], dim=1)
-    labels = (a + b) % p
-    order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
-    n_train = int(frac_train * p * p)
-    return tokens, labels, order[:n_train], order[n_train:]
-    ### END SOLUTION
 
 
 # %% check="ch4.mod_add_dataset"
@@ -130,12 +120,6 @@ print("largest difference from model(tokens)[:, -1:]:", (reference_logits - fast
 # float64, as a 0-dim float64 tensor.
 
 # %% solution="ch4.last_position_loss"
-def last_position_loss(logits: Float[Tensor, "batch seq d_vocab_out"], labels: Int[Tensor, "batch"]) -> Tensor:
-    """Mean cross-entropy of the last position's prediction, in float64."""
-    ### BEGIN SOLUTION
-    log_probs = logits[:, -1].to(torch.float64).log_softmax(dim=-1)
-    return -log_probs.gather(-1, labels[:, None]).mean()
-    ### END SOLUTION
 
 
 # %% check="ch4.last_position_loss"
@@ -177,36 +161,6 @@ print(f"loss at initialisation {initial_loss.item():.3f}; uniform guessing gives
 #   reaches it.
 
 # %% solution="ch4.train_model"
-def train_model(model, tokens: Tensor, labels: Tensor, train_indices: Tensor, test_indices: Tensor,
-                n_epochs: int, logits_fn, lr: float = 2e-2, weight_decay: float = 1.0, warmup_steps: int = 10,
-                eval_every: int = 10, stop_at_test_accuracy: float | None = None) -> dict[str, list[float]]:
-    """Full-batch AdamW on the training rows; returns the curves recorded every eval_every epochs."""
-    ### BEGIN SOLUTION
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps))
-    history = {"epoch": [], "train_loss": [], "test_loss": [], "test_accuracy": [], "weight_norm": []}
-    for epoch in range(1, n_epochs + 1):
-        loss = last_position_loss(logits_fn(model, tokens[train_indices]), labels[train_indices])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        if epoch % eval_every == 0:
-            with torch.no_grad():
-                train_loss = last_position_loss(logits_fn(model, tokens[train_indices]), labels[train_indices])
-                test_logits = logits_fn(model, tokens[test_indices])
-                test_loss = last_position_loss(test_logits, labels[test_indices])
-                test_accuracy = (test_logits[:, -1].argmax(-1) == labels[test_indices]).float().mean()
-                norm = torch.cat([p.detach().flatten() for p in model.parameters()]).norm()
-            history["epoch"].append(epoch)
-            history["train_loss"].append(train_loss.item())
-            history["test_loss"].append(test_loss.item())
-            history["test_accuracy"].append(test_accuracy.item())
-            history["weight_norm"].append(norm.item())
-            if stop_at_test_accuracy is not None and history["test_accuracy"][-1] >= stop_at_test_accuracy:
-                break
-    return history
-    ### END SOLUTION
 
 
 # %% check="ch4.train_model"
@@ -290,16 +244,6 @@ print(f"train accuracy {accuracy[data.train_indices].mean():.4f}, "
 # every row has unit norm.
 
 # %% solution="ch4.fourier_basis"
-def fourier_basis(p: int) -> Float[Tensor, "p p"]:
-    """Orthonormal Fourier basis over 0..p-1, one vector per row: const, cos 1, sin 1, cos 2, ..."""
-    ### BEGIN SOLUTION
-    x = torch.arange(p, dtype=torch.float32)
-    rows = [torch.ones(p)]
-    for k in range(1, p // 2 + 1):
-        rows += [torch.cos(2 * math.pi * k * x / p), torch.sin(2 * math.pi * k * x / p)]
-    basis = torch.stack(rows)
-    return basis / basis.norm(dim=1, keepdim=True)
-    ### END SOLUTION
 
 
 # %% check="ch4.fourier_basis"
@@ -324,11 +268,6 @@ print("largest deviation of basis @ basis.T from the identity:",
 # are kept) and returns the coefficients with the same shape: `out[i, ...] = Σ_x basis[i, x] · x[x, ...]`.
 
 # %% solution="ch4.fft1d"
-def fft1d(x: Float[Tensor, "p ..."], basis: Float[Tensor, "p p"]) -> Float[Tensor, "p ..."]:
-    """Fourier coefficients of x along its first axis."""
-    ### BEGIN SOLUTION
-    return einops.einsum(basis, x, "component input, input ... -> component ...")
-    ### END SOLUTION
 
 
 # %% check="ch4.fft1d"
@@ -355,16 +294,6 @@ print(f"largest single component's share: trained {embedding_power.max() / embed
 # `fraction`, taken largest share first and listed in that order.
 
 # %% solution="ch4.key_frequencies"
-def key_frequencies(W_E: Float[Tensor, "p d_model"], basis: Float[Tensor, "p p"], fraction: float = 0.9) -> Tensor:
-    """The fewest frequencies, largest share first, carrying `fraction` of the embedding's squared norm."""
-    ### BEGIN SOLUTION
-    power = fft1d(W_E, basis).pow(2).sum(-1)  # [component]
-    per_frequency = power[1::2] + power[2::2]  # entry k-1 is frequency k
-    order = per_frequency.argsort(descending=True)
-    shares = per_frequency[order].cumsum(0) / power.sum()
-    n_needed = int((shares < fraction).sum()) + 1
-    return order[:n_needed] + 1
-    ### END SOLUTION
 
 
 # %% check="ch4.key_frequencies"
@@ -397,11 +326,6 @@ print(f"key frequencies of the model you trained: {my_freqs.tolist()}")
 # **Spec.** `fourier_2d_basis_term(i, j, basis)` returns the (p, p) grid `f[a, b] = basis[i][a] · basis[j][b]`.
 
 # %% solution="ch4.fourier_2d_basis_term"
-def fourier_2d_basis_term(i: int, j: int, basis: Float[Tensor, "p p"]) -> Float[Tensor, "p p"]:
-    """The 2D basis function basis[i](a) * basis[j](b) on the (a, b) grid."""
-    ### BEGIN SOLUTION
-    return einops.einsum(basis[i], basis[j], "a, b -> a b")
-    ### END SOLUTION
 
 
 # %% check="ch4.fourier_2d_basis_term"
@@ -425,13 +349,6 @@ fig.show()
 # optimiser torch evaluates it through a (p, p, p, p) intermediate, which is slow and large.
 
 # %% solution="ch4.fft2d"
-def fft2d(x: Float[Tensor, "p p ..."], basis: Float[Tensor, "p p"]) -> Float[Tensor, "p p ..."]:
-    """2D Fourier coefficients of x over its first two axes."""
-    ### BEGIN SOLUTION
-    # One axis at a time: a three-operand einsum would build a p^4 intermediate (torch contracts left to right).
-    along_a = einops.einsum(basis, x, "i a, a b ... -> i b ...")
-    return einops.einsum(basis, along_a, "j b, i b ... -> i j ...")
-    ### END SOLUTION
 
 
 # %% check="ch4.fft2d"
@@ -465,20 +382,6 @@ fig.update_layout(height=420).show()
 # (long) and its fraction of variance explained (float).
 
 # %% solution="ch4.neuron_freq_fve"
-def neuron_freq_fve(neuron_acts: Float[Tensor, "p p d_mlp"], basis: Float[Tensor, "p p"]) -> tuple[Tensor, Tensor]:
-    """Each neuron's best frequency and the fraction of its variance that frequency explains."""
-    ### BEGIN SOLUTION
-    p = basis.shape[0]
-    power = fft2d(neuron_acts, basis).pow(2)  # [i j neuron]
-    power[0, 0] = 0.0  # the mean is not variance
-    explained = []
-    for k in range(1, p // 2 + 1):
-        rows = torch.tensor([0, 2 * k - 1, 2 * k])
-        explained.append(power[rows][:, rows].sum((0, 1)))
-    fve = torch.stack(explained) / power.sum((0, 1))  # [frequency-1 neuron]
-    best, index = fve.max(0)
-    return index + 1, best
-    ### END SOLUTION
 
 
 # %% check="ch4.neuron_freq_fve"
@@ -541,26 +444,7 @@ print(f"share of the (centred) logits' variance in cos(w_k(a + b - c)) over the 
 # output column's mean over the pairs plus the projection of the logits onto these directions, and
 # return the mean float64 cross-entropy over all pairs (a 0-dim tensor).
 
-# %% solution="ch4.restricted_loss"
-def sum_frequency_directions(p: int, freqs: Tensor) -> Float[Tensor, "direction pairs"]:
-    """Unit vectors cos(2πk(a+b)/p) and sin(2πk(a+b)/p) over the p² pairs (row a*p + b), for each k."""
-    ### BEGIN SOLUTION
-    a = torch.arange(p).repeat_interleave(p)
-    b = torch.arange(p).repeat(p)
-    angles = 2 * math.pi * torch.as_tensor(freqs).reshape(-1, 1).double() * (a + b).double() / p
-    directions = torch.cat([torch.cos(angles), torch.sin(angles)])
-    return directions / directions.norm(dim=1, keepdim=True)
-    ### END SOLUTION
-
-
-def restricted_loss(logits: Float[Tensor, "pairs p"], labels: Int[Tensor, "pairs"], freqs: Tensor) -> Tensor:
-    """Loss on all pairs keeping only each output's mean and the key cos/sin(w(a+b)) components."""
-    ### BEGIN SOLUTION
-    logits = logits.double()
-    directions = sum_frequency_directions(logits.shape[-1], freqs)
-    kept = logits.mean(0, keepdim=True) + directions.T @ (directions @ logits)
-    return -kept.log_softmax(-1).gather(-1, labels[:, None]).mean()
-    ### END SOLUTION
+# %% solution="ch4.restricted_loss" defines="sum_frequency_directions"
 
 
 # %% check="ch4.restricted_loss"
@@ -577,15 +461,6 @@ check("ch4.restricted_loss", restricted_loss)
 # training rows only (a 0-dim tensor).
 
 # %% solution="ch4.excluded_loss"
-def excluded_loss(logits: Float[Tensor, "pairs p"], labels: Int[Tensor, "pairs"], freqs: Tensor,
-                  train_indices: Tensor) -> Tensor:
-    """Training loss after removing the key cos/sin(w(a+b)) components from the logits."""
-    ### BEGIN SOLUTION
-    logits = logits.double()
-    directions = sum_frequency_directions(logits.shape[-1], freqs)
-    remaining = (logits - directions.T @ (directions @ logits))[train_indices]
-    return -remaining.log_softmax(-1).gather(-1, labels[train_indices][:, None]).mean()
-    ### END SOLUTION
 
 
 # %% check="ch4.excluded_loss"

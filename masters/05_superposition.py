@@ -20,12 +20,14 @@
 # one optimizer step trains a whole experiment, for example one model per feature probability.
 
 # %%
+from typing import Callable
+
 import einops
 import plotly.express as px
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 from tqdm.auto import trange
 
@@ -61,13 +63,6 @@ torch.set_num_threads(1)
 # instance has `min_probability`.
 
 # %% solution="ch5.feature_probability"
-def feature_probability(n_instances: int, n_features: int, min_probability: float) -> Float[Tensor, "inst feat"]:
-    """Per instance, the probability that each feature is present (dense first, sparsest last)."""
-    ### BEGIN SOLUTION
-    exponents = torch.linspace(0.0, 1.0, n_instances)
-    per_instance = min_probability**exponents
-    return einops.repeat(per_instance, "inst -> inst feat", feat=n_features).clone()
-    ### END SOLUTION
 
 
 # %% check="ch5.feature_probability"
@@ -88,14 +83,6 @@ print([round(p, 3) for p in feature_probability(8, 5, 0.02)[:, 0].tolist()])
 # probability `p`; a present entry has a magnitude uniform in `[0, 1)` and an absent one is 0.
 
 # %% solution="ch5.generate_batch"
-def generate_batch(probability: Float[Tensor, "inst feat"], batch_size: int) -> Float[Tensor, "batch inst feat"]:
-    """Sparse features: each present with its probability, with a magnitude uniform in [0, 1)."""
-    ### BEGIN SOLUTION
-    shape = (batch_size, *probability.shape)
-    magnitude = torch.rand(shape)
-    present = torch.rand(shape) < probability
-    return magnitude * present
-    ### END SOLUTION
 
 
 # %% check="ch5.generate_batch"
@@ -119,16 +106,6 @@ print("fraction nonzero per instance:", [round(v, 3) for v in (sample != 0).floa
 # train together.
 
 # %% solution="ch5.importance_weighted_loss"
-def importance_weighted_loss(
-    output: Float[Tensor, "batch inst feat"],
-    features: Float[Tensor, "batch inst feat"],
-    importance: Tensor,
-) -> Float[Tensor, ""]:
-    """Importance-weighted squared error: mean over batch and features, summed over instances."""
-    ### BEGIN SOLUTION
-    weighted_error = importance * (features - output) ** 2
-    return einops.reduce(weighted_error, "batch inst feat -> inst", "mean").sum()
-    ### END SOLUTION
 
 
 # %% check="ch5.importance_weighted_loss"
@@ -145,19 +122,6 @@ check("ch5.importance_weighted_loss", importance_weighted_loss)
 # `__init__`.
 
 # %% solution="ch5.toy_model_forward"
-class ToyModel(nn.Module):
-    def __init__(self, cfg: ToyConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(cfg.n_instances, cfg.n_hidden, cfg.n_features)))
-        self.b_final = nn.Parameter(torch.zeros(cfg.n_instances, cfg.n_features))
-
-    def forward(self, features: Float[Tensor, "batch inst feat"]) -> Float[Tensor, "batch inst feat"]:
-        ### BEGIN SOLUTION
-        hidden = einops.einsum(self.W, features, "inst hidden feat, batch inst feat -> batch inst hidden")
-        out = einops.einsum(self.W, hidden, "inst hidden feat, batch inst hidden -> batch inst feat")
-        return F.relu(out + self.b_final)
-        ### END SOLUTION
 
 
 # %% check="ch5.toy_model_forward"
@@ -174,30 +138,6 @@ check("ch5.toy_model_forward", ToyModel)
 # the list of the `steps` losses as Python floats. Show a progress bar when `progress` is true.
 
 # %% solution="ch5.train_toy_model"
-def train_toy_model(
-    model: nn.Module,
-    probability: Float[Tensor, "inst feat"],
-    importance: Tensor,
-    steps: int = 2000,
-    batch_size: int = 512,
-    lr: float = 3e-3,
-    batch_fn=generate_batch,
-    loss_fn=importance_weighted_loss,
-    progress: bool = False,
-) -> list[float]:
-    """Adam on fresh batches; returns the loss at every step."""
-    ### BEGIN SOLUTION
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in trange(steps, disable=not progress, mininterval=0.5):
-        features = batch_fn(probability, batch_size)
-        loss = loss_fn(model(features), features, importance)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-    ### END SOLUTION
 
 
 # %% check="ch5.train_toy_model"
@@ -277,15 +217,6 @@ plots.sweep_bars(probabilities, represented, sweep_settings.n_hidden).show()
 # (not NaN).
 
 # %% solution="ch5.dimensionality"
-def dimensionality(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst feat"]:
-    """Feature dimensionality |W_i|^2 / sum_j (unit(W_i) . W_j)^2; 0 for a zero column."""
-    ### BEGIN SOLUTION
-    norms = W.norm(dim=1)
-    unit = W / norms.clamp_min(1e-8).unsqueeze(1)
-    overlaps = einops.einsum(unit, W, "inst hidden i, inst hidden j -> inst i j")
-    interference = (overlaps**2).sum(-1)
-    return torch.where(norms > 1e-8, norms**2 / interference.clamp_min(1e-16), torch.zeros_like(norms))
-    ### END SOLUTION
 
 
 # %% check="ch5.dimensionality"
@@ -330,22 +261,6 @@ print(f"features within 0.1 of 1, 1/2, 2/5 or 0: {sum(on_plateau)} of {len(on_pl
 #   probability `p`, but never together with its partner. (Assume `p <= 1/2`.)
 
 # %% solution="ch5.correlated_batch"
-def correlated_batch(
-    probability: Float[Tensor, "inst pairs"], batch_size: int, correlated: bool = True
-) -> Float[Tensor, "batch inst feat"]:
-    """Features in adjacent pairs that always appear together (correlated) or never do (anticorrelated)."""
-    ### BEGIN SOLUTION
-    shape = (batch_size, *probability.shape)
-    magnitude = torch.rand(*shape, 2)
-    if correlated:
-        pair_on = torch.rand(shape) < probability
-        present = einops.repeat(pair_on, "batch inst pairs -> batch inst pairs two", two=2)
-    else:
-        pair_on = torch.rand(shape) < 2 * probability
-        first = torch.rand(shape) < 0.5
-        present = torch.stack([pair_on & first, pair_on & ~first], dim=-1)
-    return einops.rearrange(magnitude * present, "batch inst pairs two -> batch inst (pairs two)")
-    ### END SOLUTION
 
 
 # %% check="ch5.correlated_batch"
@@ -409,23 +324,6 @@ plots.feature_vectors(torch.cat([W_correlated, W_anticorrelated]),
 # `ReLU(W_out h + b_out)` where `h = ReLU(W_in x + b_in)`, shape `(batch, inst, n_features)`.
 
 # %% solution="ch5.neuron_model_forward"
-class NeuronModel(nn.Module):
-    def __init__(self, cfg: ToyConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        n, f, h = cfg.n_instances, cfg.n_features, cfg.n_hidden
-        self.W_in = nn.Parameter(nn.init.xavier_normal_(torch.empty(n, h, f)))
-        self.b_in = nn.Parameter(torch.zeros(n, h))
-        self.W_out = nn.Parameter(nn.init.xavier_normal_(torch.empty(n, f, h)))
-        self.b_out = nn.Parameter(torch.zeros(n, f))
-
-    def forward(self, features: Float[Tensor, "batch inst feat"]) -> Float[Tensor, "batch inst feat"]:
-        ### BEGIN SOLUTION
-        pre = einops.einsum(self.W_in, features, "inst hidden feat, batch inst feat -> batch inst hidden")
-        hidden = F.relu(pre + self.b_in)
-        out = einops.einsum(self.W_out, hidden, "inst feat hidden, batch inst hidden -> batch inst feat")
-        return F.relu(out + self.b_out)
-        ### END SOLUTION
 
 
 # %% check="ch5.neuron_model_forward"
@@ -491,23 +389,6 @@ px.imshow(W_in, facet_col=0, color_continuous_scale="RdBu", color_continuous_mid
 # `W_dec[i, latent, :]` by its norm. Normalise inside `forward`, so gradients flow through it.
 
 # %% solution="ch5.sae_forward"
-class ToySAE(nn.Module):
-    def __init__(self, n_instances: int, d_in: int, d_sae: int) -> None:
-        super().__init__()
-        self.W_enc = nn.Parameter(nn.init.kaiming_uniform_(torch.empty(n_instances, d_in, d_sae)))
-        self.b_enc = nn.Parameter(torch.zeros(n_instances, d_sae))
-        self.W_dec = nn.Parameter(nn.init.kaiming_uniform_(torch.empty(n_instances, d_sae, d_in)))
-        self.b_dec = nn.Parameter(torch.zeros(n_instances, d_in))
-
-    def forward(self, h: Float[Tensor, "batch inst d_in"]) -> tuple[Tensor, Tensor]:
-        ### BEGIN SOLUTION
-        centred = h - self.b_dec
-        pre = einops.einsum(centred, self.W_enc, "batch inst d_in, inst d_in d_sae -> batch inst d_sae")
-        acts = F.relu(pre + self.b_enc)
-        decoder = self.W_dec / self.W_dec.norm(dim=-1, keepdim=True)
-        recon = einops.einsum(acts, decoder, "batch inst d_sae, inst d_sae d_in -> batch inst d_in")
-        return acts, recon + self.b_dec
-        ### END SOLUTION
 
 
 # %% check="ch5.sae_forward"
@@ -522,18 +403,6 @@ check("ch5.sae_forward", ToySAE)
 # `sum over latents of |acts|`.
 
 # %% solution="ch5.sae_loss"
-def sae_loss(
-    h: Float[Tensor, "batch inst d_in"],
-    acts: Float[Tensor, "batch inst d_sae"],
-    recon: Float[Tensor, "batch inst d_in"],
-    l1_coeff: float,
-) -> Float[Tensor, "inst"]:
-    """Reconstruction MSE plus l1_coeff times the latents' L1 norm, per instance."""
-    ### BEGIN SOLUTION
-    reconstruction = einops.reduce((recon - h) ** 2, "batch inst d_in -> inst", "mean")
-    l1 = einops.reduce(acts.abs(), "batch inst d_sae -> batch inst", "sum").mean(0)
-    return reconstruction + l1_coeff * l1
-    ### END SOLUTION
 
 
 # %% check="ch5.sae_loss"
@@ -548,13 +417,6 @@ check("ch5.sae_loss", sae_loss)
 # similarity with any learned direction of the same instance. A zero true direction scores 0.
 
 # %% solution="ch5.matched_cosine"
-def matched_cosine(learned: Float[Tensor, "inst d_sae d_in"], true: Float[Tensor, "inst n_feat d_in"]) -> Tensor:
-    """For each true direction, its best cosine similarity with a learned direction."""
-    ### BEGIN SOLUTION
-    cosines = einops.einsum(F.normalize(true, dim=-1), F.normalize(learned, dim=-1),
-                            "inst feat d, inst latent d -> inst feat latent")
-    return cosines.max(dim=-1).values
-    ### END SOLUTION
 
 
 # %% check="ch5.matched_cosine"
@@ -613,24 +475,6 @@ plots.sae_directions(true_directions, sae_plain.W_dec.detach(), live_mask_plain,
 # Live latents must not change.
 
 # %% solution="ch5.resample_dead"
-@torch.no_grad()
-def resample_dead(sae: ToySAE, h: Float[Tensor, "batch inst d_in"], dead: Bool[Tensor, "inst d_sae"]) -> None:
-    """Point each dead latent at one of the worst-reconstructed inputs."""
-    ### BEGIN SOLUTION
-    _, recon = sae(h)
-    error = ((recon - h) ** 2).sum(-1)  # (batch, inst)
-    for inst in range(dead.shape[0]):
-        dead_latents = torch.nonzero(dead[inst]).flatten()
-        if dead_latents.numel() == 0:
-            continue
-        worst = torch.argsort(error[:, inst], descending=True, stable=True)[: dead_latents.numel()]
-        directions = F.normalize(h[worst, inst] - sae.b_dec[inst], dim=-1)
-        live = ~dead[inst]
-        scale = sae.W_enc[inst].norm(dim=0)[live].mean() if live.any() else torch.tensor(1.0)
-        sae.W_dec[inst, dead_latents] = directions
-        sae.W_enc[inst][:, dead_latents] = directions.T * scale
-        sae.b_enc[inst, dead_latents] = 0.0
-    ### END SOLUTION
 
 
 # %% check="ch5.resample_dead"
@@ -697,30 +541,7 @@ fig.show()
 #
 # Write a `torch.autograd.Function` and call its `apply`.
 
-# %% solution="ch5.jumprelu"
-class JumpReLUFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, pre: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
-        ### BEGIN SOLUTION
-        ctx.save_for_backward(pre, threshold)
-        ctx.bandwidth = bandwidth
-        return pre * (pre > threshold)
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        ### BEGIN SOLUTION
-        pre, threshold = ctx.saved_tensors
-        eps = ctx.bandwidth
-        grad_pre = grad_out * (pre > threshold)
-        in_window = ((pre - threshold).abs() < eps / 2).to(pre.dtype)
-        grad_threshold = (grad_out * (-threshold / eps) * in_window).sum_to_size(threshold.shape)
-        return grad_pre, grad_threshold, None
-        ### END SOLUTION
-
-
-def jumprelu(pre: Tensor, threshold: Tensor, bandwidth: float = 0.05) -> Tensor:
-    return JumpReLUFunction.apply(pre, threshold, bandwidth)
+# %% solution="ch5.jumprelu" defines="JumpReLUFunction"
 
 
 # %% check="ch5.jumprelu"
@@ -782,14 +603,6 @@ print(f"variance explained {quality['variance_explained']:.2f}; active latents p
 # over the whole batch, largest first. One sequence may appear more than once.
 
 # %% solution="ch5.top_activating"
-def top_activating(acts: Float[Tensor, "batch pos d_sae"], latent: int, k: int) -> Tensor:
-    """(sequence, position) of one latent's k largest activations, largest first."""
-    ### BEGIN SOLUTION
-    values = acts[..., latent]
-    order = torch.topk(einops.rearrange(values, "batch pos -> (batch pos)"), k).indices
-    rows, cols = torch.unravel_index(order, values.shape)
-    return torch.stack([rows, cols], dim=-1)
-    ### END SOLUTION
 
 
 # %% check="ch5.top_activating"

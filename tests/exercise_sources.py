@@ -7,22 +7,34 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from circuitlab.authoring.build import CHECK_LINE, masters, repo_root, strip_solutions
+from circuitlab.authoring.build import CHECK_LINE, masters, repo_root, solution_source, strip_solutions
 from circuitlab.grading.meta import collect
-from circuitlab.grading.registry import Exercise
+from circuitlab.grading.registry import Exercise, exercises
 
 ROOT = repo_root()
 MUTANTS_DIR = ROOT / "tests" / "mutants"
 
 
 @lru_cache(maxsize=None)
-def master_cells() -> dict[str, dict[str, str]]:
-    """For each exercise id: its solution cell source and the expression its check cell hands in."""
+def expanded_master(path: Path) -> list[Any]:
+    """A master's cells as the generator sees them: each (empty) solution cell filled with its
+    exercise's definitions from the chapter's reference module."""
     import jupytext
 
+    registry = exercises()
+    cells = jupytext.read(path, fmt="py:percent").cells
+    for cell in cells:
+        if "solution" in cell.metadata:
+            cell.source = solution_source(registry[cell.metadata["solution"]], cell.metadata.get("defines", ""))
+    return cells
+
+
+@lru_cache(maxsize=None)
+def master_cells() -> dict[str, dict[str, str]]:
+    """For each exercise id: its solution cell source and the expression its check cell hands in."""
     found: dict[str, dict[str, str]] = {}
     for path, _chapter in masters(ROOT):
-        for cell in jupytext.read(path, fmt="py:percent").cells:
+        for cell in expanded_master(path):
             if "solution" in cell.metadata:
                 found.setdefault(cell.metadata["solution"], {})["solution"] = cell.source
                 found[cell.metadata["solution"]]["master"] = path.name

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from circuitlab.authoring.build import BEGIN, END, build_all, masters, output_paths, solution_regions, strip_solutions
-from exercise_sources import ROOT, master_cells
+from exercise_sources import ROOT, expanded_master, master_cells
 
 MASTERS = masters(ROOT)
 
@@ -51,10 +51,8 @@ def test_learner_notebook_has_no_solution_code(master, chapter):
 
 
 def _lines_outside_solutions(master) -> set[str]:
-    import jupytext
-
     lines: set[str] = set()
-    for cell in jupytext.read(master, fmt="py:percent").cells:
+    for cell in expanded_master(master):
         if cell.cell_type == "code" and not cell.metadata.get("solution_only"):
             lines.update(line.strip() for line in strip_solutions(cell.source).splitlines())
     return lines

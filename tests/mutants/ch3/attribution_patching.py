@@ -4,22 +4,26 @@ import torch
 from circuitlab.grading.meta import alternative, mutant
 
 
-def _attribute(model, run_tokens, other_tokens, metric, sign=1.0, position_mean=False):
+def _attribute(model, run_tokens, other_tokens, metric, sign=1.0, position_mean=False, detach_each_layer=False):
+    """(other - run) . d metric / d z at ``run``; ``detach_each_layer`` cuts the paths through later heads."""
     names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
     with torch.no_grad():
         _, other = model.run_with_cache(other_tokens, names_filter=lambda n: n in names)
-    leaves = {}
+    kept = {}
 
-    def leaf(z, hook):
-        leaves[hook.name] = z.detach().clone().requires_grad_(True)
-        return leaves[hook.name]
+    def keep(z, hook):
+        z = z.detach().clone() if detach_each_layer else z.clone()
+        if not z.requires_grad:
+            z.requires_grad_(True)
+        kept[hook.name] = z
+        return z
 
     with torch.enable_grad():
-        value = metric(model.run_with_hooks(run_tokens, fwd_hooks=[(lambda n: n in names, leaf)]))
-        grads = torch.autograd.grad(value, [leaves[n] for n in names])
+        value = metric(model.run_with_hooks(run_tokens, fwd_hooks=[(lambda n: n in names, keep)]))
+        grads = torch.autograd.grad(value, [kept[n] for n in names])
     rows = []
     for name, grad in zip(names, grads):
-        product = sign * (other[name] - leaves[name].detach()) * grad
+        product = sign * (other[name] - kept[name].detach()) * grad
         if position_mean:
             product = product.mean(dim=1, keepdim=True)
         rows.append(product.sum(dim=(0, 1, 3)))
@@ -41,6 +45,39 @@ def averaged_over_positions(model, clean_tokens, corrupt_tokens, metric):
     return _attribute(model, corrupt_tokens, clean_tokens, metric, position_mean=True)
 
 
+@mutant(hint="detached")
+def detached_leaf_per_layer(model, clean_tokens, corrupt_tokens, metric):
+    # Every layer's z swapped for a detached leaf at once: only the direct path to the logits is differentiated.
+    return _attribute(model, corrupt_tokens, clean_tokens, metric, detach_each_layer=True)
+
+
+@alternative
+def with_backward_hooks(model, clean_tokens, corrupt_tokens, metric):
+    """The usual recipe: cache z on the forward pass and its gradient on the backward pass."""
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, clean = model.run_with_cache(clean_tokens, names_filter=lambda n: n in names)
+    corrupt, grads = {}, {}
+
+    def save_forward(z, hook):
+        corrupt[hook.name] = z.detach()
+
+    def save_backward(grad, hook):
+        grads[hook.name] = grad.detach()
+
+    model.reset_hooks()
+    for name in names:
+        model.add_hook(name, save_forward, "fwd")
+        model.add_hook(name, save_backward, "bwd")
+    try:
+        with torch.enable_grad():
+            metric(model(corrupt_tokens)).backward()
+    finally:
+        model.reset_hooks()
+        model.zero_grad(set_to_none=True)
+    return torch.stack([((clean[n] - corrupt[n]) * grads[n]).sum(dim=(0, 1, 3)) for n in names])
+
+
 @alternative
 def with_retain_grad(model, clean_tokens, corrupt_tokens, metric):
     names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
@@ -49,7 +86,11 @@ def with_retain_grad(model, clean_tokens, corrupt_tokens, metric):
     kept = {}
 
     def keep(z, hook):
-        z = z.detach().requires_grad_(True)
+        z = z.clone()
+        if not z.requires_grad:
+            z.requires_grad_(True)
+        else:
+            z.retain_grad()
         kept[hook.name] = z
         return z
 

@@ -6,12 +6,18 @@ From ``masters/NN_slug.py`` (jupytext percent format; cell markers in ``docs/aut
 - ``solutions/NN_slug.ipynb``: the complete notebook;
 - ``course/source/NN_slug/NN_slug.ipynb``: the nbgrader source (solution and test cells marked).
 
+Each exercise's solution is written once, in ``utils/circuitlab/chN/reference.py``, with its
+``### BEGIN SOLUTION`` / ``### END SOLUTION`` regions. A master's solution cell is empty: the
+generator fills it with the exercise's reference definition (and the helpers its ``defines``
+names), so the notebooks, the nbgrader source and the graders' reference cannot drift apart.
+
 Generated files are never edited by hand; ``tests/test_notebooks_fresh.py`` fails when they are stale.
 Usage: ``python -m circuitlab.authoring.build [--check]``.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import json
 import re
@@ -22,11 +28,11 @@ from typing import Any
 
 import nbformat
 
-from circuitlab.grading.registry import Chapter, Exercise, chapters, exercises
+from circuitlab.grading.registry import PACKAGE_ROOT, Chapter, Exercise, chapters, exercises
 from circuitlab.project import colab_url, docs_url, install_spec
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-MARKER_KEYS = ("exercise", "solution", "check", "solution_only", "lines_to_next_cell", "cell_marker",
+MARKER_KEYS = ("exercise", "solution", "check", "solution_only", "defines", "lines_to_next_cell", "cell_marker",
                "lines_to_end_of_cell_marker")
 VARIANTS = ("learner", "solution", "nbgrader")
 CHECK_LINE = re.compile(r"""^check\(\s*["'](ch\d+\.[a-z0-9_]+)["']\s*,\s*(.+)\)\s*$""")
@@ -199,6 +205,48 @@ def link_glossary_terms(text: str, terms: list[GlossaryTerm], linked: set[str]) 
     return "\n".join(out_lines)
 
 
+# --------------------------------------------------------------------------- solutions from the references
+
+
+def reference_path(exercise: Exercise) -> Path:
+    return PACKAGE_ROOT / f"ch{exercise.chapter}" / "reference.py"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def reference_definitions(exercise: Exercise, helpers: tuple[str, ...] = ()) -> str:
+    """The source text of the exercise's reference definition and of ``helpers`` (other top-level
+    definitions of the same reference module), in the module's order, decorators included."""
+    path = reference_path(exercise)
+    text = path.read_text()
+    lines = text.splitlines()
+    wanted = {exercise.reference, *helpers}
+    blocks = []
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in wanted:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            last = node.end_lineno
+            # A trailing comment indented under the definition (an END marker) belongs to it; ast stops before it.
+            while last < len(lines) and lines[last].lstrip().startswith("#") and _indent(lines[last]) > node.col_offset:
+                last += 1
+            blocks.append("\n".join(lines[first - 1: last]))
+            wanted.discard(node.name)
+    if wanted:
+        raise MasterError(f"{exercise.id}: {path.name} has no top-level definition of {', '.join(sorted(wanted))}.")
+    return "\n\n\n".join(blocks)
+
+
+def solution_source(exercise: Exercise, defines: str = "") -> str:
+    """The full solution cell of an exercise (solution regions marked), from its reference module."""
+    source = reference_definitions(exercise, tuple(defines.split()))
+    if BEGIN not in source:
+        raise MasterError(f"{exercise.id}: the reference definition in {reference_path(exercise).name} "
+                          f"has no {BEGIN} region.")
+    return source
+
+
 # --------------------------------------------------------------------------- building
 
 
@@ -270,9 +318,13 @@ def build_chapter(master: Path, chapter: Chapter) -> dict[str, Any]:
             )
             notebooks["nbgrader"].cells.append(test)
             continue
+        if "solution" in meta:
+            if cell.source.strip():
+                raise MasterError(f"{master.name}: solution cell {meta['solution']} must be empty; the solution "
+                                  "lives in the chapter's reference.py and is filled in here.")
+            cell = copy.deepcopy(cell)
+            cell.source = solution_source(_lookup(registry, meta["solution"], master), meta.get("defines", ""))
         has_markers = BEGIN in cell.source
-        if "solution" in meta and not has_markers:
-            raise MasterError(f"{master.name}: solution cell {meta['solution']} has no {BEGIN} region.")
         if has_markers:
             if "solution" in meta:
                 grade_id = _lookup(registry, meta["solution"], master).grade_id

@@ -9,42 +9,56 @@ from torch import Tensor
 
 def split_heads(x: Tensor, n_heads: int) -> Tensor:
     """(batch, pos, n_heads * d_head) -> (batch, pos, n_heads, d_head); head index varies slowest."""
+    ### BEGIN SOLUTION
     return rearrange(x, "batch pos (n_heads d_head) -> batch pos n_heads d_head", n_heads=n_heads)
+    ### END SOLUTION
 
 
 def average_pattern(pattern: Tensor) -> Tensor:
     """(batch, head, q_pos, k_pos) -> (q_pos, k_pos): the mean over batch and heads."""
+    ### BEGIN SOLUTION
     return reduce(pattern, "batch head q_pos k_pos -> q_pos k_pos", "mean")
+    ### END SOLUTION
 
 
 def broadcast_positions(pos_embed: Tensor, batch: int) -> Tensor:
     """(pos, d_model) -> (batch, pos, d_model): the same positional embedding for every sequence."""
+    ### BEGIN SOLUTION
     return repeat(pos_embed, "pos d_model -> batch pos d_model", batch=batch)
+    ### END SOLUTION
 
 
 def batched_matmul(a: Tensor, b: Tensor) -> Tensor:
     """(batch, i, j) and (batch, j, k) -> (batch, i, k)."""
+    ### BEGIN SOLUTION
     return einsum(a, b, "batch i j, batch j k -> batch i k")
+    ### END SOLUTION
 
 
 def attention_scores(q: Tensor, k: Tensor) -> Tensor:
     """q, k: (batch, pos, head, d_head) -> scores (batch, head, q_pos, k_pos), scaled by 1/sqrt(d_head)."""
+    ### BEGIN SOLUTION
     d_head = q.shape[-1]
     scores = einsum(q, k, "batch q_pos head d_head, batch k_pos head d_head -> batch head q_pos k_pos")
     return scores / d_head**0.5
+    ### END SOLUTION
 
 
 def previous_token_pattern(seq_len: int) -> Tensor:
     """(seq_len, seq_len) pattern: each position attends fully to the one before; position 0 to itself."""
+    ### BEGIN SOLUTION
     pattern = torch.zeros(seq_len, seq_len)
     positions = torch.arange(seq_len)
     pattern[positions, (positions - 1).clamp(min=0)] = 1.0
     return pattern
+    ### END SOLUTION
 
 
 def loss_curve(losses: list[float], title: str = "Training loss") -> go.Figure:
     """A line plot of losses against step (0, 1, 2, ...), log-scaled y axis, labelled axes."""
+    ### BEGIN SOLUTION
     fig = go.Figure(go.Scatter(x=list(range(len(losses))), y=list(losses), mode="lines", name="loss"))
     fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss")
     fig.update_yaxes(type="log")
     return fig
+    ### END SOLUTION

@@ -37,7 +37,6 @@ __all__ = [
     "top_k_filter",
     "top_p_filter",
     "beam_search",
-    "KVCache",
     "generate_with_kv_cache",
 ]
 
@@ -74,11 +73,13 @@ class LayerNorm(nn.Module):
         self.b = nn.Parameter(torch.zeros(cfg.d_model))
 
     def forward(self, residual: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
         centred = residual - residual.mean(dim=-1, keepdim=True)
         # The biased variance (divide by n): the statistic of this vector, not an estimate for a population.
         variance = centred.pow(2).mean(dim=-1, keepdim=True)
         scale = (variance + self.cfg.layer_norm_eps).sqrt()
         return centred / scale * self.w + self.b
+        ### END SOLUTION
 
 
 class Embed(nn.Module):
@@ -91,7 +92,9 @@ class Embed(nn.Module):
         nn.init.normal_(self.W_E, std=cfg.init_range)
 
     def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
         return self.W_E[tokens]
+        ### END SOLUTION
 
 
 class PosEmbed(nn.Module):
@@ -104,18 +107,22 @@ class PosEmbed(nn.Module):
         nn.init.normal_(self.W_pos, std=cfg.init_range)
 
     def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
         batch, seq = tokens.shape
         return einops.repeat(self.W_pos[:seq], "seq d_model -> batch seq d_model", batch=batch)
+        ### END SOLUTION
 
 
 def apply_causal_mask(
     attn_scores: Float[Tensor, "batch n_heads query_pos key_pos"],
 ) -> Float[Tensor, "batch n_heads query_pos key_pos"]:
     """Hide every key that comes after its query by writing ``IGNORE`` into its score."""
+    ### BEGIN SOLUTION
     query_pos, key_pos = attn_scores.shape[-2:]
     # True above the diagonal: key index > query index, i.e. the future.
     future = torch.triu(torch.ones(query_pos, key_pos, dtype=torch.bool, device=attn_scores.device), diagonal=1)
     return attn_scores.masked_fill(future, IGNORE)
+    ### END SOLUTION
 
 
 class Attention(nn.Module):
@@ -140,6 +147,7 @@ class Attention(nn.Module):
             nn.init.normal_(weight, std=cfg.init_range)
 
     def forward(self, normalized_resid_pre: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
         x = normalized_resid_pre
         q = einops.einsum(x, self.W_Q, "b s d, h d dh -> b s h dh") + self.b_Q
         k = einops.einsum(x, self.W_K, "b s d, h d dh -> b s h dh") + self.b_K
@@ -149,6 +157,7 @@ class Attention(nn.Module):
         pattern = apply_causal_mask(scores).softmax(dim=-1)  # each query's weights over keys sum to 1
         z = einops.einsum(pattern, v, "b h q k, b k h dh -> b q h dh")
         return einops.einsum(z, self.W_O, "b q h dh, h dh d -> b q d") + self.b_O
+        ### END SOLUTION
 
 
 def gelu_new(x: Tensor) -> Tensor:
@@ -170,8 +179,11 @@ class MLP(nn.Module):
         nn.init.normal_(self.W_out, std=cfg.init_range)
 
     def forward(self, normalized_resid_mid: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
         pre = einops.einsum(normalized_resid_mid, self.W_in, "b s d, d m -> b s m") + self.b_in
-        return einops.einsum(gelu_new(pre), self.W_out, "b s m, m d -> b s d") + self.b_out
+        post = F.gelu(pre, approximate="tanh")  # GPT-2's tanh approximation of GELU
+        return einops.einsum(post, self.W_out, "b s m, m d -> b s d") + self.b_out
+        ### END SOLUTION
 
 
 class TransformerBlock(nn.Module):
@@ -186,8 +198,10 @@ class TransformerBlock(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, resid_pre: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        ### BEGIN SOLUTION
         resid_mid = resid_pre + self.attn(self.ln1(resid_pre))
         return resid_mid + self.mlp(self.ln2(resid_mid))
+        ### END SOLUTION
 
 
 class Unembed(nn.Module):
@@ -201,7 +215,9 @@ class Unembed(nn.Module):
         nn.init.normal_(self.W_U, std=cfg.init_range)
 
     def forward(self, normalized_resid_final: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_vocab"]:
+        ### BEGIN SOLUTION
         return einops.einsum(normalized_resid_final, self.W_U, "b s d, d v -> b s v") + self.b_U
+        ### END SOLUTION
 
 
 class DemoTransformer(nn.Module):
@@ -217,10 +233,12 @@ class DemoTransformer(nn.Module):
         self.unembed = Unembed(cfg)
 
     def forward(self, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq d_vocab"]:
+        ### BEGIN SOLUTION
         residual = self.embed(tokens) + self.pos_embed(tokens)
         for block in self.blocks:
             residual = block(residual)
         return self.unembed(self.ln_final(residual))
+        ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- training
@@ -228,19 +246,23 @@ class DemoTransformer(nn.Module):
 
 def next_token_loss(logits: Float[Tensor, "batch seq d_vocab"], tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, ""]:
     """Mean cross-entropy of predicting ``tokens[:, i + 1]`` from ``logits[:, i]``."""
+    ### BEGIN SOLUTION
     log_probs = logits[:, :-1].log_softmax(dim=-1)
     targets = tokens[:, 1:]
     correct = log_probs.gather(dim=-1, index=targets.unsqueeze(-1)).squeeze(-1)
     return -correct.mean()
+    ### END SOLUTION
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, tokens: Int[Tensor, "batch seq"]) -> float:
     """One optimisation step on one batch; returns the loss before the update."""
+    ### BEGIN SOLUTION
     loss = next_token_loss(model(tokens), tokens)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
     return loss.item()
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- sampling
@@ -249,18 +271,22 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, tokens: Int[T
 @torch.inference_mode()
 def greedy_decode(model: nn.Module, tokens: Int[Tensor, "batch seq"], n_new: int) -> Int[Tensor, "batch seq_plus_n_new"]:
     """Append ``n_new`` tokens, each the most likely next token given everything so far."""
+    ### BEGIN SOLUTION
     for _ in range(n_new):
         last_logits = model(tokens)[:, -1]
         next_token = last_logits.argmax(dim=-1, keepdim=True)
         tokens = torch.cat([tokens, next_token], dim=-1)
     return tokens
+    ### END SOLUTION
 
 
 def apply_temperature(logits: Float[Tensor, "batch d_vocab"], temperature: float) -> Float[Tensor, "batch d_vocab"]:
     """Divide the logits by the temperature: below 1 sharpens the distribution, above 1 flattens it."""
+    ### BEGIN SOLUTION
     if temperature <= 0:
         raise ValueError("temperature must be positive; use greedy decoding for temperature 0.")
     return logits / temperature
+    ### END SOLUTION
 
 
 def top_k_filter(logits: Float[Tensor, "batch d_vocab"], k: int) -> Float[Tensor, "batch d_vocab"]:
@@ -269,8 +295,10 @@ def top_k_filter(logits: Float[Tensor, "batch d_vocab"], k: int) -> Float[Tensor
     Comparing with the k-th value (rather than keeping exactly the k indices topk returns)
     keeps all tokens tied at the boundary, so the result does not depend on tie order.
     """
+    ### BEGIN SOLUTION
     kth_largest = logits.topk(k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth_largest, float("-inf"))
+    ### END SOLUTION
 
 
 def top_p_filter(logits: Float[Tensor, "batch d_vocab"], p: float) -> Float[Tensor, "batch d_vocab"]:
@@ -279,12 +307,14 @@ def top_p_filter(logits: Float[Tensor, "batch d_vocab"], p: float) -> Float[Tens
     A token is kept when the probability of the tokens ranked strictly above it is below ``p``,
     so the token that carries the total across ``p`` is kept.
     """
+    ### BEGIN SOLUTION
     sorted_logits, order = logits.sort(dim=-1, descending=True)
     sorted_probs = sorted_logits.softmax(dim=-1)
     mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
     drop_sorted = mass_before >= p
     drop = drop_sorted.scatter(dim=-1, index=order, src=drop_sorted)
     return logits.masked_fill(drop, float("-inf"))
+    ### END SOLUTION
 
 
 @torch.inference_mode()
@@ -297,6 +327,7 @@ def beam_search(
     best by summed log-probability. Returns the best sequence and its summed log-probability
     (of the new tokens only).
     """
+    ### BEGIN SOLUTION
     beams = tokens.unsqueeze(0)  # [beam, seq]
     scores = torch.zeros(1, device=tokens.device)
     for _ in range(n_new):
@@ -307,54 +338,10 @@ def beam_search(
         parent, new_token = flat_index // d_vocab, flat_index % d_vocab
         beams = torch.cat([beams[parent], new_token[:, None]], dim=-1)
     return beams[0], scores[0].item()
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- bonus: KV cache
-
-
-class KVCache:
-    """Keys and values of every position seen so far, per layer: [batch, pos, n_heads, d_head] each."""
-
-    def __init__(self, n_layers: int):
-        self.keys: list[Tensor | None] = [None] * n_layers
-        self.values: list[Tensor | None] = [None] * n_layers
-
-    @property
-    def length(self) -> int:
-        return 0 if self.keys[0] is None else self.keys[0].shape[1]
-
-    def extend(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=1)
-            v = torch.cat([self.values[layer], v], dim=1)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
-
-
-def _attention_with_cache(attn: nn.Module, x: Tensor, cache: KVCache, layer: int) -> Tensor:
-    """Attention for new positions only, reading keys and values of earlier positions from the cache."""
-    n_past = cache.length
-    q = einops.einsum(x, attn.W_Q, "b s d, h d dh -> b s h dh") + attn.b_Q
-    k_new = einops.einsum(x, attn.W_K, "b s d, h d dh -> b s h dh") + attn.b_K
-    v_new = einops.einsum(x, attn.W_V, "b s d, h d dh -> b s h dh") + attn.b_V
-    k, v = cache.extend(layer, k_new, v_new)
-    scores = einops.einsum(q, k, "b q h dh, b k h dh -> b h q k") / math.sqrt(attn.cfg.d_head)
-    # New query i sits at absolute position n_past + i: it may see keys 0 .. n_past + i.
-    query_abs = torch.arange(q.shape[1], device=x.device)[:, None] + n_past
-    key_abs = torch.arange(k.shape[1], device=x.device)[None, :]
-    scores = scores.masked_fill(key_abs > query_abs, IGNORE)
-    z = einops.einsum(scores.softmax(dim=-1), v, "b h q k, b k h dh -> b q h dh")
-    return einops.einsum(z, attn.W_O, "b q h dh, h dh d -> b q d") + attn.b_O
-
-
-def _forward_with_cache(model: nn.Module, new_tokens: Tensor, cache: KVCache) -> Tensor:
-    n_past = cache.length
-    seq = new_tokens.shape[1]
-    residual = model.embed.W_E[new_tokens] + model.pos_embed.W_pos[n_past: n_past + seq]
-    for layer, block in enumerate(model.blocks):
-        residual = residual + _attention_with_cache(block.attn, block.ln1(residual), cache, layer)
-        residual = residual + block.mlp(block.ln2(residual))
-    return model.unembed(model.ln_final(residual))
 
 
 @torch.inference_mode()
@@ -364,10 +351,37 @@ def generate_with_kv_cache(model: nn.Module, tokens: Int[Tensor, "batch seq"], n
     Gives the same tokens as :func:`greedy_decode`, with one position of work per step
     instead of the whole sequence.
     """
-    cache = KVCache(len(model.blocks))
-    logits = _forward_with_cache(model, tokens, cache)
+    ### BEGIN SOLUTION
+    # Per layer, the keys and values of every position seen so far: [batch, pos, n_heads, d_head].
+    keys: list[Tensor | None] = [None] * len(model.blocks)
+    values: list[Tensor | None] = [None] * len(model.blocks)
+
+    def attend(attn: nn.Module, x: Tensor, layer: int, n_past: int) -> Tensor:
+        """Attention for the new positions only, reading earlier keys and values from the cache."""
+        q = einops.einsum(x, attn.W_Q, "b s d, h d dh -> b s h dh") + attn.b_Q
+        k = einops.einsum(x, attn.W_K, "b s d, h d dh -> b s h dh") + attn.b_K
+        v = einops.einsum(x, attn.W_V, "b s d, h d dh -> b s h dh") + attn.b_V
+        if keys[layer] is not None:
+            k, v = torch.cat([keys[layer], k], dim=1), torch.cat([values[layer], v], dim=1)
+        keys[layer], values[layer] = k, v
+        scores = einops.einsum(q, k, "b q h dh, b k h dh -> b h q k") / math.sqrt(attn.cfg.d_head)
+        # New query i sits at absolute position n_past + i and may see keys 0 .. n_past + i.
+        future = torch.arange(k.shape[1], device=x.device)[None, :] > torch.arange(q.shape[1], device=x.device)[:, None] + n_past
+        z = einops.einsum(scores.masked_fill(future, IGNORE).softmax(dim=-1), v, "b h q k, b k h dh -> b q h dh")
+        return einops.einsum(z, attn.W_O, "b q h dh, h dh d -> b q d") + attn.b_O
+
+    def forward_new(new_tokens: Tensor, n_past: int) -> Tensor:
+        residual = model.embed(new_tokens) + model.pos_embed.W_pos[n_past: n_past + new_tokens.shape[1]]
+        for layer, block in enumerate(model.blocks):
+            residual = residual + attend(block.attn, block.ln1(residual), layer, n_past)
+            residual = residual + block.mlp(block.ln2(residual))
+        return model.unembed(model.ln_final(residual))
+
+    logits = forward_new(tokens, 0)
     for _ in range(n_new):
         next_token = logits[:, -1].argmax(dim=-1, keepdim=True)
+        n_past = tokens.shape[1]
         tokens = torch.cat([tokens, next_token], dim=-1)
-        logits = _forward_with_cache(model, next_token, cache)
+        logits = forward_new(next_token, n_past)
     return tokens
+    ### END SOLUTION

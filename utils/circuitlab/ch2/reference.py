@@ -24,29 +24,37 @@ from torch import Tensor
 
 def attention_pattern(q: Float[Tensor, "seq head d_head"], k: Float[Tensor, "seq head d_head"]) -> Float[Tensor, "head seq_q seq_k"]:
     """Recompute one layer's attention pattern from its queries and keys (causal, scaled by sqrt(d_head))."""
+    ### BEGIN SOLUTION
     d_head = q.shape[-1]
     scores = einops.einsum(q, k, "q_pos head d, k_pos head d -> head q_pos k_pos") / d_head**0.5
     seq = q.shape[0]
     # A query may look at itself and earlier positions only: mask keys strictly after the query.
     future = torch.triu(torch.ones(seq, seq, dtype=torch.bool, device=q.device), diagonal=1)
     return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+    ### END SOLUTION
 
 
 def current_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
     """Per head: mean attention from each position to itself."""
+    ### BEGIN SOLUTION
     diagonal = pattern.diagonal(offset=0, dim1=-2, dim2=-1)
     return einops.reduce(diagonal, "batch head pos -> head", "mean")
+    ### END SOLUTION
 
 
 def prev_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
     """Per head: mean attention from each position (from 1 on) to the position just before it."""
+    ### BEGIN SOLUTION
     below_diagonal = pattern.diagonal(offset=-1, dim1=-2, dim2=-1)  # query q, key q - 1, for q >= 1
     return einops.reduce(below_diagonal, "batch head pos -> head", "mean")
+    ### END SOLUTION
 
 
 def first_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
     """Per head: mean attention from each position to position 0 (the BOS token)."""
+    ### BEGIN SOLUTION
     return einops.reduce(pattern[..., 0], "batch head q -> head", "mean")
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- 2. repeated tokens and loss
@@ -54,50 +62,45 @@ def first_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, 
 
 def repeated_tokens(batch: int, half_len: int, low: int, high: int, bos: int) -> Int[Tensor, "batch seq"]:
     """BOS, then ``half_len`` tokens drawn uniformly from [low, high), then the same tokens again."""
+    ### BEGIN SOLUTION
     half = torch.randint(low, high, (batch, half_len))
     bos_column = torch.full((batch, 1), bos, dtype=torch.long)
     return torch.cat([bos_column, half, half], dim=1)
+    ### END SOLUTION
 
 
 def token_log_probs(logits: Float[Tensor, "batch seq vocab"], tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq_minus_1"]:
     """Log-probability the model gave to each actual next token: entry j scores token j + 1."""
+    ### BEGIN SOLUTION
     log_probs = logits[:, :-1].log_softmax(dim=-1)
     next_tokens = tokens[:, 1:]
     return log_probs.gather(dim=-1, index=next_tokens[..., None])[..., 0]
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- 3. induction score with a hook
-
-
-def induction_stripe_score(pattern: Float[Tensor, "batch head q k"], half_len: int) -> Float[Tensor, "head"]:
-    """Mean attention from each second-half query to the token after its first occurrence."""
-    # Query at position half_len + i holds the copy of the token at i; the induction target is i + 1.
-    stripe = pattern.diagonal(offset=-(half_len - 1), dim1=-2, dim2=-1)
-    # The stripe starts at query half_len - 1 (key 0 = BOS) and query half_len (last first-half token).
-    second_half = stripe[..., 2:]
-    return einops.reduce(second_half, "batch head q -> head", "mean")
 
 
 def induction_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int) -> Float[Tensor, "layer head"]:
     """Induction score of every head, read from the attention patterns by a forward hook."""
     scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
 
+    ### BEGIN SOLUTION
     def record(pattern: Float[Tensor, "batch head q k"], hook, layer: int) -> None:
-        scores[layer] = induction_stripe_score(pattern, half_len).detach().cpu()
+        # Query half_len + i holds the copy of token i; the induction target is i + 1: offset -(half_len - 1).
+        stripe = pattern.diagonal(offset=-(half_len - 1), dim1=-2, dim2=-1)
+        # The stripe starts at query half_len - 1 (key 0 = BOS) and query half_len (last first-half token).
+        second_half = stripe[..., 2:]
+        scores[layer] = einops.reduce(second_half, "batch head q -> head", "mean").detach().cpu()
 
     hooks = [(f"blocks.{layer}.attn.hook_pattern", partial(record, layer=layer)) for layer in range(model.cfg.n_layers)]
     with torch.no_grad():
         model.run_with_hooks(tokens, fwd_hooks=hooks, return_type=None)
+    ### END SOLUTION
     return scores
 
 
 # --------------------------------------------------------------------------- 4. direct logit attribution, logit lens
-
-
-def head_outputs(model, cache, layer: int) -> Float[Tensor, "batch seq head d_model"]:
-    """What each head of ``layer`` writes into the residual stream (its z times its W_O, no bias)."""
-    return einops.einsum(cache[f"blocks.{layer}.attn.hook_z"], model.W_O[layer],
-                         "batch seq head d_head, head d_head d_model -> batch seq head d_model")
 
 
 def logit_attribution(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "batch seq_minus_1 component"]:
@@ -107,8 +110,11 @@ def logit_attribution(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[T
     is head (layer, head). Each is centred and divided by the final LayerNorm's scale (which the
     cache recorded for the full residual stream), then read off by the correct token's unembedding.
     """
+    ### BEGIN SOLUTION
     direct = cache["hook_embed"] + cache["hook_pos_embed"]
-    heads = [head_outputs(model, cache, layer) for layer in range(model.cfg.n_layers)]
+    # What each head writes into the residual stream: its z times its W_O (the bias b_O belongs to no head).
+    heads = [einops.einsum(cache["z", layer], model.W_O[layer], "batch seq head d_head, head d_head d_model -> batch seq head d_model")
+             for layer in range(model.cfg.n_layers)]
     stack = torch.cat([direct[:, :, None, :], *heads], dim=2)  # batch seq component d_model
     centred = stack - stack.mean(dim=-1, keepdim=True)
     scale = cache["ln_final.hook_scale"]  # batch seq 1
@@ -116,6 +122,7 @@ def logit_attribution(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[T
     correct_unembed = model.W_U[:, tokens[:, 1:]]  # d_model batch seq-1
     return einops.einsum(normalised[:, :-1], correct_unembed,
                          "batch seq component d_model, d_model batch seq -> batch seq component")
+    ### END SOLUTION
 
 
 def logit_lens(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, "stage batch seq_minus_1"]:
@@ -124,6 +131,7 @@ def logit_lens(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, 
     Stage ``l`` < n_layers reads ``resid_pre`` of layer ``l``; the last stage reads the final
     ``resid_post``. Each is passed through a fresh LayerNorm (its own mean and scale) and the unembedding.
     """
+    ### BEGIN SOLUTION
     n_layers = model.cfg.n_layers
     stages = [cache[f"blocks.{layer}.hook_resid_pre"] for layer in range(n_layers)]
     stages.append(cache[f"blocks.{n_layers - 1}.hook_resid_post"])
@@ -133,6 +141,7 @@ def logit_lens(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, 
     logits = normalised @ model.W_U + model.b_U
     log_probs = logits[:, :, :-1].log_softmax(dim=-1)
     return log_probs.gather(-1, einops.repeat(tokens[:, 1:], "b s -> stage b s 1", stage=len(stages)))[..., 0]
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- 5. ablations
@@ -141,14 +150,17 @@ def logit_lens(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, 
 def ablate_head_hook(z: Float[Tensor, "batch seq head d_head"], hook, head: int,
                      replacement: Float[Tensor, "seq d_head"] | None = None) -> Float[Tensor, "batch seq head d_head"]:
     """A hook on ``hook_z`` that replaces one head's output: with zeros, or with ``replacement``."""
+    ### BEGIN SOLUTION
     z = z.clone()
     z[:, :, head, :] = 0.0 if replacement is None else replacement
     return z
+    ### END SOLUTION
 
 
 def ablation_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int,
                     mean_ablate: bool = False) -> Float[Tensor, "layer head"]:
     """Increase in the repeated-half loss when each head is ablated (zero or per-position mean)."""
+    ### BEGIN SOLUTION
 
     def repeated_loss(logits: Tensor) -> Tensor:
         # Entries half_len+1 onwards score second-half tokens 2..half_len: those induction can predict.
@@ -167,6 +179,7 @@ def ablation_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int,
                 ablated = model.run_with_hooks(tokens, fwd_hooks=[(z_name, hook)])
                 scores[layer, head] = repeated_loss(ablated) - baseline
     return scores
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- 6. OV and QK circuits
@@ -174,10 +187,12 @@ def ablation_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int,
 
 def full_ov_top1(model, layer: int, head: int) -> float:
     """Fraction of tokens whose own logit is the largest when the head attends to them (W_E OV W_U)."""
+    ### BEGIN SOLUTION
     full_ov = model.W_E @ model.OV[layer, head] @ model.W_U  # FactoredMatrix, d_vocab x d_vocab_out
     matrix = full_ov.AB
     sources = torch.arange(matrix.shape[0], device=matrix.device)
     return (matrix.argmax(dim=-1) == sources).float().mean().item()
+    ### END SOLUTION
 
 
 def decompose_keys(model, cache, head: int) -> Float[Tensor, "component batch seq d_head"]:
@@ -186,23 +201,29 @@ def decompose_keys(model, cache, head: int) -> Float[Tensor, "component batch se
     Each component is centred and divided by layer 1's LayerNorm scale before W_K, so the
     components plus the bias terms add up to the cached keys.
     """
-    inputs = torch.stack([cache["hook_embed"], cache["hook_pos_embed"],
-                          *einops.rearrange(head_outputs(model, cache, 0), "b s head d -> head b s d")])
+    ### BEGIN SOLUTION
+    layer0_heads = einops.einsum(cache["z", 0], model.W_O[0], "batch seq head d_head, head d_head d_model -> head batch seq d_model")
+    inputs = torch.cat([cache["hook_embed"][None], cache["hook_pos_embed"][None], layer0_heads])
     centred = inputs - inputs.mean(dim=-1, keepdim=True)
     normalised = centred / cache["blocks.1.ln1.hook_scale"]
     return einops.einsum(normalised, model.W_K[1, head], "component b s d_model, d_model d_head -> component b s d_head")
+    ### END SOLUTION
 
 
 def composition_score(write, read) -> float:
     """||write @ read||_F / (||write||_F ||read||_F): how much ``read`` reads what ``write`` writes."""
+    ### BEGIN SOLUTION
     return ((write @ read).norm() / (write.norm() * read.norm())).item()
+    ### END SOLUTION
 
 
 def k_composition_scores(model) -> Float[Tensor, "head0 head1"]:
     """K-composition of every layer-0 head (rows) into every layer-1 head's keys (columns)."""
+    ### BEGIN SOLUTION
     n_heads = model.cfg.n_heads
     scores = torch.zeros(n_heads, n_heads)
     for writer in range(n_heads):
         for reader in range(n_heads):
             scores[writer, reader] = composition_score(model.OV[0, writer], model.QK[1, reader].T)
     return scores
+    ### END SOLUTION

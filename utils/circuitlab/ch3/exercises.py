@@ -109,8 +109,9 @@ EXERCISES = [
         hints=[
             "Estimate metric(corrupt run with a clean head) - metric(corrupt run) by a first-order Taylor "
             "expansion around the corrupted run.",
-            "In a hook, replace z by z.detach().requires_grad_(True) and keep it; torch.autograd.grad(metric, "
-            "those tensors) gives the gradients at the corrupted run.",
+            "In a hook, keep z and return a copy that stays in the graph (z.clone(), no detach, so later layers "
+            "still read it); torch.autograd.grad(metric, those copies) gives the full gradients at the corrupted "
+            "run. Or cache z with a forward hook and its gradient with a backward hook.",
             "Score = sum over batch, positions and d_head of (z_clean - z_corrupt) * grad, per head.",
         ],
     ),

@@ -29,6 +29,7 @@ __all__ = [
     "patch_residual",
     "patch_head_output",
     "patch_head_pattern",
+    "freeze_heads_except",
     "path_patch_to_final",
     "path_patch_to_heads",
     "mean_ablate_except",
@@ -47,15 +48,19 @@ def make_ioi_prompt(template: str, io: str, s: str, c: str, order: str, place: s
     first clause names IO first; in BABA order it names S first. The corrupted prompt is
     the clean one with the *second* mention of S replaced by the third name ``c``.
     """
+    ### BEGIN SOLUTION
     first, second = (io, s) if order == "ABBA" else (s, io)
     clean = template.format(A=first, B=second, S=s, P=place, O=obj)
     corrupt = template.format(A=first, B=second, S=c, P=place, O=obj)
     return clean, corrupt
+    ### END SOLUTION
 
 
 def single_token_names(names: Iterable[str], tokenizer) -> list[str]:
     """The names that are one token when they follow a space, as they do inside a sentence."""
+    ### BEGIN SOLUTION
     return [name for name in names if len(tokenizer.encode(" " + name, add_special_tokens=False)) == 1]
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- metrics
@@ -69,10 +74,12 @@ def logit_diff(
     per_prompt: bool = False,
 ) -> Float[Tensor, ""] | Float[Tensor, "batch"]:
     """logit(IO) - logit(S) at each prompt's last real token; the mean unless ``per_prompt``."""
+    ### BEGIN SOLUTION
     rows = torch.arange(logits.shape[0], device=logits.device)
     final_logits = logits[rows, end_pos]  # [batch, vocab]
     diffs = final_logits[rows, io_tokens] - final_logits[rows, s_tokens]
     return diffs if per_prompt else diffs.mean()
+    ### END SOLUTION
 
 
 def normalised_logit_diff(
@@ -84,8 +91,10 @@ def normalised_logit_diff(
     corrupt_diff: float,
 ) -> Float[Tensor, ""]:
     """The logit difference rescaled so the corrupted run scores 0 and the clean run scores 1."""
+    ### BEGIN SOLUTION
     diff = logit_diff(logits, end_pos, io_tokens, s_tokens)
     return (diff - corrupt_diff) / (clean_diff - corrupt_diff)
+    ### END SOLUTION
 
 
 def residual_to_logit_diff(
@@ -101,12 +110,14 @@ def residual_to_logit_diff(
     dividing by the scale the model really used at that token makes the pieces add up to
     the logit difference exactly.
     """
+    ### BEGIN SOLUTION
     rows = torch.arange(stack.shape[1], device=stack.device)
     scale = cache["ln_final.hook_scale"][rows, end_pos]  # [batch, 1]
     centred = stack - stack.mean(dim=-1, keepdim=True)
     normalised = centred / scale
     per_prompt = einops.einsum(normalised, directions, "component batch d_model, batch d_model -> component batch")
     return per_prompt.mean(dim=-1)
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- activation patching
@@ -116,6 +127,7 @@ def patch_residual(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache,
     """Run the corrupted prompts with the clean residual stream patched in at one (layer, position)."""
     n_layers, seq = model.cfg.n_layers, corrupt_tokens.shape[1]
     results = torch.zeros(n_layers, seq)
+    ### BEGIN SOLUTION
     for layer in range(n_layers):
         name = f"blocks.{layer}.hook_resid_pre"
         for pos in range(seq):
@@ -125,12 +137,14 @@ def patch_residual(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache,
 
             logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
             results[layer, pos] = metric(logits).item()
+    ### END SOLUTION
     return results
 
 
 def patch_head_output(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric: Metric) -> Float[Tensor, "layer head"]:
     """Run the corrupted prompts with one head's clean output (hook_z, every position) patched in."""
     results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    ### BEGIN SOLUTION
     for layer in range(model.cfg.n_layers):
         name = f"blocks.{layer}.attn.hook_z"
         for head in range(model.cfg.n_heads):
@@ -140,12 +154,14 @@ def patch_head_output(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cac
 
             logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
             results[layer, head] = metric(logits).item()
+    ### END SOLUTION
     return results
 
 
 def patch_head_pattern(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache, metric: Metric) -> Float[Tensor, "layer head"]:
     """Run the corrupted prompts with one head's clean attention pattern patched in."""
     results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    ### BEGIN SOLUTION
     for layer in range(model.cfg.n_layers):
         name = f"blocks.{layer}.attn.hook_pattern"
         for head in range(model.cfg.n_heads):
@@ -155,19 +171,22 @@ def patch_head_pattern(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_ca
 
             logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
             results[layer, head] = metric(logits).item()
+    ### END SOLUTION
     return results
 
 
 # --------------------------------------------------------------------------- path patching
 
 
-def _freeze_heads_except(clean_cache, corrupt_cache, sender: Head):
-    """A hook for hook_z that pins every head to its clean output, except ``sender`` (corrupt output).
+def freeze_heads_except(clean_cache, corrupt_cache, sender: Head):
+    """A hook for every ``hook_z`` that pins every head to its clean output, except ``sender``,
+    which gets its corrupted output.
 
     Pinning the other heads is what makes this *path* patching: the sender's new output can
     reach later layers only through the residual stream and the MLPs, never by changing
     what another head reads and writes.
     """
+    ### BEGIN SOLUTION
     def hook(z: Tensor, hook) -> Tensor:
         frozen = clean_cache[hook.name].clone()
         if hook.layer() == sender[0]:
@@ -175,22 +194,21 @@ def _freeze_heads_except(clean_cache, corrupt_cache, sender: Head):
         return frozen
 
     return hook
-
-
-def _every_z(model) -> Callable[[str], bool]:
-    names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
-    return lambda name: name in names
+    ### END SOLUTION
 
 
 def path_patch_to_final(model, clean_tokens: Int[Tensor, "batch seq"], clean_cache, corrupt_cache,
                         metric: Metric) -> Float[Tensor, "layer head"]:
     """The metric when only the path sender head -> final residual stream carries the corrupted signal."""
+    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
     results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    ### BEGIN SOLUTION
     for layer in range(model.cfg.n_layers):
         for head in range(model.cfg.n_heads):
-            hook = _freeze_heads_except(clean_cache, corrupt_cache, (layer, head))
-            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(_every_z(model), hook)])
+            hook = freeze_heads_except(clean_cache, corrupt_cache, (layer, head))
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in z_names, hook)])
             results[layer, head] = metric(logits).item()
+    ### END SOLUTION
     return results
 
 
@@ -207,7 +225,9 @@ def path_patch_to_heads(model, clean_tokens: Int[Tensor, "batch seq"], clean_cac
         raise ValueError("component must be 'q', 'k' or 'v'")
     receiver_layers = sorted({layer for layer, _ in receivers})
     receiver_names = {f"blocks.{layer}.attn.hook_{component}" for layer in receiver_layers}
+    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
     results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    ### BEGIN SOLUTION
     for layer in range(model.cfg.n_layers):
         for head in range(model.cfg.n_heads):
             recorded: dict[str, Tensor] = {}
@@ -217,7 +237,7 @@ def path_patch_to_heads(model, clean_tokens: Int[Tensor, "batch seq"], clean_cac
 
             model.run_with_hooks(
                 clean_tokens,
-                fwd_hooks=[(_every_z(model), _freeze_heads_except(clean_cache, corrupt_cache, (layer, head))),
+                fwd_hooks=[(lambda name: name in z_names, freeze_heads_except(clean_cache, corrupt_cache, (layer, head))),
                            (lambda name: name in receiver_names, record)],
             )
 
@@ -229,6 +249,7 @@ def path_patch_to_heads(model, clean_tokens: Int[Tensor, "batch seq"], clean_cac
 
             logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in receiver_names, patch_receivers)])
             results[layer, head] = metric(logits).item()
+    ### END SOLUTION
     return results
 
 
@@ -239,17 +260,17 @@ def mean_ablate_except(model, tokens: Int[Tensor, "batch seq"], circuit: Iterabl
                        means: Float[Tensor, "layer seq head d_head"]) -> Float[Tensor, "batch seq vocab"]:
     """Logits when every head outside ``circuit`` outputs its mean (over a reference dataset) at each position."""
     keep = {(int(layer), int(head)) for layer, head in circuit}
-    n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
-
+    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
+    ### BEGIN SOLUTION
     def ablate(z: Tensor, hook) -> Tensor:
         layer = hook.layer()
-        ablated = [h for h in range(n_heads) if (layer, h) not in keep]
+        ablated = [h for h in range(model.cfg.n_heads) if (layer, h) not in keep]
         # means[layer] is [seq, head, d_head]; it broadcasts over the batch.
         z[:, :, ablated] = means[layer][:, ablated].to(z.dtype)
         return z
 
-    names = {f"blocks.{layer}.attn.hook_z" for layer in range(n_layers)}
-    return model.run_with_hooks(tokens, fwd_hooks=[(lambda name: name in names, ablate)])
+    return model.run_with_hooks(tokens, fwd_hooks=[(lambda name: name in z_names, ablate)])
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- attribution patching (bonus)
@@ -259,25 +280,30 @@ def attribution_patching(model, clean_tokens: Int[Tensor, "batch seq"], corrupt_
                          metric: Metric) -> Float[Tensor, "layer head"]:
     """First-order estimate of patch_head_output: (z_clean - z_corrupt) . d metric / d z, at the corrupted run.
 
-    One forward and one backward pass replace n_layers * n_heads patched runs.
+    One forward and one backward pass replace n_layers * n_heads patched runs. The gradient is
+    the total derivative: it includes every path from a head's output to the metric, through
+    the later heads that read it, as patching that head would.
     """
     names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    ### BEGIN SOLUTION
     with torch.no_grad():
         _, clean_cache = model.run_with_cache(clean_tokens, names_filter=lambda name: name in names)
-    leaves: dict[str, Tensor] = {}
+    corrupt_z: dict[str, Tensor] = {}
 
-    def make_leaf(z: Tensor, hook) -> Tensor:
-        # Swap the activation for an identical leaf tensor, so autograd can differentiate with respect to it.
-        leaf = z.detach().clone().requires_grad_(True)
-        leaves[hook.name] = leaf
-        return leaf
+    def keep(z: Tensor, hook) -> Tensor:
+        # A copy that stays in the graph (no detach): later layers read it, so the gradient with
+        # respect to it includes every path through later heads, not only the direct one.
+        kept = z.clone()
+        if not kept.requires_grad:  # frozen weights: nothing upstream needs a gradient anyway
+            kept.requires_grad_(True)
+        corrupt_z[hook.name] = kept
+        return kept
 
     with torch.enable_grad():
-        logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(lambda name: name in names, make_leaf)])
-        value = metric(logits)
-        grads = torch.autograd.grad(value, [leaves[name] for name in names])
-    rows = []
-    for name, grad in zip(names, grads):
-        delta = clean_cache[name] - leaves[name].detach()
-        rows.append(einops.einsum(delta, grad, "batch pos head d_head, batch pos head d_head -> head"))
+        logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(lambda name: name in names, keep)])
+        grads = torch.autograd.grad(metric(logits), [corrupt_z[name] for name in names])
+    rows = [einops.einsum(clean_cache[name] - corrupt_z[name].detach(), grad,
+                          "batch pos head d_head, batch pos head d_head -> head")
+            for name, grad in zip(names, grads)]
     return torch.stack(rows).detach()
+    ### END SOLUTION

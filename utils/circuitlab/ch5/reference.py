@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
+from tqdm.auto import trange
 
 __all__ = [
     "ToyConfig",
@@ -53,18 +54,22 @@ def feature_probability(n_instances: int, n_features: int, min_probability: floa
     in between the probability falls geometrically, so the sweep spends as many
     instances on each factor-of-ten of sparsity.
     """
+    ### BEGIN SOLUTION
     exponents = torch.linspace(0.0, 1.0, n_instances)
     per_instance = min_probability**exponents
     return einops.repeat(per_instance, "inst -> inst feat", feat=n_features).clone()
+    ### END SOLUTION
 
 
 def generate_batch(probability: Float[Tensor, "inst feat"], batch_size: int) -> Float[Tensor, "batch inst feat"]:
     """Sparse synthetic features: each one independently present with its probability,
     and when present, of magnitude uniform in [0, 1)."""
+    ### BEGIN SOLUTION
     shape = (batch_size, *probability.shape)
     magnitude = torch.rand(shape, device=probability.device)
     present = torch.rand(shape, device=probability.device) < probability
     return magnitude * present
+    ### END SOLUTION
 
 
 def importance_weighted_loss(
@@ -78,9 +83,11 @@ def importance_weighted_loss(
     Summing (not averaging) over instances keeps each instance's gradient independent of
     how many instances train alongside it.
     """
+    ### BEGIN SOLUTION
     weighted_error = importance * (features - output) ** 2
     per_instance = einops.reduce(weighted_error, "batch inst feat -> inst", "mean")
     return per_instance.sum()
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- the toy model
@@ -97,9 +104,11 @@ class ToyModel(nn.Module):
         self.b_final = nn.Parameter(torch.zeros(cfg.n_instances, cfg.n_features))
 
     def forward(self, features: Float[Tensor, "batch inst feat"]) -> Float[Tensor, "batch inst feat"]:
+        ### BEGIN SOLUTION
         hidden = einops.einsum(self.W, features, "inst hidden feat, batch inst feat -> batch inst hidden")
         out = einops.einsum(self.W, hidden, "inst hidden feat, batch inst hidden -> batch inst feat")
         return F.relu(out + self.b_final)
+        ### END SOLUTION
 
 
 def train_toy_model(
@@ -118,9 +127,10 @@ def train_toy_model(
     The loss is summed over instances, so the recorded value is the sum too; divide by
     the number of instances for a per-model average.
     """
+    ### BEGIN SOLUTION
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses: list[float] = []
-    for _ in _steps(steps, progress, "training toy models"):
+    for _ in trange(steps, desc="training toy models", disable=not progress, mininterval=0.5):
         features = batch_fn(probability, batch_size)
         loss = loss_fn(model(features), features, importance)
         optimizer.zero_grad()
@@ -128,6 +138,7 @@ def train_toy_model(
         optimizer.step()
         losses.append(loss.item())
     return losses
+    ### END SOLUTION
 
 
 def _steps(steps: int, progress: bool, description: str):
@@ -148,11 +159,13 @@ def dimensionality(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst 
     dimension of its own, 1/2 for one of an antipodal pair, 2/5 in a pentagon. A feature
     the model ignores (``W_i = 0``) has dimensionality 0.
     """
+    ### BEGIN SOLUTION
     norms = W.norm(dim=1)  # (inst, feat)
     unit = W / norms.clamp_min(1e-8).unsqueeze(1)
     overlaps = einops.einsum(unit, W, "inst hidden i, inst hidden j -> inst i j")
     interference = (overlaps**2).sum(-1)
     return torch.where(norms > 1e-8, norms**2 / interference.clamp_min(1e-16), torch.zeros_like(norms))
+    ### END SOLUTION
 
 
 def correlated_batch(
@@ -166,6 +179,7 @@ def correlated_batch(
 
     Magnitudes are independent and uniform in [0, 1) either way.
     """
+    ### BEGIN SOLUTION
     shape = (batch_size, *probability.shape)
     device = probability.device
     magnitude = torch.rand(*shape, 2, device=device)
@@ -177,6 +191,7 @@ def correlated_batch(
         first = torch.rand(shape, device=device) < 0.5
         present = torch.stack([pair_on & first, pair_on & ~first], dim=-1)
     return einops.rearrange(magnitude * present, "batch inst pairs two -> batch inst (pairs two)")
+    ### END SOLUTION
 
 
 class NeuronModel(nn.Module):
@@ -193,10 +208,12 @@ class NeuronModel(nn.Module):
         self.b_out = nn.Parameter(torch.zeros(n, f))
 
     def forward(self, features: Float[Tensor, "batch inst feat"]) -> Float[Tensor, "batch inst feat"]:
+        ### BEGIN SOLUTION
         pre = einops.einsum(self.W_in, features, "inst hidden feat, batch inst feat -> batch inst hidden")
         hidden = F.relu(pre + self.b_in)
         out = einops.einsum(self.W_out, hidden, "inst feat hidden, batch inst hidden -> batch inst feat")
         return F.relu(out + self.b_out)
+        ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- sparse autoencoders
@@ -220,12 +237,14 @@ class ToySAE(nn.Module):
     def forward(
         self, h: Float[Tensor, "batch inst d_in"]
     ) -> tuple[Float[Tensor, "batch inst d_sae"], Float[Tensor, "batch inst d_in"]]:
+        ### BEGIN SOLUTION
         centred = h - self.b_dec
         pre = einops.einsum(centred, self.W_enc, "batch inst d_in, inst d_in d_sae -> batch inst d_sae")
         acts = F.relu(pre + self.b_enc)
         decoder = self.W_dec / self.W_dec.norm(dim=-1, keepdim=True)
         recon = einops.einsum(acts, decoder, "batch inst d_sae, inst d_sae d_in -> batch inst d_in")
         return acts, recon + self.b_dec
+        ### END SOLUTION
 
 
 def sae_loss(
@@ -236,9 +255,11 @@ def sae_loss(
 ) -> Float[Tensor, "inst"]:
     """Per instance: mean squared reconstruction error (over batch and ``d_in``) plus
     ``l1_coeff`` times the mean over the batch of the latents' L1 norm."""
+    ### BEGIN SOLUTION
     reconstruction = einops.reduce((recon - h) ** 2, "batch inst d_in -> inst", "mean")
     l1 = einops.reduce(acts.abs(), "batch inst d_sae -> batch inst", "sum").mean(0)
     return reconstruction + l1_coeff * l1
+    ### END SOLUTION
 
 
 @torch.no_grad()
@@ -251,6 +272,7 @@ def resample_dead(sae: ToySAE, h: Float[Tensor, "batch inst d_in"], dead: Bool[T
     mean encoder-column norm of the instance's live latents (1 if none is live); its
     encoder bias becomes 0. Live latents are left exactly as they were.
     """
+    ### BEGIN SOLUTION
     _, recon = sae(h)
     error = ((recon - h) ** 2).sum(-1)  # (batch, inst)
     for inst in range(dead.shape[0]):
@@ -265,6 +287,7 @@ def resample_dead(sae: ToySAE, h: Float[Tensor, "batch inst d_in"], dead: Bool[T
         sae.W_dec[inst, dead_latents] = directions
         sae.W_enc[inst][:, dead_latents] = directions.T * scale
         sae.b_enc[inst, dead_latents] = 0.0
+    ### END SOLUTION
 
 
 def matched_cosine(
@@ -274,26 +297,31 @@ def matched_cosine(
 
     A zero direction (a feature the toy model does not represent) scores 0.
     """
+    ### BEGIN SOLUTION
     learned_unit = F.normalize(learned, dim=-1)
     true_unit = F.normalize(true, dim=-1)
     cosines = einops.einsum(true_unit, learned_unit, "inst feat d, inst latent d -> inst feat latent")
     return cosines.max(dim=-1).values
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- bonus: JumpReLU
 
 
-class _JumpReLU(torch.autograd.Function):
+class JumpReLUFunction(torch.autograd.Function):
     """``z * H(z - theta)`` with the straight-through pseudo-derivative for ``theta``."""
 
     @staticmethod
     def forward(ctx, pre: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
+        ### BEGIN SOLUTION
         ctx.save_for_backward(pre, threshold)
         ctx.bandwidth = bandwidth
         return pre * (pre > threshold)
+        ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
+        ### BEGIN SOLUTION
         pre, threshold = ctx.saved_tensors
         eps = ctx.bandwidth
         # d/dz: the gate is locally constant, so the gradient passes where the latent is on.
@@ -303,6 +331,7 @@ class _JumpReLU(torch.autograd.Function):
         grad_threshold_full = grad_out * (-threshold / eps) * in_window
         grad_threshold = grad_threshold_full.sum_to_size(threshold.shape)
         return grad_pre, grad_threshold, None
+        ### END SOLUTION
 
 
 def jumprelu(
@@ -313,7 +342,7 @@ def jumprelu(
     Backward: ``d/d pre = 1[pre > threshold]`` and
     ``d/d threshold = -(threshold / bandwidth) * 1[|pre - threshold| < bandwidth / 2]``.
     """
-    return _JumpReLU.apply(pre, threshold, bandwidth)
+    return JumpReLUFunction.apply(pre, threshold, bandwidth)
 
 
 # --------------------------------------------------------------------------- bonus: an SAE on a real residual stream
@@ -322,8 +351,10 @@ def jumprelu(
 def top_activating(acts: Float[Tensor, "batch pos d_sae"], latent: int, k: int) -> Int[Tensor, "k 2"]:
     """Where one latent fires hardest: the (sequence, position) pairs of its ``k`` largest
     activations over the whole batch, largest first."""
+    ### BEGIN SOLUTION
     values = acts[..., latent]  # (batch, pos)
     flat = einops.rearrange(values, "batch pos -> (batch pos)")
     order = torch.topk(flat, k).indices
     rows, cols = torch.unravel_index(order, values.shape)
     return torch.stack([rows, cols], dim=-1)
+    ### END SOLUTION
