@@ -10,16 +10,15 @@ from circuitlab.ch1.equivalence import compare_with_tl, config_from_tl, load_tl_
 from circuitlab.ch1.lm_data import CHECKPOINT_NAME, load_ch1_tokenizer, token_splits
 from circuitlab.ch1.train_lm import NOTEBOOK_CONFIG, Recipe, unigram_entropy, validation_loss
 from circuitlab.models import CHECKPOINT_DIR, load_shipped, read_metadata
+from circuitlab.threads import using as using_threads
 
 RUN_DIR = CHECKPOINT_DIR / CHECKPOINT_NAME
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with using_threads(1):
+        yield
 
 
 @lru_cache(maxsize=None)

@@ -8,15 +8,14 @@ from circuitlab.ch4.model import full_logits, last_position_logits
 from circuitlab.ch4.training import SERIES_NAME, embedding_key_frequencies, load_series, progress_measures
 from circuitlab.data.modular import modular_addition_data
 from circuitlab.models import CHECKPOINT_DIR, read_metadata
+from circuitlab.threads import using as using_threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """One thread: these runs are small, and a second thread only adds waiting on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with using_threads(1):
+        yield
 
 
 RUN_DIR = CHECKPOINT_DIR / SERIES_NAME

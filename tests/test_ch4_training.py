@@ -6,15 +6,14 @@ from circuitlab.ch4.model import full_logits, last_position_logits, make_grokkin
 from circuitlab.ch4.training import FAST, benchmark, progress_measures, train
 from circuitlab.data.modular import modular_addition_data
 from circuitlab.models import load_checkpoint, save_checkpoint
+from circuitlab.threads import using as using_threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """One thread: these runs are small, and a second thread only adds waiting on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with using_threads(1):
+        yield
 
 
 TINY = dict(d_model=32, n_heads=2, d_mlp=64)
@@ -46,7 +45,7 @@ def test_training_runs_and_fits_the_training_set(tmp_path):
 
 
 def test_benchmark_reports_both_recipes():
-    result = benchmark(threads=None, max_epochs=20, paper_epochs=2, p=23, **TINY)
+    result = benchmark(threads=1, max_epochs=20, paper_epochs=2, p=23, **TINY)
     assert result["fast_recipe"]["lr"] == 2e-2 and result["paper_recipe"]["lr"] == 1e-3
     assert result["paper_recipe"]["ms_per_epoch"] > 0
     assert not result["paper_recipe"]["last_position_only"]

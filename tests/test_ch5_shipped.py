@@ -7,15 +7,14 @@ import torch
 
 from circuitlab.ch5 import reference as ref
 from circuitlab.ch5 import toy
+from circuitlab.threads import using as using_threads
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny tensors train fastest on one thread; on a shared machine a second thread mostly waits."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with using_threads(1):
+        yield
 
 
 def test_sweep_represented_features_rise_from_2_to_5():

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from circuitlab import threads as thread_policy
 from circuitlab.ch1.lm_data import CHECKPOINT_NAME, TOKENIZER_NAME, random_batch, token_splits, tokenizer_dir, windows
 from circuitlab.ch1.reference import DemoTransformer, TransformerConfig, next_token_loss
 
@@ -26,6 +27,7 @@ __all__ = ["Recipe", "NOTEBOOK_CONFIG", "train_tokenizer", "unigram_entropy", "v
            "train", "main"]
 
 VOCAB_SIZE = 2048
+SHIPPED_THREADS = 1  # the shipped model's thread count (the float reduction order depends on it)
 # The model trained in the notebook and shipped: small enough to learn something in a minute of CPU.
 NOTEBOOK_CONFIG = TransformerConfig(d_model=64, n_layers=2, n_heads=4, d_head=16, d_mlp=256, d_vocab=VOCAB_SIZE,
                                     n_ctx=128)
@@ -128,10 +130,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tokenizer-only", action="store_true", help="train and save the tokenizer, then stop")
     parser.add_argument("--retrain-tokenizer", action="store_true", help="retrain the tokenizer even if it exists")
     parser.add_argument("--steps", type=int, default=Recipe.steps)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core machine)")
+    parser.add_argument("--threads", type=thread_policy.argument, default=SHIPPED_THREADS, metavar="N|auto",
+                        help=f"torch threads (default {SHIPPED_THREADS}, as the shipped model was trained: its exact "
+                             "weights depend on it); 'auto': one per free core")
     parser.add_argument("--no-save", action="store_true", help="train and report, but do not write the checkpoint")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    threads = thread_policy.use_policy(args.threads).threads
 
     if args.tokenizer_only or args.retrain_tokenizer or not tokenizer_dir().exists():
         train_tokenizer(save=True)
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_tokens": int(splits.train.numel()),
         "validation_tokens": int(splits.validation.numel()),
         "training_seconds": round(seconds, 1),
-        "threads": args.threads,
+        "threads": threads,
     }
     print(results)
     if not args.no_save:

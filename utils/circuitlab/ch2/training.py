@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from circuitlab import threads as thread_policy
 from circuitlab.data.repeated import corpus_token_stream, mixed_batch, periodic_random, repeated_halves
 
 SHIPPED_NAME = "attn_only_2l"
@@ -184,14 +185,9 @@ def train_from_scratch(recipe: ScratchRecipe | None = None, progress: bool = Tru
 
     threshold = 0.1 * torch.tensor(float(recipe.d_vocab)).log().item()
     stop = (lambda m: m["repeated_loss"] < threshold) if recipe.stop_when_formed else None
-    previous_threads = torch.get_num_threads()
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
-    try:
+    with thread_policy.using(recipe.threads):
         history = _train(model, next_batch, recipe.steps, recipe.lr, recipe.weight_decay, eval_tokens,
                          recipe.eval_half_len, recipe.eval_every, recipe.time_limit, progress, stop)
-    finally:
-        torch.set_num_threads(previous_threads)
     return model, history
 
 
@@ -255,13 +251,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the chapter 2 models.")
     parser.add_argument("--scratch", action="store_true", help="only run the from-scratch recipe and report")
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=thread_policy.argument, default=1, metavar="N|auto",
+                        help="torch threads (default 1, as the shipped model was trained); 'auto': one per free core")
     parser.add_argument("--repeated-fraction", type=float, default=None)
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--seq-len", type=int, default=None)
     parser.add_argument("--out", default=str(CHECKPOINT_DIR / SHIPPED_NAME))
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    thread_policy.use_policy(args.threads)
     if args.scratch:
         recipe = ScratchRecipe(steps=args.steps or ScratchRecipe.steps)
         _, history = train_from_scratch(recipe)

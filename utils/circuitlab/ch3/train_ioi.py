@@ -28,6 +28,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from circuitlab import threads as thread_policy
 from circuitlab.data import ioi
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -163,10 +164,10 @@ def _train_step(model, optimizer: torch.optim.Optimizer, tokens: torch.Tensor, p
     return loss.item()
 
 
-def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads: int = 1,
+def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads: int | None = 1,
           progress: bool = True, find_circuit: bool = False) -> tuple[object, object, dict]:
     """Train per ``recipe``; save to ``out`` (if given); return (hf_model, tokenizer, results)."""
-    torch.set_num_threads(threads)
+    thread_policy.use_policy(threads)
     started = time.time()
     tokenizer = build_tokenizer()
     documents = list(ioi.corpus_documents(recipe.documents, seed=recipe.seed,
@@ -241,13 +242,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--documents", type=int, default=Recipe.documents)
     parser.add_argument("--seed", type=int, default=Recipe.seed)
     parser.add_argument("--distractor-fraction", type=float, default=Recipe.distractor_fraction)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=thread_policy.argument, default=2, metavar="N|auto",
+                        help="torch threads (default 2, as the shipped model was trained); 'auto': one per free core")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--circuit-only", action="store_true",
                         help="skip training; find the circuit of the model in --out and store it in its metadata")
     args = parser.parse_args(argv)
     if args.circuit_only:
-        torch.set_num_threads(args.threads)
+        thread_policy.use_policy(args.threads)
         print(json.dumps(record_circuit(args.out), indent=1))
         return
     recipe = Recipe(steps=args.steps, documents=args.documents, seed=args.seed,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from circuitlab import threads as thread_policy
 from circuitlab.ch5 import reference as ref
 from circuitlab.ch5 import toy
 
@@ -73,10 +74,11 @@ def train_sae_pair(settings: toy.SAESettings, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=toy.TOY_CHECKPOINTS)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=thread_policy.argument, default=1, metavar="N|auto",
+                        help="torch threads (default 1, as the shipped toy models were trained); 'auto': one per free core")
     parser.add_argument("--quick", action="store_true", help="a tiny run, to check that the code works")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    thread_policy.use_policy(args.threads)
     sweep, sae = toy.SweepSettings(), toy.SAESettings()
     if args.quick:
         sweep = replace(sweep, steps=20, n_instances=3)

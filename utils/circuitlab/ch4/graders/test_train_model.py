@@ -1,10 +1,10 @@
 """Grader for ch4.train_model: a short run on a tiny model, compared with reference runs (and known mistakes)."""
-import contextlib
 import copy
 from functools import lru_cache
 
 import torch
 
+from circuitlab.threads import using as using_threads
 from circuitlab.grading.testing import expect, expect_close, expect_tensor, run_learner, submitted
 
 P, EPOCHS, EVAL_EVERY = 11, 20, 5
@@ -32,15 +32,9 @@ def _logits_fn(model, tokens):
     return last_position_logits(model, tokens)
 
 
-@contextlib.contextmanager
 def _one_thread():
     # Twenty steps of a tiny model: a second thread only adds synchronisation (and waiting, on a busy machine).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return using_threads(1)
 
 
 @lru_cache(maxsize=None)
