@@ -103,8 +103,8 @@ check("ch0.batched_matmul", batched_matmul)
 # %% [markdown] exercise="ch0.attention_scores"
 # Attention decides where to look by comparing each query with each key. For one head, the score of
 # query position `i` against key position `j` is the dot product `q_i · k_j`, divided by `sqrt(d_head)`
-# so that the scores' spread does not grow with the head dimension (which would make softmax
-# almost one-hot at initialisation).
+# so that the scores' spread does not grow with the head dimension (for queries and keys with entries
+# of size about 1, unscaled scores of a wide head make softmax almost one-hot).
 #
 # **Spec.** `attention_scores(q, k)` takes `q` and `k` of shape `(batch, pos, head, d_head)` and
 # returns `(batch, head, q_pos, k_pos)`: `scores[b, h, i, j] = q[b, i, h] · k[b, j, h] / sqrt(d_head)`.
@@ -117,14 +117,30 @@ check("ch0.attention_scores", attention_scores)
 
 # %% [markdown]
 # Why the scale matters: with random unit-variance queries and keys, the unscaled scores' standard
-# deviation grows like `sqrt(d_head)`, while the scaled ones stay near 1.
+# deviation grows like `sqrt(d_head)`, while the scaled ones stay near 1. The last column shows what
+# that does to softmax: the largest weight in each row (averaged over the rows), where 1 is one-hot.
 
 # %%
 torch.manual_seed(0)
+scale_demo = {}
 for d_head in (4, 16, 64, 256):
     q, k = torch.randn(1, 32, 1, d_head), torch.randn(1, 32, 1, d_head)
     scaled = attention_scores(q, k)
-    print(f"d_head={d_head:>3}: std of scaled scores {scaled.std():.2f}, unscaled {(scaled * d_head**0.5).std():.2f}")
+    unscaled = scaled * d_head**0.5
+    scale_demo[d_head] = (scaled.std().item(), unscaled.std().item(), unscaled.softmax(-1).max(-1).values.mean().item(),
+                          scaled.softmax(-1).max(-1).values.mean().item())
+    print(f"d_head={d_head:>3}: std of scaled scores {scale_demo[d_head][0]:.2f}, unscaled {scale_demo[d_head][1]:.2f}; "
+          f"largest softmax weight: scaled {scale_demo[d_head][3]:.2f}, unscaled {scale_demo[d_head][2]:.2f}")
+
+# %% solution_only=true
+from circuitlab.claims import claim
+
+claim(all(0.7 < scaled_std < 1.3 for scaled_std, *_ in scale_demo.values()), "the scaled ones stay near 1",
+      measured=", ".join(f"{v[0]:.2f}" for v in scale_demo.values()))
+claim(scale_demo[256][1] / scale_demo[4][1] > 4, "the unscaled scores' standard deviation grows like sqrt(d_head)",
+      measured=f"{scale_demo[4][1]:.2f} at d_head 4, {scale_demo[256][1]:.2f} at 256")
+claim(scale_demo[256][2] > 0.8 > scale_demo[256][3], "unscaled scores of a wide head make softmax almost one-hot",
+      measured=f"largest weight {scale_demo[256][2]:.2f} unscaled, {scale_demo[256][3]:.2f} scaled at d_head 256")
 
 # %% [markdown]
 # ## 3. Looking at things: plotly and circuitsvis
