@@ -7,8 +7,10 @@ A grader is a pytest module (``circuitlab/chN/graders/test_name.py``) whose test
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import linecache
+import math
 import random
 import threading
 import traceback
@@ -28,6 +30,12 @@ __all__ = [
     "expect_tensor",
     "expect_close",
     "expect_no_mistake",
+    "expect_type",
+    "expect_python_float",
+    "expect_grads_close",
+    "describe_difference",
+    "isolated",
+    "fresh_model",
     "expect",
     "fail",
     "seeded",
@@ -280,12 +288,91 @@ def _shape_text(shape: Sequence[Any]) -> str:
     return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
 
 
+_PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+_DTYPE_ALIASES = {torch.int64: "torch.long", torch.int32: "torch.int", torch.float32: "torch.float",
+                  torch.float64: "torch.double", torch.bool: "torch.bool"}
+
+
+def _dtype_text(dtype: Any) -> str:
+    alias = _DTYPE_ALIASES.get(dtype)
+    return f"{dtype} ({alias})" if alias and alias != str(dtype) else str(dtype)
+
+
+def _refuse_tensor_subclass(value: torch.Tensor, what: str) -> None:
+    if type(value) not in _PLAIN_TENSOR_TYPES:
+        raise GradingFailure(
+            f"{what} is a {type(value).__name__}, a subclass of torch.Tensor; return a plain torch.Tensor "
+            "(x.as_subclass(torch.Tensor) converts one)."
+        )
+
+
+def expect_type(value: Any, types: type | tuple[type, ...], what: str = "your output") -> Any:
+    """Check that ``value`` is an instance of ``types`` and return it.
+
+    Stricter than isinstance where Python is lenient: a bool is not an int, a NumPy scalar is
+    not a Python float or int, and a tensor subclass is not a torch.Tensor (unless named).
+    """
+    import numpy as np
+
+    wanted = types if isinstance(types, tuple) else (types,)
+    names = " or ".join(("an " if t.__name__[0] in "aeiou" else "a ") + t.__name__ for t in wanted)
+    ok = isinstance(value, wanted)
+    if isinstance(value, bool) and bool not in wanted:
+        ok = False
+    if isinstance(value, np.generic) and not any(issubclass(t, np.generic) for t in wanted):
+        ok = False
+    if isinstance(value, torch.Tensor) and ok and type(value) not in wanted:
+        _refuse_tensor_subclass(value, what)
+    if not ok:
+        extra = " (did you forget a return statement?)" if value is None else ""
+        raise GradingFailure(f"{what} should be {names}, but it is {_type_text(value)}{extra}.")
+    return value
+
+
+def _type_text(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a torch.Tensor of shape {_shape_text(tuple(value.shape))} and dtype {value.dtype}"
+    return f"a {type(value).__module__}.{type(value).__qualname__}" if type(value).__module__ not in (
+        "builtins",) else f"a {type(value).__name__}"
+
+
+def expect_python_float(value: Any, what: str = "your output", *, allow_int: bool = True,
+                        finite: bool = True) -> float:
+    """Check that ``value`` is a plain Python number (float, or int when ``allow_int``) and return it.
+
+    A 0-dim tensor or a NumPy scalar fails with a message saying how to convert it (``.item()``).
+    """
+    import numpy as np
+
+    if isinstance(value, torch.Tensor):
+        how = "call .item() on it" if value.numel() == 1 else "it should be a single number"
+        raise GradingFailure(
+            f"{what} should be a Python float, but it is {_type_text(value)}: {how} "
+            "(.item() also detaches it from the autograd graph)."
+        )
+    if isinstance(value, np.generic):
+        raise GradingFailure(f"{what} should be a Python float, but it is a NumPy {type(value).__name__}: "
+                             "convert it with float(...) or .item().")
+    accepted = (float, int) if allow_int else (float,)
+    if isinstance(value, bool) or not isinstance(value, accepted):
+        extra = " (did you forget a return statement?)" if value is None else ""
+        raise GradingFailure(f"{what} should be a Python float, but it is {_type_text(value)}{extra}.")
+    if finite and not math.isfinite(value):
+        raise GradingFailure(f"{what} is {value}; expected a finite number.")
+    return float(value)
+
+
 def expect_tensor(value: Any, shape: Sequence[int | None] | None = None, dtype: Any = None,
                   what: str = "your output") -> torch.Tensor:
-    """Check that ``value`` is a tensor of the given shape (None = any size) and dtype, without NaN."""
+    """Check that ``value`` is a tensor of the given shape (None = any size) and dtype, without NaN.
+
+    ``dtype`` is exact (torch.int32 is not torch.long); ``"float"`` accepts any floating-point dtype.
+    Tensor subclasses are refused: a subclass can override comparisons and pass any check.
+    """
     if not isinstance(value, torch.Tensor):
         extra = " (did you forget a return statement?)" if value is None else ""
         raise GradingFailure(f"{what} should be a torch.Tensor, but it is {type(value).__name__}{extra}.")
+    _refuse_tensor_subclass(value, what)
     if shape is not None:
         ok = value.ndim == len(shape) and all(s is None or s == v for s, v in zip(shape, value.shape))
         if not ok:
@@ -296,7 +383,7 @@ def expect_tensor(value: Any, shape: Sequence[int | None] | None = None, dtype: 
         if not value.is_floating_point():
             raise GradingFailure(f"{what} has dtype {value.dtype}; expected a floating-point tensor.")
     elif dtype is not None and value.dtype != dtype:
-        raise GradingFailure(f"{what} has dtype {value.dtype}; expected {dtype}.")
+        raise GradingFailure(f"{what} has dtype {_dtype_text(value.dtype)}; expected {_dtype_text(dtype)}.")
     if value.is_floating_point() and torch.isnan(value).any():
         raise GradingFailure(
             f"{what} contains NaN. Common causes: 0 * inf (multiplying a mask of -inf by 0), "
@@ -329,11 +416,23 @@ def expect_no_mistake(actual: Any, mistakes: Mapping[str, Any], expected: Any = 
 
 def expect_close(actual: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4,
                  what: str = "your output", mistakes: Mapping[str, Any] | None = None,
-                 hint: str | None = None) -> None:
-    """Check ``actual`` against ``expected``; if it matches a known mistake, name that mistake."""
+                 hint: str | None = None, axis_names: Sequence[str] | None = None,
+                 exact_dtype: bool | None = None) -> None:
+    """Check ``actual`` against ``expected``; if it matches a known mistake, name that mistake.
+
+    Order: type (a plain tensor), dtype when exact, the named mistakes, shape, NaN, then values.
+    ``exact_dtype`` defaults to True when ``expected`` is an integer or bool tensor (torch.int32 where
+    torch.long is expected fails, naming both) and to False for floating point (float64 is compared
+    as float32). ``axis_names`` (one per dimension) let the generic message say where values differ.
+    """
     expected = torch.as_tensor(expected).detach()
     if isinstance(actual, torch.Tensor):
+        _refuse_tensor_subclass(actual, what)
         actual = actual.detach()
+        if exact_dtype is None:
+            exact_dtype = not expected.is_floating_point() and not expected.is_complex()
+        if exact_dtype and actual.dtype != expected.dtype:
+            raise GradingFailure(f"{what} has dtype {_dtype_text(actual.dtype)}; expected {_dtype_text(expected.dtype)}.")
         if actual.device != expected.device:
             actual = actual.to(expected.device)
         expect_no_mistake(actual, mistakes or {}, expected, atol=atol, rtol=rtol)
@@ -357,9 +456,256 @@ def expect_close(actual: Any, expected: Any, *, atol: float = 1e-5, rtol: float 
         f"{what} differs from the expected values in {n_bad} of {expected.numel()} entries; "
         f"the largest difference is at index {index}: got {got:.6g}, expected {want:.6g}."
     )
+    where = describe_difference(actual, expected, axis_names=axis_names, atol=atol, rtol=rtol)
+    if where:
+        message += f" {where}"
     if hint:
         message += f" {hint}"
     raise GradingFailure(message)
+
+
+# --------------------------------------------------------------------------- describing a difference
+
+
+def _index_ranges(indices: Sequence[int]) -> str:
+    """[3, 4, 5, 9] -> '3..5, 9'."""
+    parts: list[str] = []
+    start = prev = None
+    for i in list(indices) + [None]:
+        if start is None:
+            start = prev = i
+        elif i is not None and i == prev + 1:
+            prev = i
+        else:
+            parts.append(str(start) if start == prev else f"{start}..{prev}")
+            start = prev = i
+    return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
+
+
+def _nice_number(value: float) -> str:
+    """' ≈ sqrt(2)', ' ≈ 1/8', ... when ``value`` is close to a simple expression, else ''."""
+    if value == 0 or not math.isfinite(value):
+        return ""
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    for inverse, x in ((False, magnitude), (True, 1 / magnitude)):
+        prefix = "1/" if inverse else ""
+        rounded = round(x)
+        if 2 <= rounded <= 4096 and abs(x - rounded) < 1e-3 * x:
+            return f" ≈ {sign}{prefix}{rounded}" if inverse else ""
+        square = round(x * x)
+        if 2 <= square <= 4096 and abs(x * x - square) < 2e-3 * x * x and math.isqrt(square) ** 2 != square:
+            return f" ≈ {sign}{prefix}sqrt({square})"
+    if sign and abs(magnitude - 1) < 1e-3:
+        return " (the sign is flipped)"
+    return ""
+
+
+def describe_difference(actual: torch.Tensor, expected: torch.Tensor, *, axis_names: Sequence[str] | None = None,
+                        atol: float = 1e-5, rtol: float = 1e-4) -> str:
+    """One or two sentences on HOW ``actual`` differs from ``expected`` (same shape), or '' if nothing simple fits.
+
+    Recognises a constant factor, a constant offset, swapped last two axes, and differences confined to
+    some indices of an axis ("differs only at query position 3..5").
+    """
+    if actual.shape != expected.shape or expected.numel() == 0:
+        return ""
+    if expected.dtype == torch.bool or actual.dtype == torch.bool:
+        a, e = actual.bool().float(), expected.bool().float()
+    else:
+        a, e = actual.detach().double(), expected.detach().double()
+    if not (torch.isfinite(a).all() and torch.isfinite(e).all()):
+        bad = ~torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
+        return _where_text(bad, axis_names)
+    bad = ~torch.isclose(a, e, atol=atol, rtol=rtol)
+    sentences: list[str] = []
+    scale = float(e.abs().max())
+    if e.ndim >= 2 and e.shape[-1] == e.shape[-2] and e.shape[-1] > 1 and torch.allclose(
+            a, e.transpose(-1, -2), atol=atol, rtol=rtol):
+        names = _axis_labels(axis_names, e.ndim)
+        sentences.append(f"It equals the expected values with the last two axes ({names[-2]}, {names[-1]}) swapped.")
+    elif scale > 0:
+        significant = e.abs() > 1e-3 * scale
+        if bool(significant.any()) and bool((a[~significant].abs() <= atol + 1e-3 * scale).all()):
+            ratios = a[significant] / e[significant]
+            factor = float(ratios.median())
+            spread = float((ratios - factor).abs().max())
+            if spread <= 1e-3 * max(abs(factor), 1e-12) and abs(factor - 1) > 1e-3:
+                sentences.append(f"Every entry is off by the same factor {factor:.4g}{_nice_number(factor)}.")
+        offsets = a - e
+        if not sentences and float(offsets.max() - offsets.min()) <= atol + 1e-4 * scale:
+            offset = float(offsets.mean())
+            sentences.append(f"Every entry is off by the same amount, {offset:+.4g}.")
+    located = _where_text(bad, axis_names)
+    if located:
+        sentences.append(located)
+    return " ".join(sentences)
+
+
+def _axis_labels(axis_names: Sequence[str] | None, ndim: int) -> list[str]:
+    if axis_names is not None and len(axis_names) == ndim:
+        return list(axis_names)
+    return [f"axis {d}" for d in range(ndim)]
+
+
+def _where_text(bad: torch.Tensor, axis_names: Sequence[str] | None) -> str:
+    """'It differs only at query position 3..5.' for the axes along which the wrong entries are confined."""
+    if bad.ndim == 0 or not bool(bad.any()):
+        return ""
+    names = _axis_labels(axis_names, bad.ndim)
+    confined: list[str] = []
+    for dim in range(bad.ndim):
+        if bad.shape[dim] < 2:
+            continue
+        others = [d for d in range(bad.ndim) if d != dim]
+        wrong_here = bad.any(dim=others) if others else bad
+        wrong = [int(i) for i in torch.nonzero(wrong_here).flatten()]
+        if len(wrong) < bad.shape[dim]:
+            confined.append(f"{names[dim]} {_index_ranges(wrong)} (of 0..{bad.shape[dim] - 1})")
+    if not confined:
+        return ""
+    return "It differs only at " + "; ".join(confined) + "."
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def _gradients(source: Any) -> dict[str, torch.Tensor | None]:
+    """name -> gradient: a module's parameters' .grad, a sequence of tensors' .grad, or a mapping of gradients."""
+    if isinstance(source, torch.nn.Module):
+        return {name: p.grad for name, p in source.named_parameters()}
+    if isinstance(source, Mapping):
+        return dict(source)
+    if isinstance(source, torch.Tensor):
+        return {"the input": source.grad}
+    return {f"tensor {i}": t.grad for i, t in enumerate(source)}
+
+
+def expect_grads_close(actual: Any, expected: Any, *, what: str = "the gradient", atol: float = 1e-6,
+                       rtol: float = 1e-3) -> None:
+    """Compare gradients, name by name: modules (their parameters' .grad), sequences of tensors (.grad) or
+    mappings name -> gradient.
+
+    The tolerance is relative to each expected gradient's largest entry, so tiny gradients are compared
+    as carefully as large ones. A missing gradient (None) where the reference has one fails, and so does
+    a gradient where the reference has none.
+    """
+    got, want = _gradients(actual), _gradients(expected)
+    for name, want_grad in want.items():
+        if name not in got:
+            raise GradingFailure(f"{what}: there is no {name!r} to compare (expected one).")
+        got_grad = got[name]
+        if want_grad is None or not bool(want_grad.abs().any()):
+            if got_grad is not None and bool(got_grad.detach().abs().any()):
+                raise GradingFailure(f"{what} of {name} is non-zero, but no gradient should reach it.")
+            continue
+        if got_grad is None:
+            raise GradingFailure(
+                f"No gradient reached {name}: {what} is None. Was it detached (.detach(), .item(), .data, "
+                "torch.no_grad()) or did backward() never run?"
+            )
+        scale = float(want_grad.detach().abs().max())
+        expect_close(got_grad, want_grad, atol=max(atol, rtol * scale), rtol=rtol, what=f"{what} of {name}")
+
+
+# --------------------------------------------------------------------------- models handed to learners
+
+
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def _hooks_on(model: torch.nn.Module) -> list[str]:
+    """'name (kind)' for every module hook and parameter hook on ``model``."""
+    found = []
+    for name, module in model.named_modules():
+        for kind in _HOOK_DICTS:
+            if getattr(module, kind, None):
+                found.append(f"{name or 'the model'} ({kind.strip('_').replace('_', ' ')[:-1]})")
+    for name, param in model.named_parameters():
+        if getattr(param, "_backward_hooks", None):
+            found.append(f"{name} (tensor hook)")
+    return found
+
+
+def _remove_hooks(model: torch.nn.Module) -> None:
+    for module in model.modules():
+        for kind in _HOOK_DICTS:
+            hooks = getattr(module, kind, None)
+            if hooks:
+                hooks.clear()
+        for attr in ("fwd_hooks", "bwd_hooks"):  # TransformerLens HookPoints keep their handles too
+            if getattr(module, attr, None):
+                setattr(module, attr, [])
+    for param in model.parameters():
+        if getattr(param, "_backward_hooks", None):
+            param._backward_hooks.clear()
+
+
+_GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                      "_global_backward_pre_hooks")
+
+
+def _global_hook_keys() -> dict[str, set[Any]]:
+    from torch.nn.modules import module as module_module
+
+    return {name: set(getattr(module_module, name, {})) for name in _GLOBAL_HOOK_DICTS}
+
+
+def _remove_new_global_hooks(before: dict[str, set[Any]]) -> bool:
+    """Remove global module hooks registered since ``before``; True if there were any."""
+    from torch.nn.modules import module as module_module
+
+    found = False
+    for name, keys in before.items():
+        hooks = getattr(module_module, name, {})
+        for key in set(hooks) - keys:
+            del hooks[key]
+            found = True
+    return found
+
+
+def fresh_model(build: Callable[[], torch.nn.Module], *, train: bool = False) -> torch.nn.Module:
+    """``build()`` ready for a learner: eval mode (or train), no gradients stored, no hooks."""
+    model = build()
+    _remove_hooks(model)
+    model.train(train)
+    model.zero_grad(set_to_none=True)
+    return model
+
+
+@contextlib.contextmanager
+def isolated(model: torch.nn.Module, *, what: str = "the model", train: bool = False,
+             allow_parameter_changes: bool = False) -> Iterator[torch.nn.Module]:
+    """Hand learner code a deep copy of ``model``: eval mode (or train), no gradients, no hooks.
+
+    The grader's own model is never touched. When the block ends normally, hooks left on the copy
+    (or added globally) and, unless ``allow_parameter_changes``, changed parameters or buffers fail
+    the check with a message that says so.
+    """
+    learner_copy = fresh_model(lambda: copy.deepcopy(model), train=train)
+    before = {name: value.detach().clone() for name, value in learner_copy.state_dict().items()}
+    global_hooks = _global_hook_keys()
+    yield learner_copy
+    left = _hooks_on(learner_copy)
+    left_global = _remove_new_global_hooks(global_hooks)
+    if left or left_global:
+        shown = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "") if left else \
+            "a global module hook"
+        raise GradingFailure(
+            f"Your code left hooks on {what} after it returned: {shown}. Remove every hook you add "
+            "(keep the handle and call handle.remove(), or model.reset_hooks() in TransformerLens), "
+            "or later code runs your hook too."
+        )
+    if not allow_parameter_changes:
+        after = learner_copy.state_dict()
+        changed = [name for name, value in before.items()
+                   if name not in after or after[name].shape != value.shape or not torch.equal(after[name], value)]
+        if changed:
+            shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+            raise GradingFailure(
+                f"Your code changed {what}'s weights ({shown}). This exercise only reads the model: "
+                "work on new tensors instead of writing into parameters or buffers."
+            )
 
 
 @contextlib.contextmanager
