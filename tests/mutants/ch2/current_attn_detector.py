@@ -29,3 +29,25 @@ def mean_of_masked_matrix(pattern):
 def with_an_identity_mask(pattern):
     seq = pattern.shape[-1]
     return (pattern * torch.eye(seq)).sum(dim=(-2, -1)).mean(0) / seq
+
+
+@mutant(hint="left out position 0")
+def skips_position_zero(pattern):
+    return pattern.diagonal(dim1=-2, dim2=-1)[..., 1:].mean(dim=(0, -1))
+
+
+@mutant(hint="first batch entry")
+def first_batch_entry_only(pattern):
+    return pattern[0].diagonal(dim1=-2, dim2=-1).mean(-1)
+
+
+@mutant(hint="shape")
+def squeezes_the_batch(pattern):
+    # .squeeze() also drops a batch (or head) axis of size 1: the mean then runs over the wrong axes.
+    return pattern.squeeze().diagonal(dim1=-2, dim2=-1).mean(dim=(0, -1))
+
+
+@alternative
+def with_einsum_trace(pattern):
+    batch, _, seq, _ = pattern.shape
+    return torch.einsum("bhii->h", pattern) / (batch * seq)

@@ -27,3 +27,18 @@ def skips_query_zero(pattern):
 @alternative
 def with_einops(pattern):
     return reduce(pattern[:, :, :, 0], "b h q -> h", "mean")
+
+
+@mutant(hint="first batch entry")
+def first_batch_entry_only(pattern):
+    return pattern[0, :, :, 0].mean(-1)
+
+
+@mutant(hint="shape")
+def squeezes_the_batch(pattern):
+    return pattern.squeeze()[..., 0].mean(dim=(0, -1))
+
+
+@alternative
+def in_float64(pattern):
+    return pattern[..., 0].double().mean(dim=(0, 2))

@@ -29,3 +29,20 @@ def with_index_arrays(pattern):
     seq = pattern.shape[-1]
     queries = torch.arange(1, seq)
     return pattern[:, :, queries, queries - 1].mean(dim=(0, 2))
+
+
+@mutant(hint="first batch entry")
+def first_batch_entry_only(pattern):
+    return pattern[0].diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)
+
+
+@mutant(hint="shape")
+def squeezes_the_batch(pattern):
+    return pattern.squeeze().diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=(0, -1))
+
+
+@alternative
+def with_a_shifted_identity(pattern):
+    batch, _, seq, _ = pattern.shape
+    below = torch.diag(torch.ones(seq - 1), diagonal=-1)
+    return (pattern * below).sum(dim=(0, -2, -1)) / (batch * (seq - 1))

@@ -1,9 +1,20 @@
 """The chapter's models and fixed inputs, loaded once (graders and the notebook share them).
 
-Graders compare a learner's function with the reference on two models: the shipped, trained
-``attn_only_2l`` and an untrained random model of the same architecture with a different
-vocabulary and context. A solution tuned to one of them (a hard-coded vocabulary size, head
-count or sequence length) fails on the other.
+Graders compare a learner's function with the reference on three models that differ in every
+free dimension, so a solution tuned to one of them (a hard-coded layer or head count, d_head,
+vocabulary, context length or LayerNorm eps, or a forgotten bias) fails on another:
+
+=========  ========  =======  ======  =======  =====  =====  =====  ======================
+name       n_layers  n_heads  d_head  d_model  vocab  n_ctx  eps    weights
+=========  ========  =======  ======  =======  =====  =====  =====  ======================
+shipped    2         4        16      64       1024   64     1e-5   trained (attn_only_2l)
+random     3         3        12      48       50     40     1e-2   random, random biases
+wide       2         5        8       32       97     36     1e-3   random, random biases
+=========  ========  =======  ======  =======  =====  =====  =====  ======================
+
+In ``random`` the heads together are narrower than the residual stream (3 * 12 < 48), in
+``wide`` wider (5 * 8 > 32). Only the attention biases can be random: the chapter's
+architecture has no unembedding bias (``model.b_U`` is all zeros).
 """
 from __future__ import annotations
 
@@ -15,8 +26,13 @@ from torch import Tensor
 from circuitlab.ch2.training import SHIPPED_NAME, architecture
 from circuitlab.data.repeated import repeated_halves
 
-RANDOM_VOCAB = 50
-RANDOM_CTX = 64
+MODEL_NAMES = ("shipped", "random", "wide")
+
+# name -> (architecture overrides, vocabulary, context): see the table above.
+RANDOM_MODELS: dict[str, tuple[dict, int, int]] = {
+    "random": (dict(n_layers=3, n_heads=3, d_head=12, d_model=48, eps=1e-2), 50, 40),
+    "wide": (dict(n_layers=2, n_heads=5, d_head=8, d_model=32, eps=1e-3), 97, 36),
+}
 
 
 @lru_cache(maxsize=1)
@@ -30,19 +46,35 @@ def shipped_model():
     return model
 
 
-@lru_cache(maxsize=1)
-def random_model():
-    """An untrained model of the same architecture: vocabulary 50, context 64, fixed seed."""
+@lru_cache(maxsize=None)
+def random_model(name: str = "random"):
+    """An untrained model of the chapter's kind with its own dimensions and random attention biases."""
     from circuitlab.models import native_model
 
-    model = native_model(architecture(RANDOM_VOCAB, RANDOM_CTX, seed=7))
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    overrides, d_vocab, n_ctx = RANDOM_MODELS[name]
+    config = architecture(d_vocab, n_ctx, seed=7)
+    config.update(overrides)
+    model = native_model(config)
+    generator = torch.Generator().manual_seed(len(name))
+    with torch.no_grad():
+        for parameter_name, parameter in model.named_parameters():
+            parameter.requires_grad_(False)
+            # Zero biases would hide a forgotten (or wrongly added) b_Q, b_K, b_V or b_O.
+            if parameter_name.endswith("bias"):
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
     return model
 
 
 def model_named(name: str):
-    return shipped_model() if name == "shipped" else random_model()
+    return shipped_model() if name == "shipped" else random_model(name)
+
+
+def describe_model(name: str) -> str:
+    """The model's name and dimensions, for failure messages the learner can reproduce."""
+    cfg = model_named(name).cfg
+    kind = "trained" if name == "shipped" else "random"
+    return (f"the {kind} model '{name}' ({cfg.n_layers} layers, {cfg.n_heads} heads of d_head {cfg.d_head}, "
+            f"d_model {cfg.d_model}, d_vocab {cfg.d_vocab}, eps {cfg.eps:g})")
 
 
 def first_ordinary_token(model) -> int:
@@ -50,7 +82,7 @@ def first_ordinary_token(model) -> int:
     return 2 if model.tokenizer is not None else 1
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)
 def repeated_inputs(name: str, batch: int, half_len: int, seed: int = 0) -> Tensor:
     """Fixed repeated-token batch for a model: BOS (token 0) + random half + the same half."""
     model = model_named(name)
@@ -64,7 +96,7 @@ TEXT_PROMPT = (
 )
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=64)
 def cached_run(name: str, kind: str = "repeated", batch: int = 4, half_len: int = 12):
     """(tokens, logits, cache) of a model on fixed input: ``kind`` is 'repeated' or 'text' (shipped only)."""
     model = model_named(name)
@@ -77,7 +109,7 @@ def cached_run(name: str, kind: str = "repeated", batch: int = 4, half_len: int 
     return tokens, logits, cache
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def reference_ablation_scores(name: str, batch: int, half_len: int, seed: int, mean_ablate: bool) -> Tensor:
     """The reference ablation scores on fixed inputs, computed once per session (each costs many forward passes)."""
     from circuitlab.ch2.reference import ablation_scores
