@@ -145,13 +145,15 @@ def expect_matches(actual: Any, expected: torch.Tensor, *, axes: Sequence[str], 
     """Type, shape and dtype first; then a known mistake's hint if the answer matches that mistake;
     otherwise, where the answer differs. ``mistakes`` may be a function, called only for a wrong answer."""
     expected = expected.detach()
+    if isinstance(actual, torch.Tensor) and actual.shape == expected.shape and actual.is_floating_point():
+        candidate = actual.detach().to(expected.device, expected.dtype)
+        if not torch.allclose(candidate, expected, atol=atol, rtol=rtol):
+            # Before the NaN check: some mistakes (a mask that hides a whole row) produce NaN themselves.
+            expect_no_mistake(candidate, (mistakes() if callable(mistakes) else mistakes) or {}, expected,
+                              atol=atol, rtol=rtol)
     actual = expect_tensor(actual, shape=tuple(expected.shape), dtype=dtype, what=what)
     actual = actual.detach().to(expected.device)
-    close = torch.allclose(actual.to(expected.dtype), expected, atol=atol, rtol=rtol)
-    if close:
+    if torch.allclose(actual.to(expected.dtype), expected, atol=atol, rtol=rtol):
         return actual
-    if callable(mistakes):
-        mistakes = mistakes()
-    expect_no_mistake(actual.to(expected.dtype), mistakes or {}, expected, atol=atol, rtol=rtol)
     message = f"{what} does not match the expected values: " + describe_difference(actual, expected, axes, atol, rtol)
     raise GradingFailure(message + (f" {hint}" if hint else ""))
