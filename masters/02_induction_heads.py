@@ -35,6 +35,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from transformer_lens import FactoredMatrix
 
+from circuitlab.claims import describe
 from circuitlab.models import load_shipped
 
 torch.set_grad_enabled(False)  # nothing in sections 1-6 needs gradients
@@ -98,8 +99,8 @@ for layer in range(model.cfg.n_layers):
 # ## 2. What the heads look at
 #
 # circuitsvis draws a pattern on the tokens: hover over a token to see where it looks (as a query) or
-# who looks at it (as a key). Look at layer 0 first. Some heads stare at the BOS token, some at the
-# token itself, and at least one looks at the token just before.
+# who looks at it (as a key). Look at layer 0 first: does any head look at the token just before, at
+# the BOS token, or at the token itself? Write down what you see; the detectors below then measure it.
 
 # %%
 for layer in range(model.cfg.n_layers):
@@ -165,7 +166,26 @@ for i, name in enumerate(table):
     fig.layout.annotations[i].text = name
 fig.show()
 for name, scores in table.items():
-    print(f"{name:15s}", [f"{l}.{h}" for l, h in torch.nonzero(scores > 0.4).tolist()])
+    print(f"{name:15s}", [f"{l}.{h}" for l, h in torch.nonzero(scores > 0.4).tolist()],
+          f"(highest in layer 0: {scores[0].max().item():.2f})")
+
+# %% [markdown]
+# On this prompt layer 0 has one clear-cut head: a previous-token head. Its other heads spread their
+# attention: none puts as much as 0.4 of it on the current token or on BOS. In layer 1, one head parks
+# much of its attention on BOS (the heatmap's "first token" panel). The eye and the detector can
+# disagree: a stripe that looks strong on a few tokens may be a small average.
+
+# %% solution_only=true
+from circuitlab.claims import claim
+
+layer0 = {name: scores[0] for name, scores in table.items()}
+claim(int((layer0["previous token"] > 0.4).sum()) == 1, "layer 0 has one clear-cut head: a previous-token head",
+      measured=str(layer0["previous token"].numpy().round(2)))
+claim(layer0["current token"].max() < 0.4 and layer0["first token"].max() < 0.4,
+      "none puts as much as 0.4 of it on the current token or on BOS",
+      measured=f"current {layer0['current token'].max().item():.2f}, first {layer0['first token'].max().item():.2f}")
+claim(table["first token"][1].max() > 0.3, "one of them parks much of its attention on BOS",
+      measured=str(table["first token"][1].numpy().round(2)))
 
 # %% [markdown]
 # ## 3. Repeated tokens and in-context learning
@@ -223,6 +243,15 @@ print(f"loss on the first half {first_half_loss:.2f}, on the repeated half {seco
 px.line(y=rep_loss.mean(0).numpy(), labels=dict(x="position j (predicting token j + 1)", y="loss (nats)"),
         title="Per-token loss on repeated random tokens, averaged over 16 sequences").show()
 
+# %% solution_only=true
+from circuitlab.claims import claim
+
+ln_vocab = torch.log(torch.tensor(float(model.cfg.d_vocab))).item()
+claim(abs(first_half_loss - ln_vocab) < 0.5, "the loss there should be near ln(d_vocab)",
+      measured=f"first half {first_half_loss:.2f}, ln(d_vocab) {ln_vocab:.2f}")
+claim(second_half_loss < 1.0, "in the second half every token can be predicted",
+      measured=f"repeated half {second_half_loss:.2f}")
+
 # %% [markdown]
 # The layer-1 patterns on a repeated sequence show the induction stripe: in the second half each token
 # looks `half_len - 1` positions back, at the token after its earlier copy.
@@ -243,7 +272,7 @@ display(cv.attention.attention_patterns(tokens=model.to_str_tokens(short[0]), at
 
 # %% [markdown] exercise="ch2.induction_score_hook"
 # The induction score turns the stripe above into a number per head, so you can find the induction
-# heads of any model, and it is the quantity that jumps during the phase change in section 7. Computing
+# heads of any model, and it is the quantity that jumps during the phase change in section 8. Computing
 # it in a hook, rather than from a full cache, is how you would scan a model too big to cache.
 #
 # **Spec.** `induction_scores(model, tokens, half_len)` takes repeated tokens (BOS + two equal halves)
@@ -282,7 +311,7 @@ print("induction heads (score > 0.3):", [tuple(x) for x in torch.nonzero(ind_sco
 # %% [markdown] exercise="ch2.logit_attribution"
 # DLA is the first question to ask of any behaviour: which heads write the answer? It is cheap (one
 # forward pass) and exact for the direct paths, though it misses what a head does by feeding other
-# heads, which is what sections 6 and the ablations address.
+# heads, which is what the ablations of section 6 address.
 #
 # **Spec.** `logit_attribution(model, cache, tokens)` returns `(batch, seq - 1, 1 + n_layers * n_heads)`.
 # Component 0 is the direct path `hook_embed + hook_pos_embed`; component `1 + layer * n_heads + head` is
@@ -387,12 +416,21 @@ zero_scores = ablation_scores(model, rep_tokens, half_len)
 mean_scores = ablation_scores(model, rep_tokens, half_len, mean_ablate=True)
 px.imshow(torch.stack([zero_scores, mean_scores]), facet_col=0, color_continuous_scale="Reds",
           labels=dict(x="head", y="layer"), title="Increase in repeated-half loss: zero-ablation (left), mean-ablation (right)").show()
+most_damaging = (1, int(mean_scores[1].argmax()))
+describe([(most_damaging != induction_head,
+           f"Mean-ablating head {most_damaging} hurts the repeated half most among layer 1 (+{mean_scores[1].max().item():.2f} "
+           f"nats), although head {induction_head} has the highest induction score.")],
+         otherwise=f"Head {induction_head}, the top induction head, is also the layer-1 head whose mean-ablation hurts most "
+                   f"(+{mean_scores[1].max().item():.2f} nats).")
 
 # %% [markdown]
-# The claim to check: removing the induction heads, or the previous-token head that feeds them, should
-# hurt the repeated half a lot and the first half (where there is nothing to copy) hardly at all. A model
-# can have several induction heads that back each other up, so the last row mean-ablates every layer-1
-# head whose induction score is at least 0.5, all at once.
+# The head with the highest induction score need not be the one whose removal hurts most. Now compare
+# the two halves, with one kind of ablation throughout (mean-ablation, so that no row also removes a
+# head's constant output). Removing the previous-token head, or the induction heads, should hurt the
+# repeated half and leave the first half (where there is nothing to copy) alone. A model can have several
+# induction heads that back each other up; if so, removing all of them at once does far more damage than
+# the single-head removals added together. The table has one row per layer-1 head whose induction score
+# is at least 0.5, then all of them at once.
 
 # %%
 def half_losses(hooks: list) -> tuple[float, float]:
@@ -401,23 +439,57 @@ def half_losses(hooks: list) -> tuple[float, float]:
     return loss[:, 1:half_len].mean().item(), loss[:, half_len + 1:].mean().item()
 
 
-print(f"{'ablated':28s} first half  repeated half")
-print(f"{'nothing':28s} {first_half_loss:10.2f}  {second_half_loss:13.2f}")
-for label, (layer, head) in [("induction head", induction_head), ("previous-token head", prev_head)]:
-    first, repeated = half_losses([(f"blocks.{layer}.attn.hook_z", partial(ablate_head_hook, head=head))])
-    print(f"{label + f' {layer}.{head}':28s} {first:10.2f}  {repeated:13.2f}")
-
-
 def mean_ablate_heads(z: Tensor, hook, heads: list[int], means: Tensor) -> Tensor:
     z = z.clone()
     z[:, :, heads] = means[:, heads]
     return z
 
 
+z_means = [rep_cache["z", layer].mean(0) for layer in range(model.cfg.n_layers)]  # (seq, head, d_head) per layer
+
+
+def mean_ablated(layer: int, heads: list[int]) -> tuple[float, float]:
+    if len(heads) == 1:  # your hook, with the head's mean z as the replacement
+        hook = partial(ablate_head_hook, head=heads[0], replacement=z_means[layer][:, heads[0]])
+    else:
+        hook = partial(mean_ablate_heads, heads=heads, means=z_means[layer])
+    return half_losses([(f"blocks.{layer}.attn.hook_z", hook)])
+
+
 all_induction = torch.nonzero(ind_scores[1] >= 0.5)[:, 0].tolist()
-layer1_means = rep_cache["z", 1].mean(0)
-first, repeated = half_losses([("blocks.1.attn.hook_z", partial(mean_ablate_heads, heads=all_induction, means=layer1_means))])
-print(f"{'induction heads ' + str(all_induction) + ' (mean)':28s} {first:10.2f}  {repeated:13.2f}")
+rows = {"nothing": (first_half_loss, second_half_loss),
+        f"previous-token head {prev_head[0]}.{prev_head[1]}": mean_ablated(prev_head[0], [prev_head[1]])}
+rows |= {f"induction head 1.{head}": mean_ablated(1, [head]) for head in all_induction}
+rows[f"all induction heads {all_induction}"] = mean_ablated(1, all_induction)
+print(f"{'mean-ablated':32s} first half  repeated half")
+for label, (first, repeated) in rows.items():
+    print(f"{label:32s} {first:10.2f}  {repeated:13.2f}")
+
+one_at_a_time = sum(rows[f"induction head 1.{head}"][1] - second_half_loss for head in all_induction)
+all_at_once = rows[f"all induction heads {all_induction}"][1] - second_half_loss
+describe([(all_at_once > 3 * one_at_a_time,
+           f"The induction heads back each other up: removed one at a time they add {one_at_a_time:.2f} nats to the "
+           f"repeated half in total, removed together {all_at_once:.2f}."),
+          (all_at_once > one_at_a_time,
+           f"Removing the induction heads together ({all_at_once:.2f} nats) costs more than the single removals "
+           f"added up ({one_at_a_time:.2f}): some backup, but each head also matters on its own.")],
+         otherwise=f"No backup: removing the induction heads together costs {all_at_once:.2f} nats, no more than the "
+                   f"single removals added up ({one_at_a_time:.2f}).")
+
+# %% solution_only=true
+prev_first, prev_repeated = rows[f"previous-token head {prev_head[0]}.{prev_head[1]}"]
+all_first, all_repeated = rows[f"all induction heads {all_induction}"]
+claim(prev_repeated - second_half_loss > 2 and all_repeated - second_half_loss > 2,
+      "removing the previous-token head, or the induction heads, should hurt the repeated half",
+      measured=f"repeated half {second_half_loss:.2f} -> {prev_repeated:.2f} and {all_repeated:.2f}")
+claim(max(abs(f - first_half_loss) for f, _ in rows.values()) < 0.3, "and leave the first half alone",
+      measured=", ".join(f"{f:.2f}" for f, _ in rows.values()))
+claim(all_at_once > 3 * one_at_a_time, "the induction heads back each other up",
+      measured=f"{one_at_a_time:.2f} one at a time, {all_at_once:.2f} together")
+per_layer_dla = per_layer.tolist()
+claim(per_layer_dla[0] < 0.5 and prev_repeated - second_half_loss > 2,
+      "ablations find heads that act through other heads, which DLA misses",
+      measured=f"layer 0 DLA {per_layer_dla[0]:.2f}, previous-token head ablated +{prev_repeated - second_half_loss:.2f} nats")
 
 # %% [markdown]
 # ## 7. Reading the circuit off the weights
@@ -460,6 +532,11 @@ ov_block = (model.W_E[:200] @ model.OV[1, induction_head[1]] @ model.W_U[:, :200
 px.imshow(ov_block, color_continuous_scale="RdBu", color_continuous_midpoint=0,
           labels=dict(x="output token", y="attended token"),
           title=f"Full OV circuit of head {induction_head}, first 200 tokens: the diagonal is copying").show()
+
+# %% solution_only=true
+copying = [full_ov_top1(model, 1, head) for head in range(model.cfg.n_heads)]
+claim(min(copying) > 100 * chance, "a copying head has a large diagonal (every layer-1 head copies far above chance)",
+      measured=", ".join(f"{c:.3f}" for c in copying) + f" against chance {chance:.4f}")
 
 # %% [markdown]
 # ### Decomposed keys: which layer-0 head does the induction head read?
@@ -506,6 +583,11 @@ px.bar(x=component_names, y=(component_scores / model.cfg.d_head**0.5).numpy(),
        title=f"What head {induction_head}'s keys match on at the induction positions").show()
 print("largest key component:", component_names[int(component_scores.argmax())])
 
+# %% solution_only=true
+claim(component_names[int(component_scores.argmax())] == f"0.{prev_head[1]}",
+      "its key must carry the previous token, which only a layer-0 head can have moved there",
+      measured=f"largest key component {component_names[int(component_scores.argmax())]}, previous-token head {prev_head}")
+
 # %% [markdown]
 # ### Composition scores
 #
@@ -542,8 +624,9 @@ check("ch2.composition_score", composition_score)
 check("ch2.k_composition", k_composition_scores)
 
 # %% [markdown]
-# The random baseline: the same score between random matrices with the shapes of the real factors
-# (`d_model x d_head` times `d_head x d_model`), initialised like the model's weights.
+# The random baseline: the same score between random Gaussian matrices with the shapes of the real
+# factors (`d_model x d_head` times `d_head x d_model`). Their scale does not matter: the score divides
+# by the norms, so multiplying either matrix by a constant leaves it unchanged.
 
 # %%
 def random_factored(d_model: int, d_head: int, std: float, generator: torch.Generator) -> FactoredMatrix:
@@ -561,6 +644,11 @@ px.imshow(k_comp, color_continuous_scale="Blues", labels=dict(x="layer-1 head (r
 print(f"random baseline: mean {baseline.mean().item():.3f}, 95th percentile {baseline.quantile(0.95).item():.3f}")
 print(f"previous-token head {prev_head} -> induction head {induction_head}: "
       f"{k_comp[prev_head[1], induction_head[1]].item():.3f}")
+
+# %% solution_only=true
+claim(k_comp[prev_head[1], induction_head[1]] > baseline.quantile(0.95),
+      "K-composition well above a random baseline (previous-token head -> induction head)",
+      measured=f"{k_comp[prev_head[1], induction_head[1]].item():.3f} against a 95th percentile of {baseline.quantile(0.95).item():.3f}")
 
 # %% [markdown]
 # ## 8. Watch induction heads form
@@ -590,14 +678,39 @@ print(f"initial repeated-half loss {initial:.2f}; below half of that at (step, s
       f"induction score {history.induction_score[-1]:.2f}, after {history.seconds[-1]:.0f} s")
 
 # %% [markdown]
-# Your own tools work on the new model unchanged: its induction and previous-token heads.
+# Your own tools work on the new model unchanged. Does it have the same circuit as the shipped model,
+# one previous-token head feeding induction heads? Read the scores below against their baselines:
+# uniform attention over the 20 to 40 visible positions would give a previous-token or induction score
+# of a few hundredths, and the K-composition grid is compared with random matrices of the same shapes,
+# as in section 7.
 
 # %%
 scratch_tokens = repeated_tokens(32, 20, 1, 64, 0)
 _, scratch_cache = scratch_model.run_with_cache(scratch_tokens)
-print("induction scores\n", induction_scores(scratch_model, scratch_tokens, 20).numpy().round(2))
-print("previous-token scores\n", torch.stack([prev_attn_score(scratch_cache["pattern", l]) for l in range(2)]).numpy().round(2))
-print("K-composition\n", k_composition_scores(scratch_model).numpy().round(2))
+scratch_induction = induction_scores(scratch_model, scratch_tokens, 20)
+scratch_previous = torch.stack([prev_attn_score(scratch_cache["pattern", l]) for l in range(2)])
+scratch_k_comp = k_composition_scores(scratch_model)
+print("induction scores\n", scratch_induction.numpy().round(2))
+print("previous-token scores\n", scratch_previous.numpy().round(2))
+print("K-composition\n", scratch_k_comp.numpy().round(2))
+scratch_baseline = baseline.quantile(0.95).item()  # same shapes as the shipped model (d_model 64, d_head 16)
+k_spread = (scratch_k_comp.max() - scratch_k_comp.min()).item()
+describe([(scratch_previous[0].max() < 0.5 and k_spread < 0.03 and scratch_k_comp.min() > scratch_baseline,
+           f"No single previous-token head: every layer-0 head puts {scratch_previous[0].min():.2f}-"
+           f"{scratch_previous[0].max():.2f} of its attention on the previous token, and every layer-1 head's keys "
+           f"read every layer-0 head about equally (K-composition {scratch_k_comp.min():.2f}-{scratch_k_comp.max():.2f}, "
+           f"all above the random 95th percentile {scratch_baseline:.2f}). The previous-token job is shared by all "
+           f"four heads."),
+          (scratch_previous[0].max() >= 0.5,
+           f"Layer 0 has a previous-token head ({int(scratch_previous[0].argmax())}, score "
+           f"{scratch_previous[0].max():.2f}); its largest K-composition is {scratch_k_comp.max():.2f} against a "
+           f"random 95th percentile of {scratch_baseline:.2f}.")],
+         otherwise=f"Layer 0's previous-token scores are {scratch_previous[0].numpy().round(2)} and the K-composition "
+                   f"ranges over {scratch_k_comp.min():.2f}-{scratch_k_comp.max():.2f} (random 95th percentile "
+                   f"{scratch_baseline:.2f}): no single pair of heads stands out.")
+describe([(scratch_induction[1].min() > 0.5, f"Every layer-1 head is an induction head (scores "
+                                              f"{scratch_induction[1].min():.2f}-{scratch_induction[1].max():.2f}).")],
+         otherwise=f"Layer-1 induction scores: {scratch_induction[1].numpy().round(2)}.")
 
 # %% [markdown]
 # ## Online: GPT-2 small
@@ -630,16 +743,20 @@ else:
 #   logit lens splits it by depth. Ablations find heads that act through other heads, which DLA misses.
 # - The weights tell the same story: the induction head's full OV circuit copies tokens; its keys read
 #   the previous-token head's output (decomposed keys, K-composition well above a random baseline).
-# - The circuit forms suddenly during training, and you can watch it on a CPU.
+# - Trained from scratch, the same architecture forms induction heads within a few hundred steps on a
+#   CPU; section 8 prints when, and what its circuit looks like (which need not be the shipped model's).
 #
 # ## Explore further
 #
 # 1. **Q- and V-composition.** Are there layer-1 heads that compose with layer 0 through their queries or
-#    values? First experiment: change `.T` and `QK` to `OV` in `k_composition_scores` and compare each grid
-#    with the random baseline.
-# 2. **Does the phase change need the previous-token head first?** Record the layer-0 previous-token score
-#    and the layer-1 induction score at every step of a run with `eval_every=5`. First experiment: plot
-#    both against the step and see which rises first.
+#    values? First experiment: Q-composition reads through the query side,
+#    `composition_score(model.OV[0, writer], model.QK[1, reader])` (no transpose); V-composition through
+#    the values, `composition_score(model.OV[0, writer], model.OV[1, reader])`. Compare each grid with the
+#    random baseline.
+# 2. **Does a larger vocabulary delay the phase change?** Random tokens from a bigger vocabulary are
+#    harder to guess, so induction pays off more, but each token is seen less often. First experiment:
+#    `ScratchRecipe(d_vocab=32)`, `64` and `256` with the same steps; compare the step at which the
+#    repeated-half loss falls below half its initial value.
 # 3. **Fixed period.** Train with `ScratchRecipe(min_period=16, max_period=16)`. First experiment: compare
 #    the layer-0 patterns with the varying-period model: does a positional head replace the previous-token
 #    head, and does the model still handle half-length 20?
