@@ -1,14 +1,16 @@
 """Helpers shared by chapter 5's graders: building learner models with known weights,
-and comparing frequencies measured on random batches with what they should be."""
+comparing frequencies measured on random batches with what they should be, naming the
+input a check failed on, and comparing gradients with the reference's."""
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from circuitlab.grading.testing import GradingFailure, fail, run_learner
+from circuitlab.grading.testing import GradingFailure, expect_close, expect_tensor, fail, run_learner
 
 
 def learner_model_with(cls: Any, args: tuple, weights: Mapping[str, Tensor], what: str) -> nn.Module:
@@ -41,3 +43,150 @@ def correlation(a: Tensor, b: Tensor) -> float:
     a, b = a - a.mean(), b - b.mean()
     denominator = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
     return float((a * b).sum()) / denominator if denominator > 0 else 0.0
+
+
+# --------------------------------------------------------------------------- naming the failing case
+
+
+@contextlib.contextmanager
+def on_case(case: str) -> Iterator[None]:
+    """Prefix every failure inside the block with the input it happened on, so the learner can reproduce it."""
+    try:
+        yield
+    except GradingFailure as exc:
+        message = str(exc)
+        if message.startswith("On "):
+            raise
+        raise type(exc)(f"On {case}: {message}") from None
+
+
+def where_differs(actual: Tensor, expected: Tensor, axes: Sequence[str], *, atol: float = 1e-5,
+                  rtol: float = 1e-4) -> str:
+    """Which indices of each named axis hold the differing entries, and by how much at most."""
+    actual = actual.detach().to(expected.dtype)
+    bad = (actual - expected).abs() > atol + rtol * expected.abs()
+    if not bool(bad.any()):
+        return "no entry differs"
+    parts = []
+    for dim, name in enumerate(axes):
+        others = [d for d in range(bad.ndim) if d != dim]
+        hit = bad.any(dim=others) if others else bad
+        indices = torch.nonzero(hit).flatten().tolist()
+        if len(indices) == bad.shape[dim] and bad.shape[dim] > 1:
+            parts.append(f"every {name}")
+        else:
+            shown = ", ".join(str(i) for i in indices[:8]) + (", ..." if len(indices) > 8 else "")
+            parts.append(f"{name} {shown}")
+    largest = float((actual - expected).abs().max())
+    return (f"{int(bad.sum())} of {bad.numel()} entries differ, at {'; '.join(parts)} "
+            f"(largest difference {largest:.3g})")
+
+
+def expect_matches(actual: Any, expected: Tensor, axes: Sequence[str], *, what: str, atol: float = 1e-5,
+                   rtol: float = 1e-4, mistakes: Mapping[str, Any] | None = None, hint: str | None = None) -> None:
+    """expect_close, then (if nothing named matched) say along which axes the values differ."""
+    try:
+        expect_close(actual, expected, atol=atol, rtol=rtol, what=what, mistakes=mistakes, hint=hint)
+    except GradingFailure as exc:
+        message = str(exc)
+        if (isinstance(actual, Tensor) and tuple(actual.shape) == tuple(expected.shape)
+                and "differs from the expected values" in message):
+            raise GradingFailure(f"{message} Where: {where_differs(actual, expected, axes, atol=atol, rtol=rtol)}.") \
+                from None
+        raise
+
+
+# --------------------------------------------------------------------------- types and gradients
+
+
+def expect_plain_tensor(value: Any, what: str) -> Tensor:
+    """A torch.Tensor proper: a Python number, a NumPy value or a tensor subclass (Parameter) is refused."""
+    if isinstance(value, (float, int)) or type(value).__module__.startswith("numpy"):
+        raise GradingFailure(f"{what} is a {type(value).__name__}; return a torch.Tensor (the training loop "
+                             "backpropagates through it, so do not call .item() or float()).")
+    if isinstance(value, Tensor) and type(value) is not Tensor:
+        raise GradingFailure(f"{what} is a {type(value).__name__}; return a plain torch.Tensor.")
+    return expect_tensor(value, what=what)
+
+
+def gradients(output: Tensor, inputs: Mapping[str, Tensor], upstream: Tensor | None = None) -> dict[str, Tensor | None]:
+    """d(sum(output * upstream)) / d input, for each named input (None where it gets no gradient)."""
+    upstream = torch.ones_like(output) if upstream is None else upstream
+    named = [(name, tensor) for name, tensor in inputs.items()]
+    grads = torch.autograd.grad((output * upstream).sum(), [t for _, t in named], allow_unused=True)
+    return {name: (None if g is None else g.detach()) for (name, _), g in zip(named, grads)}
+
+
+def expect_gradients_close(got: Mapping[str, Tensor | None], want: Mapping[str, Tensor | None], *, what: str,
+                           atol: float = 1e-5, rtol: float = 1e-4, hint: str | None = None) -> None:
+    """Each named gradient equals the reference's; a missing one is named as such."""
+    for name, expected in want.items():
+        actual = got.get(name)
+        if expected is None:
+            continue
+        if actual is None:
+            fail(f"{name} receives no gradient through {what}: something in the computation is detached "
+                 "(.detach(), .data, .item(), torch.no_grad() or a new tensor built from values).")
+        if not torch.allclose(actual, expected, atol=atol, rtol=rtol):
+            ratio = ""
+            scale = float((actual * expected).sum() / (expected * expected).sum().clamp_min(1e-30))
+            if torch.allclose(actual, scale * expected, atol=atol, rtol=rtol) and abs(scale) > 1e-6:
+                ratio = f" Yours is {scale:.4g} times the expected gradient everywhere."
+            axes = [f"axis {d}" for d in range(expected.ndim)]
+            where = where_differs(actual, expected, axes, atol=atol, rtol=rtol) if expected.ndim else ""
+            fail(f"The gradient of {what} with respect to {name} differs from the reference's ({where}).{ratio}"
+                 + (f" {hint}" if hint else ""))
+
+
+# --------------------------------------------------------------------------- statistics of random batches
+# Every statistical check runs on a fixed seed with a sample large enough that a correct answer
+# stays many standard errors inside the band (the chance of a false failure is below 1e-5 per check),
+# while the mistakes it targets land far outside it.
+
+KS_LAMBDA = 2.5  # sqrt(n) * D above this has probability about 7e-6 for a true uniform sample
+
+
+def ks_uniform(values: Tensor) -> float:
+    """Kolmogorov-Smirnov distance between the sample's distribution and uniform on [0, 1)."""
+    v = values.detach().double().flatten().sort().values
+    n = v.numel()
+    if n == 0:
+        return 0.0
+    ranks = torch.arange(1, n + 1, dtype=torch.float64) / n
+    return float(torch.maximum((ranks - v).abs(), (v - (ranks - 1.0 / n)).abs()).max())
+
+
+def not_uniform(values: Tensor) -> bool:
+    n = values.numel()
+    return n > 0 and ks_uniform(values) * math.sqrt(n) > KS_LAMBDA
+
+
+def looks_gaussian(values: Tensor) -> bool:
+    """True when the values follow a normal (or half-normal, for |randn|) law better than any uniform one."""
+    v = values.detach().double().flatten().sort().values
+    n = v.numel()
+    if n < 200:
+        return False
+    ranks = (torch.arange(1, n + 1, dtype=torch.float64) - 0.5) / n
+    normal = torch.distributions.Normal(0.0, 1.0)
+    std = float(v.std())
+    if std <= 0:
+        return False
+    as_normal = normal.cdf((v - v.mean()) / std)
+    if float((as_normal - ranks).abs().max()) < 0.03:
+        return True
+    if float(v.min()) >= 0:
+        scale = float(v.pow(2).mean().sqrt())
+        as_half_normal = 2 * normal.cdf(v / scale) - 1
+        return float((as_half_normal - ranks).abs().max()) < 0.03
+    return False
+
+
+def correlation_matrix(columns: Tensor) -> Tensor:
+    """Pearson correlation between the columns of a (samples, n) tensor; constant columns give 0."""
+    x = columns.double()
+    x = x - x.mean(0)
+    norms = x.norm(dim=0)
+    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+    corr = (x.T @ x) / (safe[:, None] * safe[None, :])
+    return torch.where((norms[:, None] > 0) & (norms[None, :] > 0), corr, torch.zeros_like(corr))
