@@ -1,7 +1,7 @@
 """Instructor tools: release the chapters as nbgrader assignments and autograde a class.
 
     circuitlab release OUT_DIR [--chapter SLUG ...] [--timeout S] [--validate]
-    circuitlab autograde SUBMISSIONS --course DIR --out OUT_DIR [--workers N] [--timeout S]
+    circuitlab autograde SUBMISSIONS --course DIR --out OUT_DIR [--workers N] [--timeout S] [--roster CSV]
 
 The workflow and the settings are described in docs/instructors.md.
 """
@@ -36,7 +36,8 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     try:
         result = grade_class(Path(args.submissions), Path(args.course), Path(args.out), workers=args.workers,
                              cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
-                             only=args.assignment or None, force=args.force, keep_work=args.keep_work)
+                             only=args.assignment or None, force=args.force, keep_work=args.keep_work,
+                             roster=Path(args.roster) if args.roster else None, partial_credit=args.partial_credit)
     except (CourseError, IntakeError) as exc:
         raise UsageError(str(exc)) from None
     print(summary(result))
@@ -68,11 +69,17 @@ def add_subcommands(sub: Any) -> None:
     grade.add_argument("--out", required=True, help="where grades.csv, feedback/, autograded/ and logs/ go")
     grade.add_argument("--workers", type=_positive, default=1, help="grade this many submissions at a time")
     grade.add_argument("--timeout", type=_positive, default=None,
-                       help="seconds per cell (default: the course's nbgrader_config.py)")
+                       help="seconds per answer cell and per exercise's checks (default: set per chapter from "
+                            "the measured solution times)")
     grade.add_argument("--notebook-timeout", type=_positive, default=settings.NOTEBOOK_TIMEOUT,
                        help=f"seconds one submission may take in all (default {settings.NOTEBOOK_TIMEOUT})")
     grade.add_argument("--assignment", action="append", metavar="NAME",
                        help="grade only this assignment (repeatable); default: every assignment handed in")
+    grade.add_argument("--roster", metavar="CSV",
+                       help="the class list (a Canvas gradebook export, a Moodle grading worksheet, or a CSV with "
+                            "an id column): the LMS files get a row for everyone on it, missing students listed")
+    grade.add_argument("--partial-credit", action="store_true",
+                       help="give each exercise its points times the share of its checks passed")
     grade.add_argument("--force", action="store_true", help="replace an existing OUT/grades.csv")
     grade.add_argument("--keep-work", action="store_true", help="keep the workers' course copies (for debugging)")
     grade.set_defaults(run=_cmd_autograde)

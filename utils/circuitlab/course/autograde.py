@@ -1,57 +1,49 @@
-"""``circuitlab autograde SUBMISSIONS --course DIR --out OUT_DIR``: grade a class.
+"""``circuitlab autograde SUBMISSIONS --course DIR --out OUT_DIR``: grade a class, sealed.
 
 How a class is graded:
 
-1. Every student's notebooks are found in SUBMISSIONS (folders or zips, see ``intake``) and each
-   is prepared (``submission``): unreadable files are reported, deleted graded cells restored.
-2. The students are dealt out to N workers. nbgrader's gradebook is one sqlite file and its
-   autograder is sequential, so each worker grades its share in its own copy of the course, with
-   its own gradebook; one nbgrader process per submission, so a submission that kills its kernel
-   or hangs is seen as exactly that, and the others go on.
-3. Scores are read from each worker's gradebook (the points of record, whatever the submitted
-   metadata says) and merged into one table with exactly one row per student, assignment and
-   exercise.
-4. Feedback HTML is generated per submission, after any hidden tests are removed from the graded
-   notebook; a feedback file that would still show one is withheld.
+1. Every student's notebooks are found in SUBMISSIONS (``intake``): each original name gets a
+   stable id (``OUT/id_map.csv``); anything ambiguous is listed under "needs a look".
+2. Each notebook is read, never run, in this process (``plan``): its answers are matched to the
+   exercises wherever they sit, execution-changing metadata is ignored, copies of the published
+   solution are flagged.
+3. The submissions are dealt out to N grading processes (``sealed``). Each runs a student's
+   cells in a sandboxed kernel and grades every exercise itself, through a channel that carries
+   only data, against the reference it computes; student code never runs where a score is decided.
+4. Per-exercise grades, per-student totals, LMS gradebooks, feedback and a report are written.
 
 The course directory and the submissions are only read.
 """
 from __future__ import annotations
 
 import csv
-import re
+import json
+import os
 import shutil
-import stat
+import subprocess
+import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import nbformat
 
-from circuitlab.course import settings
-from circuitlab.course.intake import Intake, StudentFiles, collect
+from circuitlab.course import gradebook, sandbox, settings
+from circuitlab.course.intake import Intake, StudentFiles, collect, write_id_map
+from circuitlab.course.plan import Plan, build_plan, exercise_name, published_shapes
 from circuitlab.course.release import HIDDEN_MARKERS
-from circuitlab.course.runner import run_nbgrader
-from circuitlab.course.submission import UnreadableNotebook, grade_id_of, prepare
-from circuitlab.threads import per_worker
+from circuitlab.course.sealed import CRASHED, FAILED, GRADED, NOT_SEALED, TIMED_OUT
+from circuitlab.course.submission import UnreadableNotebook, read_notebook
 
-GRADED = "graded"
-TIMED_OUT = "timed out"
-CRASHED = "kernel crashed"
 NOT_SUBMITTED = "not submitted"
 INVALID = "invalid submission"
-FAILED = "grading failed"
-STATUSES = (GRADED, TIMED_OUT, CRASHED, NOT_SUBMITTED, INVALID, FAILED)
-CSV_COLUMNS = ("student", "assignment", "exercise", "score", "max_score", "status", "detail")
-
-TIMEOUT_ERRORS = {"CellTimeoutError"}
-DEAD_KERNEL_SIGNS = ("DeadKernelError", "Kernel died", "kernel died")
-# nbgrader stops a notebook whose kernel keeps running after the interrupt sent at the cell timeout.
-UNANSWERED_TIMEOUT_SIGNS = ("CellTimeoutError", "Timeout waiting for execute reply", "Timeout waiting for IOPub")
+STATUSES = (GRADED, TIMED_OUT, CRASHED, NOT_SEALED, NOT_SUBMITTED, INVALID, FAILED)
+CSV_COLUMNS = ("student", "assignment", "exercise", "score", "max_score", "status", "flag", "detail")
+KERNEL_MEMORY = 6 * 1024**3
+KERNEL_FILE_SIZE = 1024**3
+MAX_WORKER_RESPAWNS = 5
 
 
 class CourseError(Exception):
@@ -71,6 +63,12 @@ class Assignment:
     notebook: str  # file name inside the assignment, e.g. "00_tools.ipynb"
     release_path: Path
     exercises: tuple[GradedExercise, ...]
+    source_path: Path | None = None
+
+    @property
+    def chapter(self) -> int:
+        numbers = {int(e.exercise[2:].split(".")[0]) for e in self.exercises if e.exercise.startswith("ch")}
+        return min(numbers) if numbers else max(settings.SOLUTION_SECONDS)
 
 
 @dataclass
@@ -84,6 +82,9 @@ class Outcome:
     scores: dict[str, float | None] = field(default_factory=dict)  # test id -> score
     exercise_status: dict[str, str] = field(default_factory=dict)  # test id -> status, when it differs
     exercise_detail: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)  # test id -> why flagged
+    reports: dict[str, str] = field(default_factory=dict)  # test id -> the student's report
+    stripped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     feedback: Path | None = None
 
@@ -91,17 +92,10 @@ class Outcome:
 # --------------------------------------------------------------------------- the course
 
 
-def exercise_name(test_id: str) -> str:
-    """``ch0-split_heads-test`` -> ``ch0.split_heads``; other ids are kept as they are."""
-    base = test_id.removesuffix("-test")
-    found = re.fullmatch(r"(ch\d+)-(.+)", base)
-    return f"{found.group(1)}.{found.group(2)}" if found else base
-
-
 def read_course(course_dir: Path) -> dict[str, Assignment]:
     course_dir = Path(course_dir)
-    if not (course_dir / "release").is_dir() or not (course_dir / "gradebook.db").is_file():
-        raise CourseError(f"{course_dir} is not a released course (no release/ or gradebook.db). "
+    if not (course_dir / "release").is_dir():
+        raise CourseError(f"{course_dir} is not a released course (no release/). "
                           "Create it with `circuitlab release DIR` first.")
     assignments = {}
     for folder in sorted(p for p in (course_dir / "release").iterdir() if p.is_dir()):
@@ -115,71 +109,15 @@ def read_course(course_dir: Path) -> dict[str, Assignment]:
             if meta.get("grade") and not meta.get("solution"):
                 exercises.append(GradedExercise(exercise_name(meta["grade_id"]), meta["grade_id"],
                                                 float(meta.get("points", 0))))
-        assignments[folder.name] = Assignment(folder.name, notebooks[0].name, notebooks[0], tuple(exercises))
+        source = course_dir / "source" / folder.name / notebooks[0].name
+        assignments[folder.name] = Assignment(folder.name, notebooks[0].name, notebooks[0], tuple(exercises),
+                                              source if source.exists() else None)
     if not assignments:
         raise CourseError(f"{course_dir / 'release'} holds no assignments.")
     return assignments
 
 
-# --------------------------------------------------------------------------- reading results
-
-
-def timed_out_tests(notebook_path: Path, assignment: Assignment) -> dict[str, int]:
-    """Test ids whose part of the notebook hit the cell timeout, with the cell's index.
-
-    A timeout in an answer or test cell belongs to that exercise; in a cell between exercises, to
-    the exercise above it; before the first exercise (imports, setup), to every exercise.
-    """
-    notebook = nbformat.read(str(notebook_path), as_version=4)
-    test_ids = {e.test_id for e in assignment.exercises}
-    owner: list[str | None] = []
-    current: str | None = None
-    for cell in notebook.cells:
-        grade_id = grade_id_of(cell)
-        if grade_id in test_ids:
-            current = grade_id
-        elif grade_id and f"{grade_id}-test" in test_ids:
-            current = f"{grade_id}-test"
-        owner.append(current)
-    found: dict[str, int] = {}
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
-            continue
-        if any(out.get("output_type") == "error" and out.get("ename") in TIMEOUT_ERRORS for out in cell.get("outputs", [])):
-            for test_id in ([owner[index]] if owner[index] else sorted(test_ids)):
-                found.setdefault(test_id, index)
-    return found
-
-
-def read_scores(course_dir: Path, assignment: Assignment, student: str) -> dict[str, float | None]:
-    """Scores from a gradebook: the points of record, whatever the submitted metadata claims."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    scores: dict[str, float | None] = {}
-    notebook_id = Path(assignment.notebook).stem
-    with Gradebook(f"sqlite:///{Path(course_dir) / 'gradebook.db'}") as gradebook:
-        for exercise in assignment.exercises:
-            try:
-                grade = gradebook.find_grade(exercise.test_id, notebook_id, assignment.name, student)
-            except MissingEntry:
-                scores[exercise.test_id] = None
-                continue
-            if grade.auto_score is None and grade.manual_score is None:
-                scores[exercise.test_id] = None
-            else:
-                scores[exercise.test_id] = float(grade.score)
-    return scores
-
-
-def last_error_line(log: str) -> str:
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "error" in line:
-            return line[:300]
-    return lines[-1][:300] if lines else "no output"
-
-
-# --------------------------------------------------------------------------- feedback
+# --------------------------------------------------------------------------- feedback text
 
 
 def strip_hidden_tests(source: str) -> str:
@@ -195,169 +133,82 @@ def strip_hidden_tests(source: str) -> str:
     return "\n".join(kept)
 
 
-def scrub_graded_notebook(path: Path) -> None:
-    """Remove hidden tests from a graded notebook before nbgrader renders feedback from it."""
-    notebook = nbformat.read(str(path), as_version=4)
-    changed = False
-    for cell in notebook.cells:
-        if any(marker in cell.source for marker in HIDDEN_MARKERS):
-            cell.source = strip_hidden_tests(cell.source)
-            changed = True
-    if changed:
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)  # nbgrader writes graded notebooks read-only
-        nbformat.write(notebook, str(path))
-
-
 def feedback_leaks(html: str) -> bool:
     return any(marker.replace("### ", "") in html for marker in HIDDEN_MARKERS)
 
 
-# --------------------------------------------------------------------------- workers
+# --------------------------------------------------------------------------- preparing jobs
+
+
+def _reference_sources(assignment: Assignment) -> dict[str, str]:
+    """Each exercise's shipped reference code, for copy flags."""
+    import inspect
+
+    from circuitlab.grading.registry import UnknownExercise, get_exercise
+
+    found = {}
+    for graded in assignment.exercises:
+        try:
+            found[graded.exercise] = inspect.getsource(get_exercise(graded.exercise).reference_object())
+        except (UnknownExercise, OSError, TypeError, ImportError, AttributeError):
+            continue
+    return found
+
+
+@dataclass
+class Prepared:
+    jobs: list[dict[str, Any]]
+    plans: dict[tuple[str, str], Plan]
+    invalid: dict[tuple[str, str], str]
+
+
+def prepare_jobs(intake: Intake, assignments: dict[str, Assignment], work: Path, limits: "Limits") -> Prepared:
+    releases = {name: nbformat.read(str(a.release_path), as_version=4) for name, a in assignments.items()}
+    shapes = {}
+    for name, assignment in assignments.items():
+        source = nbformat.read(str(assignment.source_path), as_version=4) if assignment.source_path else {"cells": []}
+        shapes[name] = published_shapes(source, _reference_sources(assignment))
+    prepared = Prepared([], {}, {})
+    for sid in sorted(intake.students):
+        files = intake.students[sid]
+        for name, assignment in assignments.items():
+            if name not in files.notebooks:
+                continue
+            try:
+                submitted = read_notebook(files.notebooks[name])
+            except UnreadableNotebook as exc:
+                prepared.invalid[(sid, name)] = str(exc)
+                continue
+            plan = build_plan(releases[name], submitted, shapes[name])
+            prepared.plans[(sid, name)] = plan
+            limit = limits.for_chapter(assignment.chapter)
+            prepared.jobs.append({
+                "student": sid, "assignment": name, "chapter": assignment.chapter, "steps": plan.steps,
+                "notebook_path": str(work / "executed" / sid / name / assignment.notebook),
+                "cell_limit": limit, "exercise_limit": limit, "partial_credit": limits.partial_credit,
+                "notes": plan.notes,
+            })
+    return prepared
+
+
+# --------------------------------------------------------------------------- grading processes
 
 
 @dataclass
 class Limits:
-    cell_timeout: int | None  # None: the course's nbgrader_config.py decides
+    cell_timeout: int | None  # None: per chapter, from measured solution times
     notebook_timeout: float
+    partial_credit: bool = False
+
+    def for_chapter(self, chapter: int) -> float:
+        return float(self.cell_timeout or settings.chapter_time_limit(chapter))
 
 
-class Worker:
-    """Grades a share of the students in a private copy of the course (its own gradebook)."""
-
-    def __init__(self, index: int, root: Path, course_dir: Path, assignments: dict[str, Assignment],
-                 limits: Limits, env: dict[str, str], report: Callable[[Outcome], None]) -> None:
-        self.index = index
-        self.root = root
-        self.assignments = assignments
-        self.limits = limits
-        self.env = env
-        self.report = report
-        root.mkdir(parents=True)
-        for name in (settings.CONFIG_FILE, "gradebook.db"):
-            if (course_dir / name).exists():
-                shutil.copy2(course_dir / name, root / name)
-        for folder in ("source", "release"):
-            shutil.copytree(course_dir / folder, root / folder)
-
-    def options(self) -> list[str]:
-        extra = ["--Execute.kernel_name=" + settings.KERNEL_NAME]
-        if self.limits.cell_timeout:
-            extra.append(f"--Execute.timeout={int(self.limits.cell_timeout)}")
-        return extra
-
-    def log_path(self, student: str, assignment: str, step: str) -> Path:
-        return self.root / "logs" / student / f"{assignment}.{step}.log"
-
-    def grade_submission(self, files: StudentFiles, assignment: Assignment) -> Outcome:
-        start = time.monotonic()
-        outcome = Outcome(files.student, assignment.name, GRADED)
-        target = self.root / "submitted" / files.student / assignment.name / assignment.notebook
-        try:
-            prepared = prepare(files.notebooks[assignment.name], assignment.release_path, target)
-        except UnreadableNotebook as exc:
-            outcome.status, outcome.detail = INVALID, str(exc)
-            return outcome
-        notes = []
-        if prepared.matched_by_content:
-            notes.append("handed in without nbgrader metadata; graded cells found by content")
-        if prepared.restored:
-            notes.append("restored from the release: " + ", ".join(prepared.restored))
-        finished = run_nbgrader(["autograde", assignment.name, "--student", files.student, "--force", *self.options()],
-                                self.root, self.env, self.limits.notebook_timeout,
-                                self.log_path(files.student, assignment.name, "autograde"))
-        outcome.seconds = time.monotonic() - start
-        graded_path = self.root / "autograded" / files.student / assignment.name / assignment.notebook
-        if finished.stopped:
-            outcome.status = TIMED_OUT
-            notes.insert(0, f"grading stopped after {self.limits.notebook_timeout:.0f} s (kernel did not answer "
-                            "the interrupt at the cell timeout)")
-        elif finished.returncode != 0 or not graded_path.exists():
-            if any(sign in finished.log for sign in DEAD_KERNEL_SIGNS):
-                outcome.status = CRASHED
-                notes.insert(0, "the kernel died while running this notebook (os._exit, a segfault or running out "
-                                "of memory); no score was recorded: look at the notebook and grade by hand")
-            elif any(sign in finished.log for sign in UNANSWERED_TIMEOUT_SIGNS):
-                outcome.status = TIMED_OUT
-                notes.insert(0, "a cell ran past the cell timeout and the kernel did not answer the interrupt "
-                                "(nbgrader gave up on the notebook); no score was recorded")
-            else:
-                outcome.status = FAILED
-                notes.insert(0, f"nbgrader autograde failed: {last_error_line(finished.log)}")
-        else:
-            outcome.scores = read_scores(self.root, assignment, files.student)
-            for test_id, cell_index in timed_out_tests(graded_path, assignment).items():
-                outcome.exercise_status[test_id] = TIMED_OUT
-                outcome.exercise_detail[test_id] = f"cell {cell_index} hit the cell timeout and was interrupted"
-            missing = [t for t, s in outcome.scores.items() if s is None and t not in outcome.exercise_status]
-            for test_id in missing:
-                outcome.exercise_status[test_id] = FAILED
-                outcome.exercise_detail[test_id] = "nbgrader recorded no automatic score"
-        outcome.detail = "; ".join(notes)
-        return outcome
-
-    def feedback(self, outcomes: list[Outcome]) -> None:
-        """Render feedback for this worker's graded submissions, one assignment at a time."""
-        for assignment in self.assignments.values():
-            graded = [o for o in outcomes if o.assignment == assignment.name and o.status == GRADED]
-            if not graded:
-                continue
-            for outcome in graded:
-                scrub_graded_notebook(self.root / "autograded" / outcome.student / assignment.name / assignment.notebook)
-            run_nbgrader(["generate_feedback", assignment.name, "--force"], self.root, self.env,
-                         self.limits.notebook_timeout, self.root / "logs" / f"feedback-{assignment.name}.log")
-            for outcome in graded:
-                html = self.root / "feedback" / outcome.student / assignment.name / (Path(assignment.notebook).stem + ".html")
-                if not html.exists():
-                    outcome.detail = _join(outcome.detail, "no feedback file was produced")
-                elif feedback_leaks(html.read_text(encoding="utf-8", errors="replace")):
-                    html.unlink()
-                    outcome.detail = _join(outcome.detail, "feedback withheld: it would show hidden tests")
-                else:
-                    outcome.feedback = html
-
-    def run(self, share: list[StudentFiles]) -> list[Outcome]:
-        outcomes = []
-        for files in share:
-            for name, assignment in self.assignments.items():
-                if name not in files.notebooks:
-                    continue
-                try:
-                    outcome = self.grade_submission(files, assignment)
-                except Exception as exc:  # a bug here must cost one submission, not the class
-                    outcome = Outcome(files.student, name, FAILED, f"{type(exc).__name__}: {exc}")
-                outcomes.append(outcome)
-                self.report(outcome)
-        try:
-            self.feedback(outcomes)
-        except Exception as exc:
-            for outcome in outcomes:
-                outcome.detail = _join(outcome.detail, f"feedback failed: {type(exc).__name__}: {exc}")
-        return outcomes
-
-
-def _join(*parts: str) -> str:
-    return "; ".join(p for p in parts if p)
-
-
-# --------------------------------------------------------------------------- the class
-
-
-@dataclass
-class ClassResult:
-    rows: list[dict[str, str]]
-    outcomes: dict[tuple[str, str], Outcome]
-    warnings: list[str]
-    out_dir: Path
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes.values() if o.status == status)
-
-
-def deal(students: list[StudentFiles], workers: int) -> list[list[StudentFiles]]:
-    """Deal students round-robin to workers: every student in exactly one share."""
-    shares: list[list[StudentFiles]] = [[] for _ in range(max(1, workers))]
-    for position, files in enumerate(students):
-        shares[position % len(shares)].append(files)
+def deal(students: list[Any], workers: int) -> list[list[Any]]:
+    """Deal items round-robin to workers: every item in exactly one share."""
+    shares: list[list[Any]] = [[] for _ in range(max(1, workers))]
+    for position, item in enumerate(students):
+        shares[position % len(shares)].append(item)
     return [share for share in shares if share]
 
 
@@ -373,10 +224,159 @@ def merge(results: list[list[Outcome]]) -> dict[tuple[str, str], Outcome]:
     return merged
 
 
+def _readonly_folders(course_dir: Path, out_dir: Path, work: Path, submissions: Path) -> list[Path]:
+    """What a kernel must not change: the installed package and environment, the course, the
+    other submissions, the results."""
+    import circuitlab
+
+    package_root = Path(circuitlab.__file__).resolve().parents[1]
+    project = package_root.parent if (package_root.parent / "pyproject.toml").exists() else package_root
+    folders = [project, Path(sys.prefix).resolve(), course_dir, out_dir, work, submissions.resolve()]
+    return [f for f in folders if f.is_dir()]
+
+
+class GradingProcess:
+    """One trusted grading process working through its share of jobs."""
+
+    def __init__(self, index: int, root: Path, config: dict[str, Any], jobs: list[dict[str, Any]],
+                 env: dict[str, str]) -> None:
+        self.index, self.root, self.config, self.env = index, root, config, env
+        self.pending = list(jobs)
+        self.results = root / "results.jsonl"
+        self.finished: dict[tuple[str, str], dict[str, Any]] = {}
+        self.process: subprocess.Popen | None = None
+        self.respawns = 0
+        root.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        job_file = self.root / f"jobs-{self.respawns}.json"
+        job_file.write_text(json.dumps({**self.config, "jobs": self.pending,
+                                        "scratch": str(self.root / "scratch")}), encoding="utf-8")
+        package_parent = str(Path(__file__).resolve().parents[2])
+        code = ("import sys; sys.path.insert(0, %r); from circuitlab.course.sealed import main; "
+                "sys.exit(main(sys.argv[1:]))" % package_parent)
+        # Isolated mode: no user site, no PYTHON* variables, no current folder on the path.
+        self.process = subprocess.Popen([sys.executable, "-I", "-c", code, str(job_file), str(self.results)],
+                                        cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
+                                        stdout=open(self.root / "grader.log", "a"), stderr=subprocess.STDOUT)
+
+    def collect(self) -> None:
+        """Read what the process reported; after it ended, restart it for what is left."""
+        events = []
+        if self.results.exists():
+            for line in self.results.read_text(encoding="utf-8").splitlines():
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        started = None
+        for event in events:
+            key = (event.get("student"), event.get("assignment"))
+            if event["event"] == "start":
+                started = key
+            elif event["event"] in ("done", "failed", "tampered", "lost"):
+                self.finished[key] = event
+                started = None
+        if self.process is not None and self.process.poll() is not None:
+            if started and started not in self.finished:
+                self.finished[started] = {"event": "lost", "student": started[0], "assignment": started[1],
+                                          "message": "the grading process stopped while grading this submission"}
+            if any(e["event"] == "tampered" for e in self.finished.values()):
+                raise RuntimeError("The grading package changed on disk during grading: "
+                                   + next(e["message"] for e in self.finished.values() if e["event"] == "tampered")
+                                   + ". Reinstall Circuit Lab and grade again, in a container.")
+            self.pending = [j for j in self.pending if (j["student"], j["assignment"]) not in self.finished]
+            self.process = None
+            if self.pending and self.respawns < MAX_WORKER_RESPAWNS:
+                self.respawns += 1
+                self.start()
+            elif self.pending:
+                for job in self.pending:
+                    self.finished[(job["student"], job["assignment"])] = {
+                        "event": "lost", "student": job["student"], "assignment": job["assignment"],
+                        "message": "the grading process kept stopping; not graded"}
+                self.pending = []
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            from circuitlab.course.runner import _stop_tree
+
+            _stop_tree(self.process)
+
+
+def run_processes(jobs: list[dict[str, Any]], workers: int, work: Path, config: dict[str, Any],
+                  env: dict[str, str], deadline: float, report: Callable[[dict[str, Any]], None]) -> dict:
+    shares = deal(jobs, min(workers, len(jobs)))
+    pool = [GradingProcess(i, work / f"grader-{i}", config, share, env) for i, share in enumerate(shares)]
+    for process in pool:
+        process.start()
+    reported: set[tuple[str, str]] = set()
+    try:
+        while any(p.running for p in pool):
+            time.sleep(0.5)
+            for process in pool:
+                process.collect()
+                for key, event in process.finished.items():
+                    if key not in reported:
+                        reported.add(key)
+                        report(event)
+            if time.monotonic() > deadline:
+                for process in pool:
+                    process.stop()
+                    process.collect()
+                break
+    finally:
+        for process in pool:
+            process.stop()
+    finished: dict[tuple[str, str], dict[str, Any]] = {}
+    for process in pool:
+        finished.update(process.finished)
+    return finished
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def outcome_from(event: dict[str, Any], assignment: Assignment, plan: Plan | None) -> Outcome:
+    outcome = Outcome(event["student"], event["assignment"], GRADED, seconds=float(event.get("seconds", 0)))
+    by_exercise = {e.exercise: e for e in assignment.exercises}
+    if event["event"] != "done":
+        outcome.status = FAILED
+        outcome.detail = event.get("message", "not graded")
+        return outcome
+    for name, result in event.get("exercises", {}).items():
+        graded = by_exercise.get(name)
+        if graded is None:
+            continue
+        outcome.scores[graded.test_id] = result.get("score")
+        outcome.reports[graded.test_id] = result.get("report", "")
+        if result.get("status") != GRADED:
+            outcome.exercise_status[graded.test_id] = result["status"]
+        notes = [result.get("detail", "")] + (plan.exercise_notes.get(name, []) if plan else [])
+        outcome.exercise_detail[graded.test_id] = _join(*notes)
+        if plan and name in plan.flags:
+            outcome.flags[graded.test_id] = f"copy: {plan.flags[name]}"
+    for graded in assignment.exercises:
+        if graded.test_id not in outcome.scores:
+            outcome.scores[graded.test_id] = None
+            outcome.exercise_status[graded.test_id] = FAILED
+            outcome.exercise_detail[graded.test_id] = "not reached"
+    outcome.detail = _join(*event.get("notes", []))
+    if plan:
+        outcome.stripped = list(plan.stripped)
+    return outcome
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
 def _score_text(score: float | None) -> str:
-    if score is None:
-        return ""
-    return f"{score:g}"
+    return "" if score is None else f"{score:g}"
 
 
 def table(students: dict[str, StudentFiles], assignments: dict[str, Assignment],
@@ -394,59 +394,88 @@ def table(students: dict[str, StudentFiles], assignments: dict[str, Assignment],
                     outcome = Outcome(student, name, NOT_SUBMITTED)
             for exercise in assignment.exercises:
                 status = outcome.exercise_status.get(exercise.test_id, outcome.status)
-                if outcome.status == NOT_SUBMITTED:
-                    score: float | None = 0.0
-                else:
-                    score = outcome.scores.get(exercise.test_id)
+                score = 0.0 if outcome.status == NOT_SUBMITTED else outcome.scores.get(exercise.test_id)
+                detail = outcome.exercise_detail.get(exercise.test_id, "")
+                if outcome.status != GRADED:  # a submission-wide problem: say it on every row it empties
+                    detail = _join(detail, outcome.detail)
                 rows.append({
                     "student": student, "assignment": name, "exercise": exercise.exercise,
                     "score": _score_text(score), "max_score": f"{exercise.max_score:g}", "status": status,
-                    "detail": _join(outcome.exercise_detail.get(exercise.test_id, ""), outcome.detail),
+                    "flag": outcome.flags.get(exercise.test_id, ""), "detail": detail,
                 })
     return rows
 
 
-def write_csv(rows: list[dict[str, str]], path: Path) -> None:
+def write_csv(rows: list[dict[str, str]], path: Path, columns: tuple[str, ...] = CSV_COLUMNS) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
 
 
-def _copy_results(worker_root: Path, outcome: Outcome, assignment: Assignment, out_dir: Path) -> None:
-    """Feedback, graded notebook and logs of one submission into OUT_DIR."""
-    where = Path(outcome.student) / outcome.assignment
-    if outcome.feedback is not None:
-        target = out_dir / "feedback" / where / outcome.feedback.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(outcome.feedback, target)
-        outcome.feedback = target
-    graded = worker_root / "autograded" / where / assignment.notebook
-    if graded.exists():
-        target = out_dir / "autograded" / where / assignment.notebook
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(graded, target)
-    for log in (worker_root / "logs" / outcome.student).glob(f"{outcome.assignment}.*.log"):
-        target = out_dir / "logs" / outcome.student / log.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(log, target)
+# --------------------------------------------------------------------------- the class
+
+
+@dataclass
+class ClassResult:
+    rows: list[dict[str, str]]
+    outcomes: dict[tuple[str, str], Outcome]
+    warnings: list[str]
+    out_dir: Path
+    needs_a_look: list[str] = field(default_factory=list)
+    totals: list[dict[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    sandbox: str = ""
+    removed_variables: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes.values() if o.status == status)
+
+
+def _select(assignments: dict[str, Assignment], only: list[str] | None) -> dict[str, Assignment]:
+    if not only:
+        return assignments
+    unknown = sorted(set(only) - set(assignments))
+    if unknown:
+        raise CourseError(f"The course has no assignment {', '.join(unknown)}; it has {', '.join(assignments)}.")
+    return {name: a for name, a in assignments.items() if name in only}
+
+
+def grading_config(course_dir: Path, out_dir: Path, work: Path, submissions: Path,
+                   threads: int) -> tuple[dict[str, Any], dict[str, str], list[str], str]:
+    """The grading processes' settings and environment, the variables removed, the sandbox state."""
+    from circuitlab.course.sealed import chapters_needing_reference, kernel_package
+
+    site = kernel_package(work / "kernel", chapters_needing_reference())
+    kernel_env, removed = settings.without_plugin_variables(settings.kernel_environment(threads))
+    kernel_env["PYTHONPATH"] = str(site)
+    grader_env, _ = settings.without_plugin_variables(settings.kernel_environment(threads))
+    grader_env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    missing = sandbox.namespaces_available()
+    config = {
+        "kernel_env": kernel_env,
+        "readonly": [str(p) for p in _readonly_folders(course_dir, out_dir, work, submissions)],
+        "limits": {"memory_bytes": KERNEL_MEMORY, "file_bytes": KERNEL_FILE_SIZE},
+        "isolate": missing is None,
+    }
+    state = ("each kernel in its own user, network, process and mount namespaces; no network; the package, "
+             "course, submissions and results read-only" if missing is None else
+             f"not available ({missing}): kernels run as plain child processes with resource limits only")
+    return config, grader_env, removed, state
 
 
 def grade_class(submissions: Path, course_dir: Path, out_dir: Path, workers: int = 1,
                 cell_timeout: int | None = None, notebook_timeout: float = settings.NOTEBOOK_TIMEOUT,
                 only: list[str] | None = None, force: bool = False, keep_work: bool = False,
-                log: Callable[[str], None] = print) -> ClassResult:
+                log: Callable[[str], None] = print, roster: Path | None = None,
+                partial_credit: bool = False) -> ClassResult:
     course_dir, out_dir = Path(course_dir).resolve(), Path(out_dir).resolve()
-    assignments = read_course(course_dir)
-    if only:
-        unknown = sorted(set(only) - set(assignments))
-        if unknown:
-            raise CourseError(f"The course has no assignment {', '.join(unknown)}; it has {', '.join(assignments)}.")
-        assignments = {name: a for name, a in assignments.items() if name in only}
+    assignments = _select(read_course(course_dir), only)
     if (out_dir / "grades.csv").exists() and not force:
         raise CourseError(f"{out_dir / 'grades.csv'} exists; grade into a new folder, or pass --force to replace it.")
     if workers < 1:
         raise CourseError("--workers must be at least 1.")
+    roster_rows = gradebook.read_roster(Path(roster)) if roster else None
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="circuitlab-grading-"))
     try:
@@ -459,42 +488,43 @@ def grade_class(submissions: Path, course_dir: Path, out_dir: Path, workers: int
             if not assignments:
                 raise CourseError(f"No notebook in {submissions} matches an assignment of the course "
                                   f"({', '.join(read_course(course_dir))}).")
-        students = [intake.students[s] for s in sorted(intake.students)]
-        total = sum(len(files.notebooks) for files in students)
-        shares = deal(students, min(workers, len(students)))
-        threads = per_worker(len(shares))  # the cores this process may use, shared out among the workers
-        env = settings.kernel_environment(threads)
-        limits = Limits(cell_timeout, notebook_timeout)
-        lock, done = threading.Lock(), [0]
+        limits = Limits(cell_timeout, notebook_timeout, partial_credit)
+        prepared = prepare_jobs(intake, assignments, work, limits)
+        shares = max(1, min(workers, len(prepared.jobs)))
+        threads = max(1, (os.cpu_count() or 1) // shares)
+        config, grader_env, removed, sandbox_state = grading_config(course_dir, out_dir, work, Path(submissions),
+                                                                    threads)
+        if removed:
+            log(f"removed from the grading environment: {', '.join(removed)}")
+        log(f"Grading {len(prepared.jobs)} notebooks of {len(intake.students)} students ({', '.join(assignments)}) "
+            f"with {shares} grading process(es); sandbox: {sandbox_state}.")
+        done = [0]
 
-        def report(outcome: Outcome) -> None:
-            with lock:
-                done[0] += 1
-                got = sum(s for s in outcome.scores.values() if s is not None)
-                scored = f" {got:g}/{sum(e.max_score for e in assignments[outcome.assignment].exercises):g}" \
-                    if outcome.status == GRADED else ""
-                log(f"[{done[0]}/{total}] {outcome.student} {outcome.assignment}: {outcome.status}{scored} "
-                    f"({outcome.seconds:.0f} s)")
+        def report(event: dict[str, Any]) -> None:
+            done[0] += 1
+            log(f"[{done[0]}/{len(prepared.jobs)}] {event.get('student')} {event.get('assignment')}: "
+                f"{'graded' if event['event'] == 'done' else event.get('message', event['event'])}")
 
-        log(f"Grading {total} notebooks of {len(students)} students ({', '.join(assignments)}) "
-            f"with {len(shares)} worker(s).")
-        pool = [Worker(i, work / f"worker-{i}", course_dir, assignments, limits, env, report)
-                for i in range(len(shares))]
-        with ThreadPoolExecutor(max_workers=len(pool)) as executor:
-            results = list(executor.map(lambda pair: pair[0].run(pair[1]), zip(pool, shares)))
-        outcomes = merge(results)
-        for worker, share in zip(pool, shares):
-            for files in share:
-                for name, assignment in assignments.items():
-                    if (files.student, name) in outcomes:
-                        _copy_results(worker.root, outcomes[(files.student, name)], assignment, out_dir)
+        deadline = time.monotonic() + notebook_timeout * max(1, -(-len(prepared.jobs) // shares))
+        finished = run_processes(prepared.jobs, shares, work / "graders", config, grader_env, deadline, report) \
+            if prepared.jobs else {}
+        outcomes: dict[tuple[str, str], Outcome] = {}
+        for job in prepared.jobs:
+            key = (job["student"], job["assignment"])
+            event = finished.get(key, {"event": "lost", "student": key[0], "assignment": key[1],
+                                       "message": f"grading did not finish within {notebook_timeout:.0f} s per "
+                                                  "submission"})
+            outcomes[key] = outcome_from(event, assignments[key[1]], prepared.plans.get(key))
+        for key, why in prepared.invalid.items():
+            outcomes[key] = Outcome(key[0], key[1], INVALID, why)
         rows = table(intake.students, assignments, outcomes)
         expected = sum(len(a.exercises) for a in assignments.values()) * len(intake.students)
         if len(rows) != expected or len({(r["student"], r["assignment"], r["exercise"]) for r in rows}) != expected:
             raise RuntimeError(f"grades table has {len(rows)} rows, expected {expected}")
-        write_csv(rows, out_dir / "grades.csv")
-        (out_dir / "warnings.txt").write_text("".join(w + "\n" for w in intake.warnings), encoding="utf-8")
-        return ClassResult(rows, outcomes, intake.warnings, out_dir)
+        result = ClassResult(rows, outcomes, intake.warnings, out_dir, list(intake.needs_a_look),
+                             sandbox=sandbox_state, removed_variables=removed)
+        _write_outputs(result, intake, assignments, work, roster_rows)
+        return result
     finally:
         if keep_work:
             log(f"work folders kept in {work}")
@@ -502,18 +532,69 @@ def grade_class(submissions: Path, course_dir: Path, out_dir: Path, workers: int
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _write_outputs(result: ClassResult, intake: Intake, assignments: dict[str, Assignment], work: Path,
+                   roster_rows: list[dict[str, str]] | None) -> None:
+    from circuitlab.course import feedback
+
+    out_dir = result.out_dir
+    write_csv(result.rows, out_dir / "grades.csv")
+    write_id_map(intake, out_dir / "id_map.csv")
+    result.totals = gradebook.totals(result.rows, intake.students, assignments)
+    write_csv(result.totals, out_dir / "totals.csv", gradebook.TOTAL_COLUMNS)
+    result.missing = gradebook.write_lms_files(result.totals, intake.students, assignments, out_dir, roster_rows,
+                                               result.needs_a_look)
+    for (student, name), outcome in result.outcomes.items():
+        executed = work / "executed" / student / name / assignments[name].notebook
+        if not executed.exists():
+            continue
+        kept = out_dir / "autograded" / student / name / assignments[name].notebook
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(executed, kept)
+        outcome.feedback = feedback.write_feedback(kept, outcome, assignments[name],
+                                                   out_dir / "feedback" / student / name, [work, out_dir])
+    (out_dir / "warnings.txt").write_text("".join(w + "\n" for w in intake.warnings), encoding="utf-8")
+    (out_dir / "report.txt").write_text(report_text(result), encoding="utf-8")
+
+
+def report_text(result: ClassResult) -> str:
+    lines = ["Circuit Lab autograde report", "", f"sandbox: {result.sandbox}"]
+    if result.removed_variables:
+        lines.append("removed from the grading environment: " + ", ".join(result.removed_variables))
+    look = list(result.needs_a_look)
+    for outcome in sorted(result.outcomes.values(), key=lambda o: (o.student, o.assignment)):
+        if outcome.stripped:
+            lines.append(f"ignored in {outcome.student} {outcome.assignment}: " + ", ".join(outcome.stripped))
+        bad = {t: s for t, s in outcome.exercise_status.items()}
+        if outcome.status != GRADED or bad:
+            parts = [f"{exercise_name(t)}: {s} ({outcome.exercise_detail.get(t, '')})" for t, s in sorted(bad.items())]
+            look.append(f"{outcome.student} {outcome.assignment}: {outcome.status}. " +
+                        "; ".join(([outcome.detail] if outcome.detail else []) + parts))
+        for test_id, flag in sorted(outcome.flags.items()):
+            lines.append(f"flagged {outcome.student} {exercise_name(test_id)}: {flag}")
+    lines += ["", f"needs a look ({len(look)}):"] + [f"  {item}" for item in look]
+    if result.missing:
+        lines += ["", f"missing: on the roster, no submission ({len(result.missing)}):"] + \
+                 [f"  {name}" for name in result.missing]
+    return "\n".join(lines) + "\n"
+
+
 def summary(result: ClassResult) -> str:
-    lines = [f"wrote {result.out_dir / 'grades.csv'} ({len(result.rows)} rows)"]
+    lines = [f"wrote {result.out_dir / 'grades.csv'} ({len(result.rows)} rows), totals.csv, id_map.csv, "
+             f"gradebook_canvas.csv, gradebook_moodle_*.csv and report.txt"]
     by_status: dict[str, int] = {}
     for row in result.rows:
         by_status[row["status"]] = by_status.get(row["status"], 0) + 1
     lines.append("rows by status: " + ", ".join(f"{s} {n}" for s, n in sorted(by_status.items())))
+    lines.append(f"sandbox: {result.sandbox}")
+    flagged = sum(len(o.flags) for o in result.outcomes.values())
+    if flagged:
+        lines.append(f"{flagged} answer(s) flagged as copies of the published solution: see report.txt")
     attention = [o for o in result.outcomes.values() if o.status != GRADED or o.exercise_status]
     for outcome in sorted(attention, key=lambda o: (o.student, o.assignment)):
         statuses = sorted(set(outcome.exercise_status.values()) | {outcome.status})
-        per_exercise = [f"{exercise_name(test_id)}: {text}" for test_id, text in sorted(outcome.exercise_detail.items())]
-        detail = "; ".join([outcome.detail] * bool(outcome.detail) + per_exercise)
-        lines.append(f"  check {outcome.student} {outcome.assignment}: {', '.join(statuses)}. {detail}".rstrip())
-    if result.warnings:
-        lines.append(f"{len(result.warnings)} warning(s) about the submissions: see {result.out_dir / 'warnings.txt'}")
+        lines.append(f"  check {outcome.student} {outcome.assignment}: {', '.join(statuses)}. {outcome.detail}".rstrip())
+    if result.needs_a_look:
+        lines.append(f"{len(result.needs_a_look)} submission(s) need a look: see {result.out_dir / 'report.txt'}")
+    if result.missing:
+        lines.append(f"{len(result.missing)} student(s) on the roster handed in nothing: see report.txt")
     return "\n".join(lines)

@@ -1,25 +1,35 @@
-"""Finding each student's notebooks in what an instructor collected.
+"""Finding each student's notebooks in what an instructor collected, losing nobody.
 
 Accepted layouts of ``SUBMISSIONS`` (the files there are only read, never changed):
 
-- a folder with one folder per student (``alice/00_tools.ipynb``, ``alice/00_tools/00_tools.ipynb``,
-  any depth), the folder name being the student id;
-- a folder with one zip per student (``alice.zip``), as learning-management systems export them;
-- a mix of both, or a single zip holding either layout.
+- one folder per student (``alice/00_tools.ipynb``, ``alice/00_tools/00_tools.ipynb``, any depth);
+- one zip per student (``alice.zip``);
+- loose notebooks named after their student (``alice_00_tools.ipynb``);
+- a Canvas "download submissions" folder or zip: loose files named
+  ``<name>_[LATE_]<user id>_<submission id>_<file name>``;
+- a Moodle "download all submissions" folder or zip: ``<Full Name>_<participant>_assignsubmission_file_/``
+  folders (or the same prefix on loose files);
+- any of these inside a zip and inside wrapping folders.
 
-A notebook belongs to the assignment whose name is its file name (``00_tools.ipynb``) or, failing
-that, the one assignment name contained in it (``00_tools (1).ipynb``, ``alice_00_tools.ipynb``).
+Every student's original folder or file name becomes a stable, non-empty id (``student_id``); two
+different names never share an id. Anything that cannot be attributed with certainty (a loose
+notebook with no name, two notebooks for one assignment, two submissions that may be the same
+student) is listed under "needs a look", never merged or dropped silently.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", ".git"}
-STUDENT_ID = re.compile(r"[^A-Za-z0-9_.@-]+")
+UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
+CANVAS_FILE = re.compile(r"^(?P<name>[^_]+)_(?:LATE_)?(?P<uid>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
+MOODLE_ENTRY = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assignsubmission_(?:file|onlinetext)_(?P<file>.*)$")
 
 
 class IntakeError(Exception):
@@ -28,8 +38,11 @@ class IntakeError(Exception):
 
 @dataclass
 class StudentFiles:
-    student: str  # the id used in the gradebook and grades.csv
-    origin: str  # the folder or zip it came from
+    student: str  # the id used in every output
+    origin: str  # the folder, zip or file names it came from
+    layout: str = "folder"  # folder | zip | loose | canvas | moodle
+    lms_id: str = ""  # Canvas user id or Moodle participant number, when the layout carries one
+    name: str = ""  # the student's name as the layout gives it
     notebooks: dict[str, Path] = field(default_factory=dict)  # assignment -> notebook
     problems: dict[str, str] = field(default_factory=dict)  # assignment -> why it cannot be graded
 
@@ -38,12 +51,30 @@ class StudentFiles:
 class Intake:
     students: dict[str, StudentFiles] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    needs_a_look: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- ids
 
 
 def student_id(name: str) -> str:
-    """A gradebook-safe id from a folder or zip name: letters, digits and ``_.@-`` only."""
-    cleaned = STUDENT_ID.sub("_", name.strip()).strip("._")
-    return cleaned
+    """A stable, non-empty, file-system-safe id for an original folder or file name.
+
+    A name made only of ``A-Z a-z 0-9 _ . @ -`` is its own id. Any other name keeps its Latin
+    letters (accents removed) and gets a short hash of the exact name, so that ``José`` and
+    ``Jose``, or two names in another script, never share an id.
+    """
+    exact = unicodedata.normalize("NFC", name.strip())
+    decomposed = unicodedata.normalize("NFKD", exact)
+    latin = "".join(c for c in decomposed if not unicodedata.combining(c)).encode("ascii", "ignore").decode()
+    cleaned = UNSAFE.sub("_", latin).strip("._-")
+    if cleaned == exact and cleaned:
+        return cleaned
+    digest = hashlib.sha256(exact.encode("utf-8")).hexdigest()[:8]
+    return f"{cleaned or 'student'}-{digest}"
+
+
+# --------------------------------------------------------------------------- archives
 
 
 def safe_extract(archive: Path, target: Path) -> list[str]:
@@ -70,12 +101,8 @@ def _visible(path: Path, root: Path) -> bool:
     return not any(part in IGNORED_PARTS or part.startswith(".") for part in parts)
 
 
-def _unwrap(folder: Path) -> Path:
-    """A zip of the whole class often holds one wrapping folder; look inside it."""
-    entries = [p for p in folder.iterdir() if p.name not in IGNORED_PARTS and not p.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir() and not any(entries[0].glob("*.ipynb")):
-        return entries[0]
-    return folder
+def _entries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name not in IGNORED_PARTS and not p.name.startswith("."))
 
 
 def match_assignment(file_name: str, assignments: list[str]) -> str | None:
@@ -87,24 +114,169 @@ def match_assignment(file_name: str, assignments: list[str]) -> str | None:
     return max(contained, key=len) if contained else None
 
 
-def _assign_notebooks(files: StudentFiles, folder: Path, assignments: list[str], warnings: list[str]) -> None:
-    found: dict[str, list[Path]] = {}
-    for notebook in sorted(folder.rglob("*.ipynb")):
-        if not _visible(notebook, folder):
+# --------------------------------------------------------------------------- layouts
+
+
+def _looks_like_class(folder: Path) -> bool:
+    """A folder that holds several students (or LMS-named entries), not one student's work."""
+    entries = _entries(folder)
+    branches = [e for e in entries if e.is_dir() or e.suffix.lower() == ".zip"]
+    lms = [e for e in entries if CANVAS_FILE.match(e.name) or MOODLE_ENTRY.match(e.name)]
+    return len(branches) >= 2 or bool(lms) or (len(branches) == 1 and _looks_like_class(branches[0])
+                                              if branches and branches[0].is_dir() else False)
+
+
+def _class_root(folder: Path) -> Path:
+    """Look through wrapping folders (a zip of the class usually holds one) to the students."""
+    while True:
+        entries = _entries(folder)
+        folders = [e for e in entries if e.is_dir()]
+        if len(folders) == 1 and len(entries) == 1 and _looks_like_class(folders[0]):
+            folder = folders[0]
             continue
-        assignment = match_assignment(notebook.name, assignments)
-        if assignment is None:
-            warnings.append(f"{files.origin}: {notebook.relative_to(folder)} matches no assignment; not graded.")
+        return folder
+
+
+@dataclass
+class _Source:
+    """One thing found at the class root, before ids are given out."""
+
+    key: tuple[str, str]  # (layout, identity) entries with the same key belong to one student
+    original: str
+    layout: str
+    name: str
+    lms_id: str
+    paths: list[tuple[Path, str]]  # (folder or notebook, origin text)
+
+
+def _classify(entry: Path, assignments: list[str]) -> _Source | str:
+    """What one entry at the class root is; a string says why it cannot be attributed."""
+    canvas = CANVAS_FILE.match(entry.name) if entry.is_file() else None
+    moodle = MOODLE_ENTRY.match(entry.name)
+    if canvas:
+        return _Source(("canvas", canvas["uid"]), f"{canvas['name']}_{canvas['uid']}", "canvas", canvas["name"],
+                       canvas["uid"], [(entry, entry.name)])
+    if moodle:
+        return _Source(("moodle", moodle["pid"]), f"{moodle['name']}_{moodle['pid']}", "moodle", moodle["name"],
+                       moodle["pid"], [(entry, entry.name)])
+    if entry.is_dir():
+        return _Source(("folder", unicodedata.normalize("NFC", entry.name)), entry.name, "folder", entry.name, "",
+                       [(entry, entry.name)])
+    if entry.suffix.lower() == ".zip":
+        return _Source(("zip", unicodedata.normalize("NFC", entry.stem)), entry.stem, "zip", entry.stem, "",
+                       [(entry, entry.name)])
+    if entry.suffix.lower() == ".ipynb":
+        assignment = match_assignment(entry.name, assignments)
+        owner = entry.stem
+        if assignment:
+            owner = owner.replace(assignment, " ")
+        owner = re.sub(r"\(\d+\)", " ", owner).strip(" _-.")
+        if not owner:
+            return (f"{entry.name} is a loose notebook with no student name in it: put it in a folder named by the "
+                    "student and grade again")
+        return _Source(("loose", unicodedata.normalize("NFC", owner)), owner, "loose", owner, "",
+                       [(entry, entry.name)])
+    return f"{entry.name}: neither a student folder, a zip nor a notebook; ignored"
+
+
+def _gather(root: Path, assignments: list[str], intake: Intake) -> list[_Source]:
+    sources: dict[tuple[str, str], _Source] = {}
+    for entry in _entries(root):
+        found = _classify(entry, assignments)
+        if isinstance(found, str):
+            (intake.needs_a_look if entry.suffix.lower() == ".ipynb" else intake.warnings).append(found)
             continue
-        found.setdefault(assignment, []).append(notebook)
-    for assignment, notebooks in found.items():
-        exact = [n for n in notebooks if n.stem == assignment]
-        chosen = exact if exact else notebooks
-        if len(chosen) == 1:
-            files.notebooks[assignment] = chosen[0]
+        if found.key in sources:
+            sources[found.key].paths += found.paths
         else:
-            names = ", ".join(str(n.relative_to(folder)) for n in chosen)
+            sources[found.key] = found
+    return list(sources.values())
+
+
+# --------------------------------------------------------------------------- one student's notebooks
+
+
+def _assign_notebooks(files: StudentFiles, folder: Path, assignments: list[str], warnings: list[str],
+                      found: dict[str, list[tuple[Path, str]]]) -> None:
+    candidates = [folder] if folder.is_file() else [n for n in sorted(folder.rglob("*.ipynb")) if _visible(n, folder)]
+    for notebook in candidates:
+        assignment = match_assignment(notebook.name, assignments)
+        shown = notebook.name if folder.is_file() else str(notebook.relative_to(folder))
+        if assignment is None:
+            warnings.append(f"{files.origin}: {shown} matches no assignment; not graded.")
+            continue
+        found.setdefault(assignment, []).append((notebook, shown))
+
+
+def _choose(files: StudentFiles, found: dict[str, list[tuple[Path, str]]], intake: Intake) -> None:
+    for assignment, notebooks in found.items():
+        exact = [(n, s) for n, s in notebooks if n.stem == assignment or n.name.endswith(f"_{assignment}.ipynb")]
+        chosen = exact if len(exact) == 1 else notebooks
+        if len(chosen) == 1:
+            files.notebooks[assignment] = chosen[0][0]
+        else:
+            names = ", ".join(s for _, s in chosen)
             files.problems[assignment] = f"several notebooks for {assignment} ({names}); keep one and grade again"
+            intake.needs_a_look.append(f"{files.student} ({files.origin}): {files.problems[assignment]}")
+
+
+def _open(source: _Source, scratch: Path, sid: str, intake: Intake) -> list[Path]:
+    """The folders and notebooks of one student, zips extracted under ``scratch``."""
+    opened = []
+    for number, (path, origin) in enumerate(source.paths):
+        if path.is_file() and path.suffix.lower() == ".zip":
+            folder = scratch / "students" / sid / str(number)
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            try:
+                for name in safe_extract(path, folder):
+                    intake.warnings.append(f"{origin}: skipped {name} (it points outside the archive).")
+            except IntakeError as exc:
+                intake.needs_a_look.append(f"{sid} ({origin}): {exc} Not graded.")
+                continue
+            opened.append(folder)
+        else:
+            opened.append(path)
+    return opened
+
+
+def _inner_zips(files: StudentFiles, folders: list[Path], scratch: Path, assignments: list[str],
+                intake: Intake, found: dict[str, list[tuple[Path, str]]]) -> None:
+    """A zip inside a student's folder (an LMS upload of a zipped notebook): look inside it too."""
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for inner in sorted(folder.rglob("*.zip")):
+            if not _visible(inner, folder):
+                continue
+            unpacked = scratch / "inner" / files.student / f"{len(found)}-{inner.stem}"
+            unpacked.mkdir(parents=True, exist_ok=True)
+            try:
+                safe_extract(inner, unpacked)
+            except IntakeError as exc:
+                intake.warnings.append(f"{files.origin}: {exc}")
+                continue
+            _assign_notebooks(files, unpacked, assignments, intake.warnings, found)
+
+
+# --------------------------------------------------------------------------- the class
+
+
+def _unique_id(source: _Source, taken: dict[str, StudentFiles], intake: Intake) -> str:
+    sid = student_id(source.original)
+    if sid not in taken:
+        return sid
+    # Same id from two different entries (``alice/`` and ``alice.zip``): both are graded, apart.
+    alternative = student_id(f"{source.original}.{source.layout}")
+    counter = 2
+    while alternative in taken:
+        alternative = student_id(f"{source.original}.{source.layout}.{counter}")
+        counter += 1
+    intake.needs_a_look.append(
+        f"{source.paths[0][1]} and {taken[sid].origin} may be the same student; graded apart as "
+        f"{alternative!r} and {sid!r}: merge by hand if they are")
+    return alternative
 
 
 def collect(submissions: Path, scratch: Path, assignments: list[str]) -> Intake:
@@ -121,70 +293,36 @@ def collect(submissions: Path, scratch: Path, assignments: list[str]) -> Intake:
         root.mkdir(parents=True, exist_ok=True)
         for name in safe_extract(submissions, root):
             intake.warnings.append(f"{submissions.name}: skipped {name} (it points outside the archive).")
-        root = _unwrap(root)
-    for entry in sorted(root.iterdir()):
-        if entry.name in IGNORED_PARTS or entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            folder, origin = entry, entry.name
-        elif entry.suffix.lower() == ".zip":
-            folder, origin = scratch / "students" / entry.stem, entry.name
-            if folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-            try:
-                for name in safe_extract(entry, folder):
-                    intake.warnings.append(f"{entry.name}: skipped {name} (it points outside the archive).")
-            except IntakeError as exc:
-                intake.warnings.append(f"{exc} Not graded.")
-                continue
-        elif entry.suffix.lower() == ".ipynb":
-            intake.warnings.append(
-                f"{entry.name} is loose in {root}: put each student's notebooks in a folder (or zip) named by the "
-                "student's id. Not graded."
-            )
-            continue
-        else:
-            intake.warnings.append(f"{entry.name}: neither a student folder nor a zip; ignored.")
-            continue
-        sid = student_id(Path(origin).stem if entry.is_file() else origin)
-        if not sid:
-            intake.warnings.append(f"{origin}: no usable student id in the name; not graded.")
-            continue
-        if sid in intake.students:
-            intake.warnings.append(
-                f"{origin} and {intake.students[sid].origin} both give student id {sid!r}; only the first is graded."
-            )
-            continue
-        if sid != Path(origin).stem and sid != origin:
-            intake.warnings.append(f"{origin}: graded as student id {sid!r}.")
-        files = StudentFiles(sid, origin)
-        _assign_notebooks(files, folder, assignments, intake.warnings)
-        # A zip inside a student's folder (an LMS upload of a zipped notebook): look inside it too.
-        for inner in sorted(folder.rglob("*.zip")):
-            if not _visible(inner, folder):
-                continue
-            unpacked = scratch / "inner" / sid / inner.stem
-            unpacked.mkdir(parents=True, exist_ok=True)
-            try:
-                safe_extract(inner, unpacked)
-            except IntakeError as exc:
-                intake.warnings.append(f"{origin}: {exc}")
-                continue
-            extra = StudentFiles(sid, f"{origin}/{inner.name}")
-            _assign_notebooks(extra, unpacked, assignments, intake.warnings)
-            for assignment, notebook in extra.notebooks.items():
-                if assignment in files.notebooks:
-                    files.problems[assignment] = (f"several notebooks for {assignment} (one inside {inner.name}); "
-                                                  "keep one and grade again")
-                else:
-                    files.notebooks[assignment] = notebook
-        for assignment in files.problems:
-            files.notebooks.pop(assignment, None)
+    root = _class_root(root)
+    for source in _gather(root, assignments, intake):
+        sid = _unique_id(source, intake.students, intake)
+        origin = "; ".join(origin for _, origin in source.paths)
+        files = StudentFiles(sid, origin, source.layout, source.lms_id, source.name)
+        opened = _open(source, scratch, sid, intake)
+        found: dict[str, list[tuple[Path, str]]] = {}
+        for folder in opened:
+            _assign_notebooks(files, folder, assignments, intake.warnings, found)
+        _inner_zips(files, opened, scratch, assignments, intake, found)
+        _choose(files, found, intake)
+        if not files.notebooks and not files.problems:
+            intake.needs_a_look.append(f"{sid} ({origin}): no notebook for any assignment was found")
         intake.students[sid] = files
     if not intake.students:
         raise IntakeError(
             f"No student submissions found in {submissions}: expected one folder or zip per student"
-            + (f" ({'; '.join(intake.warnings[:3])})" if intake.warnings else "") + "."
+            + (f" ({'; '.join((intake.needs_a_look + intake.warnings)[:3])})" if intake.warnings or intake.needs_a_look
+               else "") + "."
         )
     return intake
+
+
+def write_id_map(intake: Intake, path: Path) -> None:
+    """id, original name(s), layout, LMS id, name: how every output's id maps back to what was handed in."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "original", "layout", "lms_id", "name"])
+        for sid in sorted(intake.students):
+            files = intake.students[sid]
+            writer.writerow([sid, files.origin, files.layout, files.lms_id, files.name])

@@ -1,0 +1,539 @@
+"""The trusted half of the grading channel: a student's kernel, and proxies for the objects in it.
+
+The grading process never runs student code. It starts the student's notebook in a kernel
+(``KernelSession``, inside the sandbox where available), executes cells there, and hands the
+grader a ``RemoteObject`` where the grader expects the student's function or class. Calling the
+proxy sends the arguments to the kernel as data, the kernel calls the student's object, and the
+result comes back as data: tensors rebuilt from their bytes with a checked dtype and shape,
+Python scalars, strings, lists, tuples, dicts, plotly figures rebuilt from their JSON. Anything
+else stays in the kernel and comes back as another proxy. Nothing the kernel sends is unpickled.
+"""
+from __future__ import annotations
+
+import ast
+import base64
+import io
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+KERNEL_SIDE = Path(__file__).with_name("kernel_side.py")
+MAX_REPLY_BYTES = 512 * 1024 * 1024
+# Seconds a kernel gets to answer an interrupt before it is killed.
+INTERRUPT_GRACE = 5.0
+POLL = 0.1
+
+TENSOR_DTYPES = {
+    "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
+    "int8", "int16", "int32", "int64", "uint8", "bool",
+}
+ARRAY_DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+                "complex64", "complex128"}
+
+
+class KernelDied(Exception):
+    """The kernel process ended (os._exit, a segfault, the memory limit)."""
+
+
+class KernelHung(Exception):
+    """The kernel ran past its limit and did not answer the interrupt; it was killed."""
+
+
+class WireError(Exception):
+    """The kernel sent something that is not a well-formed value."""
+
+
+class NotSealable(Exception):
+    """The grader passed something that cannot cross to the kernel as data (a callback, say)."""
+
+
+@dataclass
+class CellRun:
+    """What one executed cell produced."""
+
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "ok"  # ok | error | timeout | died | hung
+    error: str = ""
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- the kernel
+
+
+class KernelSession:
+    """One student's kernel: start, execute cells with a time limit, answer bridge requests."""
+
+    def __init__(self, command_wrapper, env: dict[str, str], cwd: Path) -> None:
+        self.command_wrapper = command_wrapper  # kernel argv -> sandboxed argv
+        self.env = env
+        self.cwd = cwd
+        self.manager = None
+        self.client = None
+        self.execution_count = 0
+
+    def start(self) -> None:
+        from jupyter_client.manager import KernelManager
+
+        wrapper = self.command_wrapper
+
+        class _SandboxedManager(KernelManager):
+            def format_kernel_cmd(self, extra_arguments=None):  # noqa: D401 (jupyter_client's hook)
+                return wrapper(super().format_kernel_cmd(extra_arguments))
+
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        # IPC sockets in the kernel's scratch folder: they work across the sandbox's network namespace.
+        self.manager = _SandboxedManager(kernel_name="python3", transport="ipc",
+                                         ip=str(self.cwd / "kernel-ipc"),
+                                         connection_file=str(self.cwd / "kernel-connection.json"))
+        self.manager.start_kernel(env=self.env, cwd=str(self.cwd))
+        self.client = self.manager.blocking_client()
+        self.client.start_channels()
+        try:
+            self.client.wait_for_ready(timeout=120)
+        except RuntimeError as exc:
+            self.stop()
+            raise KernelDied(f"the kernel did not start: {exc}") from None
+
+    def alive(self) -> bool:
+        return self.manager is not None and self.manager.is_alive()
+
+    def stop(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.stop_channels()
+            except Exception:
+                pass
+        if self.manager is not None:
+            _kill_tree(self.manager)
+            try:
+                self.manager.cleanup_resources()
+            except Exception:
+                pass
+        self.manager = self.client = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    # ----------------------------------------------------------------- executing
+
+    def execute(self, code: str, limit: float, silent: bool = False,
+                user_expressions: dict[str, str] | None = None) -> tuple[CellRun, dict[str, Any]]:
+        """Run ``code``; after ``limit`` seconds interrupt it, and kill a kernel that ignores that."""
+        if not self.alive():
+            raise KernelDied("the kernel is not running")
+        start = time.monotonic()
+        msg_id = self.client.execute(code, silent=silent, store_history=not silent,
+                                     user_expressions=user_expressions or {}, allow_stdin=False)
+        run = CellRun()
+        deadline = start + limit
+        interrupted_at: float | None = None
+        idle = False
+        reply: dict[str, Any] | None = None
+        try:
+            while not (idle and reply is not None):
+                now = time.monotonic()
+                if interrupted_at is None and now > deadline:
+                    self.manager.interrupt_kernel()
+                    interrupted_at = now
+                    run.status = "timeout"
+                elif interrupted_at is not None and now > interrupted_at + INTERRUPT_GRACE:
+                    _kill_tree(self.manager)
+                    raise KernelHung(f"ran past {limit:g} s and ignored the interrupt")
+                if not self.alive():
+                    raise KernelDied("the kernel died")
+                if not idle:
+                    idle = self._drain_iopub(msg_id, run)
+                if reply is None:
+                    reply = self._shell_reply(msg_id)
+        except BaseException:
+            # A grader's own time limit (raised into this thread) also lands here: stop the kernel's work.
+            if self.alive() and not (idle and reply is not None):
+                self._interrupt_or_kill()
+            raise
+        run.seconds = time.monotonic() - start
+        if reply.get("status") == "error" and run.status == "ok":
+            run.status = "error"
+            run.error = f"{reply.get('ename', '')}: {reply.get('evalue', '')}"
+        if not silent:
+            self.execution_count = reply.get("execution_count") or self.execution_count
+        return run, reply.get("user_expressions") or {}
+
+    def _interrupt_or_kill(self) -> None:
+        """Stop whatever the kernel is doing; a kernel that ignores the interrupt is killed."""
+        try:
+            self.manager.interrupt_kernel()
+        except Exception:
+            _kill_tree(self.manager)
+            return
+        end = time.monotonic() + INTERRUPT_GRACE
+        while time.monotonic() < end and self.alive():
+            try:
+                msg = self.client.get_iopub_msg(timeout=POLL)
+            except Exception:  # queue.Empty: nothing yet
+                continue
+            if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                self._flush_shell()
+                return
+        _kill_tree(self.manager)
+
+    def _flush_shell(self) -> None:
+        try:
+            while True:
+                self.client.get_shell_msg(timeout=0.2)
+        except Exception:
+            pass
+
+    def _drain_iopub(self, msg_id: str, run: CellRun) -> bool:
+        try:
+            msg = self.client.get_iopub_msg(timeout=POLL)
+        except Exception:  # queue.Empty
+            return False
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            return False
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "status":
+            return content.get("execution_state") == "idle"
+        if kind == "stream":
+            if run.outputs and run.outputs[-1].get("output_type") == "stream" and \
+                    run.outputs[-1].get("name") == content.get("name"):
+                run.outputs[-1]["text"] += content.get("text", "")
+            else:
+                run.outputs.append({"output_type": "stream", "name": content.get("name", "stdout"),
+                                    "text": content.get("text", "")})
+        elif kind in ("display_data", "execute_result"):
+            output = {"output_type": kind, "data": content.get("data", {}), "metadata": content.get("metadata", {})}
+            if kind == "execute_result":
+                output["execution_count"] = content.get("execution_count")
+            run.outputs.append(output)
+        elif kind == "error":
+            run.outputs.append({"output_type": "error", "ename": content.get("ename", ""),
+                                "evalue": content.get("evalue", ""), "traceback": content.get("traceback", [])})
+        elif kind == "clear_output":
+            run.outputs.clear()
+        return False
+
+    def _shell_reply(self, msg_id: str) -> dict[str, Any] | None:
+        try:
+            msg = self.client.get_shell_msg(timeout=0.01)
+        except Exception:
+            return None
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            return None
+        return msg["content"]
+
+    # ----------------------------------------------------------------- the bridge
+
+    def install_bridge(self, limit: float = 30) -> None:
+        source = KERNEL_SIDE.read_text(encoding="utf-8")
+        code = ("__circuitlab_ns__ = {'__name__': '__circuitlab_bridge__'}\n"
+                f"exec(compile({source!r}, '<circuitlab bridge>', 'exec'), __circuitlab_ns__)\n"
+                "__circuitlab_bridge__ = __circuitlab_ns__['_CircuitLabBridge'](globals())\n"
+                "del __circuitlab_ns__\n")
+        run, _ = self.execute(code, limit, silent=True)
+        if run.status != "ok":
+            raise WireError(f"the grading channel could not be set up in the kernel ({run.error or run.status})")
+
+    def request(self, message: dict[str, Any], limit: float) -> dict[str, Any]:
+        text = base64.b64encode(json.dumps(message).encode()).decode()
+        run, expressions = self.execute("", limit, silent=True,
+                                        user_expressions={"r": f"__circuitlab_bridge__.request({text!r})"})
+        if run.status == "timeout":
+            raise TimeoutError(f"ran past {limit:g} s and was interrupted")
+        return parse_reply(expressions.get("r"))
+
+
+def parse_reply(expression: Any) -> dict[str, Any]:
+    """The kernel's answer: a quoted base64 string of JSON, or the channel was tampered with."""
+    if not isinstance(expression, dict) or expression.get("status") != "ok":
+        raise WireError("the kernel did not answer the grading request (was the grading channel replaced?)")
+    text = expression.get("data", {}).get("text/plain", "")
+    if not isinstance(text, str) or len(text) > MAX_REPLY_BYTES:
+        raise WireError("the kernel's answer is too large or not text")
+    try:
+        encoded = ast.literal_eval(text)
+        reply = json.loads(base64.b64decode(encoded, validate=True))
+    except (ValueError, SyntaxError, TypeError) as exc:
+        raise WireError(f"the kernel's answer is not well formed ({type(exc).__name__})") from None
+    if not isinstance(reply, dict):
+        raise WireError("the kernel's answer is not a mapping")
+    return reply
+
+
+def _kill_tree(manager) -> None:
+    """Kill the kernel and everything it started (the sandbox's processes included)."""
+    try:
+        pid = manager.provisioner.process.pid if manager.provisioner and manager.provisioner.process else None
+    except Exception:
+        pid = None
+    if pid:
+        try:
+            parent = psutil.Process(pid)
+            family = parent.children(recursive=True) + [parent]
+        except psutil.NoSuchProcess:
+            family = []
+        for member in family:
+            try:
+                member.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(family, timeout=10)
+    try:
+        manager.shutdown_kernel(now=True)
+    except Exception:
+        pass
+
+
+# --------------------------------------------------------------------------- values
+
+
+def decode(value: Any, session: "Channel", depth: int = 0) -> Any:
+    """Rebuild a value the kernel sent: only plain data, each piece checked."""
+    if depth > 25:
+        raise WireError("the value is nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value
+    if not isinstance(value, dict):
+        raise WireError(f"unexpected {type(value).__name__} in the kernel's answer")
+    kind = value.get("$t")
+    if kind == "tensor":
+        return _tensor(value)
+    if kind == "ndarray":
+        return _array(value)
+    if kind in ("list", "tuple"):
+        items = [decode(item, session, depth + 1) for item in _items(value)]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        pairs = _items(value)
+        result = {}
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) in (str, int)):
+                raise WireError("a dict entry is not a (key, value) pair")
+            result[pair[0]] = decode(pair[1], session, depth + 1)
+        return result
+    if kind == "figure":
+        import plotly.io
+
+        text = value.get("json")
+        if not isinstance(text, str):
+            raise WireError("a figure without JSON")
+        return plotly.io.from_json(text, skip_invalid=False)
+    if kind == "handle":
+        if type(value.get("id")) is not int:
+            raise WireError("a handle without an id")
+        name = value.get("name") if isinstance(value.get("name"), str) else None
+        return RemoteObject(session, value["id"], str(value.get("type", "object"))[:100], bool(value.get("callable")),
+                            name)
+    raise WireError(f"unknown kind of value {kind!r}")
+
+
+def _items(value: dict[str, Any]) -> list[Any]:
+    items = value.get("items")
+    if not isinstance(items, list):
+        raise WireError("a list without items")
+    return items
+
+
+def _shape_and_bytes(value: dict[str, Any], allowed: set[str]) -> tuple[str, list[int], bytes]:
+    dtype, shape, data = value.get("dtype"), value.get("shape"), value.get("data")
+    if dtype not in allowed:
+        raise WireError(f"dtype {dtype!r} is not accepted")
+    if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape) or len(shape) > 16:
+        raise WireError("a malformed shape")
+    if not isinstance(data, str):
+        raise WireError("tensor data is not text")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        raise WireError("tensor data is not base64") from None
+    return dtype, shape, raw
+
+
+def _tensor(value: dict[str, Any]):
+    import torch
+
+    dtype_name, shape, raw = _shape_and_bytes(value, TENSOR_DTYPES)
+    dtype = getattr(torch, dtype_name)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if len(raw) != math.prod(shape) * itemsize:
+        raise WireError(f"tensor data has {len(raw)} bytes; shape {shape} of {dtype_name} needs "
+                        f"{math.prod(shape) * itemsize}")
+    if not raw:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape).clone()
+
+
+def _array(value: dict[str, Any]):
+    import numpy
+
+    dtype_name, shape, raw = _shape_and_bytes(value, ARRAY_DTYPES)
+    dtype = numpy.dtype(dtype_name)
+    if len(raw) != math.prod(shape) * dtype.itemsize:
+        raise WireError("array data does not match its shape")
+    return numpy.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def encode(value: Any, depth: int = 0) -> Any:
+    """A grader's argument as data for the kernel (this direction may pickle: it is trusted)."""
+    import torch
+
+    if depth > 25:
+        raise NotSealable("an argument nested too deeply")
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, RemoteObject):
+        return {"$t": "handle", "id": value._handle}
+    if isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter):
+        plain = value.detach().cpu().contiguous()
+        if plain.dtype == torch.bfloat16:
+            raw = plain.view(torch.int16).numpy().tobytes()
+        else:
+            raw = plain.numpy().tobytes()
+        return {"$t": "tensor", "dtype": str(plain.dtype).removeprefix("torch."), "shape": list(plain.shape),
+                "data": base64.b64encode(raw).decode()}
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return {"$t": type(value).__name__, "items": [encode(item, depth + 1) for item in value]}
+    if type(value) is dict and all(type(k) in (str, int) for k in value):
+        return {"$t": "dict", "items": [[k, encode(v, depth + 1)] for k, v in value.items()]}
+    if callable(value) and not isinstance(value, torch.nn.Module):
+        raise NotSealable(f"the grader passes a {type(value).__name__} (a callback) to the student's code")
+    buffer = io.BytesIO()
+    try:
+        torch.save(value, buffer)
+    except Exception as exc:
+        raise NotSealable(f"the grader passes a {type(value).__name__} that cannot be sent ({exc})") from None
+    return {"$t": "pickle", "data": base64.b64encode(buffer.getvalue()).decode()}
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+class RemoteFailure(Exception):
+    """The student's code raised in the kernel; the message names the exception and the line."""
+
+    def __init__(self, type_name: str, message: str, line: str | None) -> None:
+        where = f" (at your {line})" if line else ""
+        super().__init__(f"{message}{where}")
+        self.type_name, self.detail, self.line = type_name, message, line
+
+
+class Channel:
+    """Requests to one kernel, each with a time limit, with the faults they met recorded."""
+
+    def __init__(self, kernel: KernelSession, call_limit: float) -> None:
+        self.kernel = kernel
+        self.call_limit = call_limit
+        self.timed_out = False
+        self.crashed = False
+        self.hung = False
+        self.not_sealable: str = ""
+
+    def ask(self, message: dict[str, Any]) -> Any:
+        try:
+            reply = self.kernel.request(message, self.call_limit)
+        except KernelDied:
+            self.crashed = True
+            raise
+        except KernelHung:
+            self.hung = True
+            raise
+        except TimeoutError:
+            self.timed_out = True
+            raise
+        except BaseException:
+            # The grader's own watchdog stopped the call (it raises into this thread).
+            self.timed_out = True
+            if not self.kernel.alive():
+                self.hung = True
+            raise
+        if "error" in reply:
+            error = reply["error"] if isinstance(reply["error"], dict) else {}
+            type_name = str(error.get("type", "Exception"))[:80]
+            if type_name == "KeyboardInterrupt":
+                self.timed_out = True
+            raise _remote_exception(type_name, str(error.get("message", ""))[:2000],
+                                    error.get("line") if isinstance(error.get("line"), str) else None)
+        value = decode(reply.get("value"), self)
+        return value, reply
+
+    def lookup(self, expression: str) -> Any:
+        return self.ask({"op": "lookup", "expression": expression})[0]
+
+
+def _remote_exception(type_name: str, message: str, line: str | None) -> BaseException:
+    """The student's exception, as the grader's helpers expect to see it: same name, same message."""
+    if type_name == "NotImplementedError":
+        return NotImplementedError(message)
+    safe_name = type_name if type_name.isidentifier() else "Exception"
+    kind = type(safe_name, (RemoteFailure,), {})
+    return kind(type_name, message, line)
+
+
+class RemoteObject:
+    """Stands for an object in the student's kernel; every use is a request answered with data."""
+
+    __slots__ = ("_channel", "_handle", "_type_name", "_callable", "_name")
+
+    def __init__(self, channel: Channel, handle: int, type_name: str, is_callable: bool, name: str | None) -> None:
+        object.__setattr__(self, "_channel", channel)
+        object.__setattr__(self, "_handle", handle)
+        object.__setattr__(self, "_type_name", type_name)
+        object.__setattr__(self, "_callable", is_callable)
+        object.__setattr__(self, "_name", name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            message = {"op": "call", "target": self._handle, "args": [encode(a) for a in args],
+                       "kwargs": [[k, encode(v)] for k, v in kwargs.items()]}
+        except NotSealable as exc:
+            self._channel.not_sealable = str(exc)
+            raise
+        value, reply = self._channel.ask(message)
+        _write_back(args, reply.get("args_after"))
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "__qualname__":  # how the graders name the student's object in a message
+            return self._name or self._type_name
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._channel.ask({"op": "getattr", "target": self._handle, "name": name})[0]
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._channel.ask({"op": "getitem", "target": self._handle, "key": encode(key)})[0]
+
+    def __len__(self) -> int:
+        value = self._channel.ask({"op": "len", "target": self._handle})[0]
+        if type(value) is not int:
+            raise WireError("len() of a student object was not an integer")
+        return value
+
+    def __repr__(self) -> str:
+        return f"<student's {self._type_name} {self._name or ''}>".replace(" >", ">")
+
+
+def _write_back(args: tuple[Any, ...], after: Any) -> None:
+    """Copy the kernel's view of each tensor argument back, so an in-place change is seen here."""
+    import torch
+
+    if not isinstance(after, list) or len(after) != len(args):
+        return
+    for original, sent_back in zip(args, after):
+        if isinstance(original, torch.Tensor) and isinstance(sent_back, dict) and sent_back.get("$t") == "tensor":
+            try:
+                changed = _tensor(sent_back)
+            except WireError:
+                continue
+            if changed.shape == original.shape and changed.dtype == original.dtype and \
+                    not torch.equal(torch.nan_to_num(changed), torch.nan_to_num(original.detach())):
+                with torch.no_grad():
+                    original.copy_(changed)
