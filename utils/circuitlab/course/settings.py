@@ -87,3 +87,40 @@ def kernel_environment(threads: int | None = None) -> dict[str, str]:
 
     env.update(child_environment(threads))
     return env
+
+
+# --------------------------------------------------------------------------- sealed grading
+
+# Seconds each chapter's solution notebook takes from top to bottom on a quiet 2-core machine
+# (`make bench`, bench/results.json). Time limits are derived from these, not one figure for all.
+SOLUTION_SECONDS = {0: 8.8, 1: 43.0, 2: 31.0, 3: 35.0, 4: 39.0, 5: 32.0}
+# A loaded grading machine can be several times slower than the quiet one measured above, and
+# one cell (or one exercise's checks) can take most of a notebook's time.
+TIME_LIMIT_FACTOR = 8
+TIME_LIMIT_FLOOR = 60
+
+
+def chapter_time_limit(chapter: int) -> int:
+    """Seconds one answer cell, or one exercise's checks, may take in this chapter."""
+    measured = SOLUTION_SECONDS.get(chapter, max(SOLUTION_SECONDS.values()))
+    return max(TIME_LIMIT_FLOOR, int(round(measured * TIME_LIMIT_FACTOR)))
+
+
+# Variables that make Python, IPython, Jupyter or pytest load code at start-up. Grading runs
+# without them (and says which it removed): they would run code nobody reviewed inside the
+# grading process, or change how the graders are collected.
+PLUGIN_VARIABLES = (
+    "PYTEST_PLUGINS", "PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTHONSTARTUP", "PYTHONPATH",
+    "PYTHONHOME", "PYTHONINSPECT", "PYTHONUSERBASE", "PYTHONEXECUTABLE", "PYTHONBREAKPOINT", "PYTHONDEVMODE",
+    "PYTHONSAFEPATH", "PYTHONNOUSERSITE", "PYTHONPLATLIBDIR", "IPYTHONDIR", "JUPYTER_CONFIG_DIR",
+    "JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "LD_PRELOAD", "LD_AUDIT",
+    "COVERAGE_PROCESS_START",
+)
+PLUGIN_PREFIXES = ("COV_CORE_",)
+
+
+def without_plugin_variables(env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``env`` without the variables that load code; also the names removed."""
+    removed = sorted(name for name in env
+                     if name in PLUGIN_VARIABLES or any(name.startswith(p) for p in PLUGIN_PREFIXES))
+    return {k: v for k, v in env.items() if k not in removed}, removed
