@@ -72,3 +72,40 @@ def with_hooks_context(model, corrupt_tokens, clean_cache, metric):
             with model.hooks(fwd_hooks=[(name, hook)]):
                 out[layer, pos] = metric(model(corrupt_tokens)).item()
     return out
+
+
+@mutant(hint="wrote into clean_cache")
+def builds_on_the_cache(model, corrupt_tokens, clean_cache, metric):
+    # Starts from the cached tensor itself (no clone) and copies the corrupted positions into it.
+    def write(resid, clean, pos):
+        others = [p for p in range(resid.shape[1]) if p != pos]
+        clean[:, others] = resid[:, others]
+        return clean
+    return _grid(model, corrupt_tokens, clean_cache, metric, "blocks.{layer}.hook_resid_pre", write)
+
+
+@mutant(hint="2-layer")
+def four_layers_hard_coded(model, corrupt_tokens, clean_cache, metric):
+    out = torch.zeros(4, corrupt_tokens.shape[1])
+    for layer in range(4):
+        name = f"blocks.{layer}.hook_resid_pre"
+        for pos in range(corrupt_tokens.shape[1]):
+            def hook(resid, hook, pos=pos):
+                return _one_position(resid, clean_cache[hook.name], pos)
+            out[layer, pos] = metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, hook)])).item()
+    return out
+
+
+@alternative
+def with_a_tensor_of_scores(model, corrupt_tokens, clean_cache, metric):
+    """Collects the metric values as 0-dim tensors and stacks them (no .item())."""
+    scores = []
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.hook_resid_pre"
+        for pos in range(corrupt_tokens.shape[1]):
+            def hook(resid, hook, pos=pos):
+                out = resid.clone()
+                out[:, pos] = clean_cache[hook.name][:, pos]
+                return out
+            scores.append(metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, hook)])))
+    return torch.stack(scores).reshape(model.cfg.n_layers, corrupt_tokens.shape[1])

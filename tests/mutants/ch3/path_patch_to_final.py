@@ -61,10 +61,10 @@ def _sender_positions(model, clean_tokens, clean_cache, corrupt_cache, metric, p
     return out
 
 
-@mutant(hint="Every entry is 1")
+@mutant(hint="entries differ")
 def misses_the_last_position(model, clean_tokens, clean_cache, corrupt_cache, metric):
-    # An off-by-one slice: the sender is corrupted everywhere except at the end, the only position whose
-    # direct path reaches the logits being measured.
+    # An off-by-one slice: the sender is corrupted everywhere except at position -1, which is the end of the
+    # longest prompts only (the others are right-padded there).
     return _sender_positions(model, clean_tokens, clean_cache, corrupt_cache, metric, slice(None, -1))
 
 

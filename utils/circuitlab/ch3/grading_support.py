@@ -1,14 +1,23 @@
-"""Shared pieces of the chapter 3 graders: the models, small batches, caches and the hook checks.
+"""Shared pieces of the chapter 3 graders: the models, small batches, caches and the isolation checks.
 
-Every grader runs the learner's function on two models, the shipped IOI model and an
-untrained random two-layer GPT-2, and compares it with the reference computed right
-then; a solution tuned to one model (or one layer count) fails on the other.
+Every grader runs the learner's function on three models and compares it with the reference:
+
+- ``offline``: the shipped IOI model (4 layers x 4 heads, trained);
+- ``random``: an untrained two-layer GPT-2 (3 heads of 16, d_model 48);
+- ``wide``: an untrained three-layer model whose heads do not tile the residual stream
+  (5 heads of d_head 6 in d_model 40), with a vocabulary larger than the tokenizer's, a
+  LayerNorm eps of 1e-4 and non-zero biases everywhere.
+
+A solution tuned to one model (its layer count, head count, head size or vocabulary) fails on
+another. The learner always gets copies of the caches; a write into one, a weight changed or a
+hook left behind is reported, and the expectations are computed on the grader's own copies.
 """
 from __future__ import annotations
 
+import copy
 import functools
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -16,7 +25,13 @@ from circuitlab.ch3 import ioi_setup, reference as ref
 from circuitlab.data import ioi
 from circuitlab.grading.testing import GradingFailure, run_learner
 
-MODEL_NAMES = ("offline", "random")
+MODEL_NAMES = ("offline", "random", "wide")
+MODEL_LABELS = {
+    "offline": "the IOI model (4 layers x 4 heads)",
+    "random": "a random 2-layer GPT-2 (3 heads of d_head 16)",
+    "wide": "a random 3-layer model (5 heads of d_head 6, d_model 40, vocabulary 240)",
+}
+MODEL_IDS = ["IOI model", "random GPT-2", "3-layer 5-head model"]
 HOOKS_LEFT_BEHIND = (
     "Your function left hooks attached to the model (hooks piling up): every later run, including the next "
     "patch, is still patched. Use model.run_with_hooks(..., fwd_hooks=[...]), which removes its hooks when it "
@@ -24,15 +39,77 @@ HOOKS_LEFT_BEHIND = (
 )
 
 
+# --------------------------------------------------------------------------- models
+
+
 def model_named(name: str):
-    return ioi_setup.offline_model() if name == "offline" else ioi_setup.tiny_random_model()
+    if name == "offline":
+        return ioi_setup.offline_model()
+    if name == "random":
+        return ioi_setup.tiny_random_model()
+    if name == "wide":
+        return wide_random_model()
+    raise KeyError(name)
+
+
+@lru_cache(maxsize=1)
+def wide_random_model():
+    """An untrained 3-layer model with 5 heads of size 6 in a 40-wide residual stream (5 * 6 != 40),
+    240 output tokens for a 231-token tokenizer, eps 1e-4, random biases and LayerNorm weights,
+    then put in compatibility mode like the chapter's models (LayerNorms folded, writes centred)."""
+    from circuitlab.models import load_tokenizer, native_model
+
+    tokenizer = load_tokenizer(ioi_setup.OFFLINE_MODEL_DIR)
+    config = dict(n_layers=3, d_model=40, n_heads=5, d_head=6, d_mlp=56, n_ctx=48, d_vocab=len(tokenizer) + 9,
+                  act_fn="gelu_new", normalization_type="LN", positional_embedding_type="standard", eps=1e-4, seed=31)
+    generator_state = torch.random.get_rng_state()  # building this model must not reseed the caller's work
+    try:
+        model = native_model(config, tokenizer=tokenizer)
+        generator = torch.Generator().manual_seed(32)
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if parameter.ndim == 1:  # biases and LayerNorm weights: zero or one by default, so say nothing
+                    parameter.add_(0.2 * torch.randn(parameter.shape, generator=generator))
+    finally:
+        torch.random.set_rng_state(generator_state)
+    model.enable_compatibility_mode()
+    return model.eval()
 
 
 @lru_cache(maxsize=None)
-def batch_for(name: str, n: int = 4, template: int = 0, seed: int = 7, width: int | None = None) -> ioi_setup.IOIBatch:
-    """``n`` prompts of one template (so every prompt has the same length), optionally cut to ``width`` tokens."""
+def _pristine_parameters(name: str) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model_named(name).state_dict().items()}
+
+
+# --------------------------------------------------------------------------- batches
+
+
+# Templates of different lengths: a batch of them is right-padded and its end positions differ.
+MIXED_TEMPLATES = tuple(ioi.TRAIN_TEMPLATES[i] for i in (0, 1, 4, 8))
+
+
+def _cut(batch: ioi_setup.IOIBatch, rows: slice) -> ioi_setup.IOIBatch:
+    """Some rows of a batch, keeping its width (so caches and means of two parts line up)."""
+    return ioi_setup.IOIBatch(batch.prompts[rows], batch.tokens[rows], batch.corrupt_tokens[rows],
+                              batch.io_tokens[rows], batch.s_tokens[rows], batch.end_pos[rows], batch.templates[rows])
+
+
+@lru_cache(maxsize=None)
+def batch_for(name: str, n: int = 4, template: int = 0, seed: int = 7, width: int | None = None,
+              mixed: bool = False, spare: int = 0) -> ioi_setup.IOIBatch:
+    """``n`` prompts for model ``name``.
+
+    One template (every prompt the same length) unless ``mixed``: then several templates of different
+    lengths, right-padded, so ``end_pos`` differs between prompts. ``width`` cuts one-template prompts to
+    that many tokens (the metric is then read at the new last token). ``spare`` extra prompts are drawn
+    and dropped, so that :func:`spare_batch` can give prompts of the same width for means.
+    """
     model = model_named(name)
-    batch = ioi_setup.make_batch(model, ioi.ioi_prompts(n, templates=ioi.TRAIN_TEMPLATES[template:template + 1], seed=seed))
+    templates = MIXED_TEMPLATES if mixed else ioi.TRAIN_TEMPLATES[template:template + 1]
+    batch = ioi_setup.make_batch(model, ioi.ioi_prompts(n + spare, templates=templates, seed=seed))
+    if mixed:
+        assert len(set(batch.end_pos[:n].tolist())) > 1, "a mixed batch needs prompts of different lengths"
+    batch = _cut(batch, slice(0, n))
     if width is not None:
         # A shorter sequence keeps the position-by-position checks fast; the metric is read at the new last token.
         batch = ioi_setup.IOIBatch(
@@ -43,8 +120,31 @@ def batch_for(name: str, n: int = 4, template: int = 0, seed: int = 7, width: in
 
 
 @lru_cache(maxsize=None)
+def spare_batch(name: str, n: int, spare: int, **batch_kwargs: Any) -> ioi_setup.IOIBatch:
+    """The ``spare`` prompts drawn with :func:`batch_for` (name, n, spare=spare): other prompts, same width."""
+    model = model_named(name)
+    templates = MIXED_TEMPLATES if batch_kwargs.get("mixed") else ioi.TRAIN_TEMPLATES[batch_kwargs.get("template", 0):][:1]
+    batch = ioi_setup.make_batch(model, ioi.ioi_prompts(n + spare, templates=templates, seed=batch_kwargs.get("seed", 7)))
+    return _cut(batch, slice(n, n + spare))
+
+
+def batch_label(batch: ioi_setup.IOIBatch) -> str:
+    lengths = sorted(set((batch.end_pos + 1).tolist()))
+    shape = f"{len(batch)} prompt{'s' if len(batch) != 1 else ''} of {batch.tokens.shape[1]} tokens"
+    if len(lengths) > 1:
+        return f"{shape}, right-padded (lengths {', '.join(map(str, lengths))})"
+    return shape
+
+
+def where(name: str, batch: ioi_setup.IOIBatch) -> str:
+    """'on <model>, <batch>': what a failure message says to let the learner reproduce it."""
+    return f"on {MODEL_LABELS[name]}, {batch_label(batch)}"
+
+
+@lru_cache(maxsize=None)
 def caches_for(name: str, **batch_kwargs: Any):
-    """(clean_logits, clean_cache, corrupt_logits, corrupt_cache) for :func:`batch_for`."""
+    """(clean_logits, clean_cache, corrupt_logits, corrupt_cache) for :func:`batch_for`; the grader's own copies:
+    hand the learner :func:`copy_cache` of them."""
     model = model_named(name)
     batch = batch_for(name, **batch_kwargs)
     with torch.no_grad():
@@ -53,51 +153,131 @@ def caches_for(name: str, **batch_kwargs: Any):
     return clean_logits, clean_cache, corrupt_logits, corrupt_cache
 
 
-def metric_for(name: str, **batch_kwargs: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The normalised logit difference for :func:`batch_for` (0 = corrupted run, 1 = clean run)."""
+@lru_cache(maxsize=None)
+def diffs_for(name: str, **batch_kwargs: Any) -> tuple[float, float]:
+    """The clean and corrupted logit differences of :func:`batch_for` (kept apart when the model does not care)."""
     batch = batch_for(name, **batch_kwargs)
     clean_logits, _, corrupt_logits, _ = caches_for(name, **batch_kwargs)
     args = (batch.end_pos, batch.io_tokens, batch.s_tokens)
     clean = ref.logit_diff(clean_logits, *args).item()
     corrupt = ref.logit_diff(corrupt_logits, *args).item()
-    if abs(clean - corrupt) < 1e-6:  # an untrained model may not care; any non-degenerate scale will do
+    if abs(clean - corrupt) < 0.05:
+        # An untrained model barely tells the runs apart; dividing by a tiny difference would turn float32
+        # rounding into visible errors, and any well-conditioned scale grades the same thing.
         corrupt = clean - 1.0
+    return clean, corrupt
+
+
+def metric_for(name: str, **batch_kwargs: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The normalised logit difference for :func:`batch_for` (0 = corrupted run, 1 = clean run)."""
+    batch = batch_for(name, **batch_kwargs)
+    clean, corrupt = diffs_for(name, **batch_kwargs)
     return functools.partial(ref.normalised_logit_diff, end_pos=batch.end_pos, io_tokens=batch.io_tokens,
                              s_tokens=batch.s_tokens, clean_diff=clean, corrupt_diff=corrupt)
 
 
-def run_patching(fn: Callable[..., Any], model, *args: Any, time_limit: float = 60.0, **kwargs: Any) -> Any:
-    """Call a learner's patching function, then check that it left the model as it found it."""
-    probe = args[0] if args and isinstance(args[0], torch.Tensor) else None
+# --------------------------------------------------------------------------- calling the learner
+
+
+def copy_cache(cache):
+    """A copy of an ActivationCache whose tensors the learner may do anything to."""
+    copied = copy.copy(cache)
+    copied.cache_dict = {key: value.clone() for key, value in cache.cache_dict.items()}
+    return copied
+
+
+def _changed_entry(copied, original) -> str | None:
+    for key, value in original.cache_dict.items():
+        now = copied.cache_dict.get(key)
+        if now is None or now.shape != value.shape or not torch.equal(now, value):
+            return key
+    return None
+
+
+def _changed_weight(name: str) -> str | None:
+    state = model_named(name).state_dict()
+    for key, value in _pristine_parameters(name).items():
+        if not torch.equal(state[key], value):
+            return key
+    return None
+
+
+def _restore(name: str) -> None:
+    model_named(name).load_state_dict(_pristine_parameters(name))
+
+
+def run_on_model(fn: Callable[..., Any], name: str, *args: Any, cache_names: Sequence[str] = (),
+                 gradients: bool = False, time_limit: float = 60.0, **kwargs: Any) -> Any:
+    """Call ``fn(model, *args)`` on model ``name`` and check that it left everything as it found it.
+
+    Each ActivationCache in ``args`` is replaced by a copy (named by ``cache_names``, in order); a write
+    into one is reported. So are hooks left on the model and changed weights (both are undone).
+    Gradients are off unless ``gradients`` (attribution patching needs them); leftover .grad is cleared.
+    """
+    model = model_named(name)
+    model.reset_hooks()
+    model.zero_grad(set_to_none=True)
+    originals = [a for a in args if hasattr(a, "cache_dict")]
+    copies = {id(a): copy_cache(a) for a in originals}
+    learner_args = [copies.get(id(a), a) for a in args]
+    context = torch.enable_grad() if gradients else torch.no_grad()
+    what = f"your {getattr(fn, '__name__', 'function')} on {MODEL_LABELS[name]}"
     try:
-        with torch.no_grad():
-            result = run_learner(fn, model, *args, time_limit=time_limit, **kwargs)
+        with context:
+            result = run_learner(fn, model, *learner_args, what=what, time_limit=time_limit, **kwargs)
     finally:
-        left_behind = _has_hooks(model, probe)
+        left_behind = _has_hooks(model)
         model.reset_hooks()
+        model.zero_grad(set_to_none=True)
+        changed = _changed_weight(name)
+        if changed is not None:
+            _restore(name)
     if left_behind:
         raise GradingFailure(HOOKS_LEFT_BEHIND)
+    if changed is not None:
+        raise GradingFailure(
+            f"Your function changed the model's weights ({changed}): patching edits activations in hooks, "
+            "never the parameters, or every later run (and the rest of the notebook) uses a different model.")
+    for i, original in enumerate(originals):
+        entry = _changed_entry(copies[id(original)], original)
+        if entry is not None:
+            label = cache_names[i] if i < len(cache_names) else "a cache you were given"
+            raise GradingFailure(
+                f"Your function wrote into {label} (its entry {entry!r} changed). The cache is the record of a "
+                "run that every later patch reads again: copy what you take from it (.clone()) before editing "
+                "it, and edit the activation your hook receives instead.")
     return result
 
 
-def run_gradient_fn(fn: Callable[..., Any], model, *args: Any, time_limit: float = 60.0, **kwargs: Any) -> Any:
+def run_patching(fn: Callable[..., Any], model_or_name, *args: Any, time_limit: float = 60.0, **kwargs: Any) -> Any:
+    """Backwards-compatible entry point: :func:`run_on_model` without gradients."""
+    name = model_or_name if isinstance(model_or_name, str) else _name_of(model_or_name)
+    return run_on_model(fn, name, *args, time_limit=time_limit, **kwargs)
+
+
+def run_gradient_fn(fn: Callable[..., Any], model_or_name, *args: Any, time_limit: float = 60.0, **kwargs: Any) -> Any:
     """Like :func:`run_patching`, with gradients allowed (attribution patching needs them)."""
-    try:
-        result = run_learner(fn, model, *args, time_limit=time_limit, **kwargs)
-    finally:
-        left_behind = _has_hooks(model, args[0] if args else None)
-        model.reset_hooks()
-    if left_behind:
-        raise GradingFailure(HOOKS_LEFT_BEHIND)
-    return result
+    name = model_or_name if isinstance(model_or_name, str) else _name_of(model_or_name)
+    return run_on_model(fn, name, *args, gradients=True, time_limit=time_limit, **kwargs)
 
 
-def _has_hooks(model, tokens: torch.Tensor | None) -> bool:
+def _name_of(model) -> str:
+    for name in MODEL_NAMES:
+        if model_named(name) is model:
+            return name
+    raise KeyError("not a grading model")
+
+
+def _has_hooks(model) -> bool:
     """Whether running the model still goes through a hook someone forgot to remove."""
     for hook_point in model.hook_dict.values():
-        if getattr(hook_point, "_forward_hooks", None) or getattr(hook_point, "fwd_hooks", None):
-            return True
+        for attribute in ("_forward_hooks", "fwd_hooks", "_backward_hooks", "bwd_hooks", "_forward_pre_hooks"):
+            if getattr(hook_point, attribute, None):
+                return True
     return False
+
+
+# --------------------------------------------------------------------------- checking results
 
 
 def to_float_tensor(value: Any, what: str) -> torch.Tensor:
@@ -110,14 +290,37 @@ def to_float_tensor(value: Any, what: str) -> torch.Tensor:
         raise GradingFailure(f"{what} should be a tensor of numbers, but it is {type(value).__name__}.") from None
 
 
-WITH_SPACE_SINGLE = ("Mary", "John", "Alice", "Kate", "Tom", "Leo", "Ruth", "Gary")
-WITHOUT_SPACE_SINGLE = ("Mary", "Bartholomew", "Sophie", "Quentin")
+def grid_difference(actual: torch.Tensor, expected: torch.Tensor, axes: tuple[str, str] = ("layer", "head"),
+                    atol: float = 1e-4, rtol: float = 1e-3) -> str:
+    """Which rows/columns of a 2D grid differ, and the worst entry: a sentence for a failure message."""
+    if actual.shape != expected.shape or actual.ndim != 2:
+        return ""
+    bad = (actual.float() - expected.float()).abs() > atol + rtol * expected.float().abs()
+    if not bad.any():
+        return ""
+    rows = sorted(set(bad.nonzero()[:, 0].tolist()))
+    columns = sorted(set(bad.nonzero()[:, 1].tolist()))
+    worst = (actual.float() - expected.float()).abs().masked_fill(~bad, -1).argmax()
+    r, c = divmod(int(worst), expected.shape[1])
+    text = (f"{int(bad.sum())} of {bad.numel()} entries differ, in {axes[0]}s {rows} and {axes[1]}s {columns}; "
+            f"the largest at ({axes[0]} {r}, {axes[1]} {c}): yours {actual[r, c].item():.4g}, "
+            f"expected {expected[r, c].item():.4g}.")
+    if rows == list(range(expected.shape[0])) and len(columns) == expected.shape[1]:
+        return text
+    if rows and rows[0] > 0:
+        text += f" {axes[0].capitalize()}s before {rows[0]} are right."
+    return text
+
+
+WITH_SPACE_SINGLE = ("Mary", "John", "Alice", "Kate", "Tom", "Leo", "Ruth", "Gary", "Ann", "Anna", "Dan")
+WITHOUT_SPACE_SINGLE = ("Mary", "Bartholomew", "Sophie", "Quentin", "Annabel")
 
 
 @lru_cache(maxsize=1)
 def small_bpe_tokenizer():
     """A byte-level BPE tokenizer built by hand (no training), in which ' Mary' and 'Mary' are different tokens,
-    some names are one token only after a space, others only at the start of a text, the rest several tokens."""
+    some names are one token only after a space, others only at the start of a text, the rest several tokens.
+    It has no unknown token: every text encodes to byte-level pieces."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
     from circuitlab.models import make_tokenizer
@@ -142,8 +345,10 @@ def small_bpe_tokenizer():
     return make_tokenizer(tokenizer, name="ioi-grading-bpe", bos="<|bos|>")
 
 
-def expect_close_or_diagnose(actual: torch.Tensor, expected: torch.Tensor, mistakes: Callable[[], dict], **kwargs: Any) -> None:
-    """``expect_close``, computing the (expensive) known-mistake outputs only when the answer is wrong."""
+def expect_close_or_diagnose(actual: torch.Tensor, expected: torch.Tensor, mistakes: Callable[[], dict],
+                             grid_axes: tuple[str, str] | None = ("layer", "head"), **kwargs: Any) -> None:
+    """``expect_close``, computing the (expensive) known-mistake outputs only when the answer is wrong; when no
+    known mistake matches, the message says which rows and columns of the grid differ."""
     from circuitlab.grading.testing import expect_close
 
     atol, rtol = kwargs.get("atol", 1e-5), kwargs.get("rtol", 1e-4)
@@ -153,4 +358,8 @@ def expect_close_or_diagnose(actual: torch.Tensor, expected: torch.Tensor, mista
         return
     with torch.no_grad():
         known = mistakes()
+    if grid_axes is not None and actual.shape == expected.shape and actual.ndim == 2:
+        detail = grid_difference(actual, expected, grid_axes, atol=atol, rtol=rtol)
+        if detail:
+            kwargs["hint"] = detail + (" " + kwargs["hint"] if kwargs.get("hint") else "")
     expect_close(actual, expected, mistakes=known, **kwargs)

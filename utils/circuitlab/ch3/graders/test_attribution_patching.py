@@ -1,9 +1,15 @@
 """Grader for ch3.attribution_patching."""
+from functools import lru_cache
+
 import pytest
 import torch
 
-from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, metric_for, model_named, run_gradient_fn, to_float_tensor
-from circuitlab.grading.testing import expect_tensor, reference, submitted
+from circuitlab.ch3 import reference as ref
+from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, batch_for, expect_close_or_diagnose, metric_for,
+                                            model_named, run_on_model, to_float_tensor, where)
+from circuitlab.grading.testing import expect_tensor, submitted
+
+BATCH = dict(mixed=True)
 
 
 def _direct_path_only(model, clean_tokens, corrupt_tokens, metric) -> torch.Tensor:
@@ -24,26 +30,44 @@ def _direct_path_only(model, clean_tokens, corrupt_tokens, metric) -> torch.Tens
                         for name, grad in zip(names, grads)])
 
 
-@pytest.mark.parametrize("name", ["offline", "random"], ids=["IOI model", "random model"])
+@lru_cache(maxsize=None)
+def _attribution(name, swapped=False):
+    batch, metric = batch_for(name, **BATCH), metric_for(name, **BATCH)
+    runs = (batch.corrupt_tokens, batch.tokens) if swapped else (batch.tokens, batch.corrupt_tokens)
+    model = model_named(name)
+    try:
+        return ref.attribution_patching(model, *runs, metric)
+    finally:
+        model.reset_hooks()
+        model.zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
 def test_matches_reference(name):
     """(layer, head) attribution scores: (z_clean - z_corrupt) . gradient at the corrupted run"""
     model = model_named(name)
-    batch = batch_for(name)
-    metric = metric_for(name)
-    out = run_gradient_fn(submitted(), model, batch.tokens, batch.corrupt_tokens, metric)
-    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads),
-                        what="your (layer, head) scores")
-    expected = reference()(model, batch.tokens, batch.corrupt_tokens, metric)
-    # Swapping the roles of the two runs gives the gradient at the clean run with the opposite difference.
-    mistakes = lambda: {
-        "Your scores have the opposite sign: the difference is z_clean - z_corrupt (the change a clean patch "
-        "makes to the corrupted run).": -expected,
-        "You took the gradient at the clean run; attribution patching linearises around the corrupted run, "
-        "the run being patched.": -reference()(model, batch.corrupt_tokens, batch.tokens, metric),
-        "Your gradient covers only each head's direct path to the logits: every layer's z was detached, which "
-        "cuts the paths through later heads. Keep z in the graph (z.clone(), no detach) so the gradient is the "
-        "full derivative patching would feel.": _direct_path_only(model, batch.tokens, batch.corrupt_tokens, metric),
-    }
-    model.reset_hooks()
-    expect_close_or_diagnose(out, expected, what="your (layer, head) scores", atol=1e-4, rtol=1e-3, mistakes=mistakes,
-                 hint="Sum (z_clean - z_corrupt) * grad over batch, positions and d_head, once per head.")
+    batch = batch_for(name, **BATCH)
+    metric = metric_for(name, **BATCH)
+    expected = _attribution(name)
+    out = run_on_model(submitted(), name, batch.tokens, batch.corrupt_tokens, metric, gradients=True)
+    what = f"your (layer, head) scores {where(name, batch)}"
+    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads), what=what)
+
+    def mistakes():
+        try:
+            return {
+                "Your scores have the opposite sign: the difference is z_clean - z_corrupt (the change a clean "
+                "patch makes to the corrupted run).": -expected,
+                "You took the gradient at the clean run; attribution patching linearises around the corrupted "
+                "run, the run being patched.": -_attribution(name, swapped=True),
+                "Your gradient covers only each head's direct path to the logits: every layer's z was detached, "
+                "which cuts the paths through later heads. Keep z in the graph (z.clone(), no detach) so the "
+                "gradient is the full derivative patching would feel.":
+                    _direct_path_only(model, batch.tokens, batch.corrupt_tokens, metric),
+            }
+        finally:
+            model.reset_hooks()
+            model.zero_grad(set_to_none=True)
+
+    expect_close_or_diagnose(out, expected, what=what, atol=1e-4, rtol=1e-3, mistakes=mistakes,
+                             hint="Sum (z_clean - z_corrupt) * grad over batch, positions and d_head, once per head.")

@@ -4,48 +4,69 @@ from functools import lru_cache
 import pytest
 import torch
 
-from circuitlab.ch3 import ioi_setup
-from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, model_named, run_patching
-from circuitlab.grading.testing import expect_close, reference, submitted
+from circuitlab.ch3 import ioi_setup, reference as ref
+from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, batch_for, expect_close_or_diagnose, model_named,
+                                            run_on_model, spare_batch, where)
+from circuitlab.grading.testing import expect_close, submitted
 
-CIRCUITS = {"offline": [(0, 1), (2, 2), (3, 0)], "random": [(1, 2)]}
+BATCH = dict(n=4, mixed=True, spare=8)  # the spare prompts, of the same width, give the means
+CIRCUITS = {"offline": ((0, 1), (2, 2), (3, 0)), "random": ((1, 2),), "wide": ((0, 4), (1, 1), (2, 0), (2, 3))}
 
 
 @lru_cache(maxsize=None)
 def _means(name):
-    batch = batch_for(name, n=8, seed=21)
-    return ioi_setup.z_means(model_named(name), batch.corrupt_tokens)
+    return ioi_setup.z_means(model_named(name), spare_batch(name, BATCH["n"], BATCH["spare"], mixed=True).corrupt_tokens)
 
 
-@pytest.mark.parametrize("name", ["offline", "random"], ids=["IOI model", "random model"])
+@lru_cache(maxsize=None)
+def _expected(name, circuit):
+    with torch.no_grad():
+        return ref.mean_ablate_except(model_named(name), batch_for(name, **BATCH).tokens, list(circuit), _means(name))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
 def test_matches_reference(name):
     """logits with every head outside the circuit replaced by its mean output"""
     model = model_named(name)
-    tokens = batch_for(name).tokens
+    batch = batch_for(name, **BATCH)
     means = _means(name)
     circuit = CIRCUITS[name]
-    out = run_patching(submitted(), model, tokens, list(circuit), means.clone())
+    expected = _expected(name, circuit)
+    out = run_on_model(submitted(), name, batch.tokens, list(circuit), means.clone())
     everything = [(l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
-    outside = [head for head in everything if head not in circuit]
-    with torch.no_grad():
-        expected = reference()(model, tokens, circuit, means)
-        mistakes = lambda: {
-            "You ablated the circuit and kept everything else; mean-ablate every head that is NOT in the circuit.":
-                reference()(model, tokens, outside, means),
-            "You set the ablated heads to zero; replace them with their mean output (zero is far from anything "
-            "the model saw in training).": reference()(model, tokens, circuit, torch.zeros_like(means)),
-            "Your means were averaged over positions too; each position has its own mean (means[layer] is "
-            "(seq, head, d_head)).": reference()(model, tokens, circuit, means.mean(1, keepdim=True).expand_as(means)),
-            "Nothing was ablated: the output equals the model's normal logits.": model(tokens),
-        }
-    expect_close_or_diagnose(out, expected, what="logits of the ablated model", atol=1e-4, rtol=1e-3, mistakes=mistakes)
+    outside = tuple(head for head in everything if head not in circuit)
+    tokens = batch.tokens
+    mistakes = lambda: {
+        "You ablated the circuit and kept everything else; mean-ablate every head that is NOT in the circuit.":
+            _expected(name, outside),
+        "You set the ablated heads to zero; replace them with their mean output (zero is far from anything "
+        "the model saw in training).": ref.mean_ablate_except(model, tokens, list(circuit), torch.zeros_like(means)),
+        "Your means were averaged over positions too; each position has its own mean (means[layer] is "
+        "(seq, head, d_head)).": ref.mean_ablate_except(model, tokens, list(circuit),
+                                                        means.mean(1, keepdim=True).expand_as(means)),
+        "Nothing was ablated: the output equals the model's normal logits.": model(tokens),
+    }
+    expect_close_or_diagnose(out, expected, what=f"logits of the ablated model {where(name, batch)}", atol=1e-4,
+                             rtol=1e-3, mistakes=mistakes, grid_axes=None)
 
 
 def test_keeps_everything():
     """keeping every head leaves the model unchanged"""
-    model = model_named("random")
-    tokens = batch_for("random").tokens
+    model = model_named("wide")
+    tokens = batch_for("wide", **BATCH).tokens
     everything = [(l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
-    out = run_patching(submitted(), model, tokens, everything, _means("random").clone())
+    out = run_on_model(submitted(), "wide", tokens, everything, _means("wide").clone())
     with torch.no_grad():
         expect_close(out, model(tokens), what="logits with the whole model as the circuit", atol=1e-4, rtol=1e-3)
+
+
+def test_empty_circuit():
+    """an empty circuit mean-ablates every head"""
+    model = model_named("random")
+    tokens = batch_for("random", **BATCH).tokens
+    everything = tuple((l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads))
+    out = run_on_model(submitted(), "random", tokens, [], _means("random").clone())
+    expect_close(out, _expected("random", ()), what="logits with an empty circuit (every head ablated)",
+                 atol=1e-4, rtol=1e-3, mistakes={
+                     "With an empty circuit every head must output its mean; yours left the model unchanged.":
+                         _expected("random", everything)})

@@ -1,15 +1,26 @@
 """Grader for ch3.path_patch_to_heads."""
+from functools import lru_cache
+
 import pytest
 import torch
 
-from circuitlab.ch3.grading_support import expect_close_or_diagnose, batch_for, caches_for, metric_for, model_named, run_patching, to_float_tensor
-from circuitlab.grading.testing import expect_tensor, reference, submitted
+from circuitlab.ch3 import reference as ref
+from circuitlab.ch3.grading_support import (MODEL_LABELS, batch_for, caches_for, expect_close_or_diagnose,
+                                            metric_for, model_named, run_on_model, to_float_tensor, where)
+from circuitlab.grading.testing import expect_tensor, submitted
 
-# Receivers in the last layer (queries of the IOI model's last layer; keys of the random model's).
-SETTINGS = {"offline": ([(3, 0), (3, 2)], "q"), "random": ([(1, 1)], "k")}
+BATCH = dict(n=3, mixed=True)
+# Receivers spread over several layers, one case per component.
+CASES = [
+    ("offline", ((2, 1), (3, 0), (3, 2)), "q"),
+    ("random", ((1, 0), (1, 2)), "k"),
+    ("wide", ((1, 3), (2, 0), (2, 4)), "v"),
+    ("offline", ((1, 2), (3, 3)), "k"),
+]
 
 
-def _two_step(model, tokens, clean_cache, corrupt_cache, metric, receivers, component, freeze, whole_layer=False):
+def _two_step(model, tokens, clean_cache, corrupt_cache, metric, receivers, component, freeze=True,
+              whole_layer=False, freeze_second=False):
     """A configurable version of path patching to heads, to recognise common mistakes."""
     names = {f"blocks.{l}.attn.hook_{component}" for l, _ in receivers}
     z_names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
@@ -38,32 +49,58 @@ def _two_step(model, tokens, clean_cache, corrupt_cache, metric, receivers, comp
                             act[:, :, r_head] = seen[hook.name][:, :, r_head]
                 return act
 
-            logits = model.run_with_hooks(tokens, fwd_hooks=[(lambda n: n in names, patch)])
-            out[layer, head] = metric(logits).item()
+            hooks = [(lambda n: n in names, patch)]
+            if freeze_second:
+                hooks.append((lambda n: n in z_names, lambda z, hook: clean_cache[hook.name].clone()))
+            out[layer, head] = metric(model.run_with_hooks(tokens, fwd_hooks=hooks)).item()
     return out
 
 
-@pytest.mark.parametrize("name", ["offline", "random"], ids=["IOI model", "random model"])
-def test_matches_reference(name):
+def _inputs(name):
+    batch = batch_for(name, **BATCH)
+    _, clean_cache, _, corrupt_cache = caches_for(name, **BATCH)
+    return batch, clean_cache, corrupt_cache, metric_for(name, **BATCH)
+
+
+@lru_cache(maxsize=None)
+def _reference_grid(name, receivers, component):
+    batch, clean_cache, corrupt_cache, metric = _inputs(name)
+    with torch.no_grad():
+        return ref.path_patch_to_heads(model_named(name), batch.tokens, clean_cache, corrupt_cache, metric,
+                                       list(receivers), component)
+
+
+@pytest.mark.parametrize("name, receivers, component", CASES,
+                         ids=[f"{c}, receivers {list(r)} on {MODEL_LABELS[n].split(' (')[0]}" for n, r, c in CASES])
+def test_matches_reference(name, receivers, component):
     """(sender layer, sender head) grid of the metric when only sender -> receivers' q/k/v is corrupted"""
     model = model_named(name)
-    batch = batch_for(name, n=3)
-    _, clean_cache, _, corrupt_cache = caches_for(name, n=3)
-    metric = metric_for(name, n=3)
-    receivers, component = SETTINGS[name]
-    out = run_patching(submitted(), model, batch.tokens, clean_cache, corrupt_cache, metric, list(receivers), component)
-    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads),
-                        what="your (layer, head) grid")
-    args = (model, batch.tokens, clean_cache, corrupt_cache, metric, receivers)
-    with torch.no_grad():
-        expected = reference()(*args, component)
-        other = "k" if component == "q" else "q"
-        mistakes = lambda: {
+    batch, clean_cache, corrupt_cache, metric = _inputs(name)
+    expected = _reference_grid(name, receivers, component)
+    out = run_on_model(submitted(), name, batch.tokens, clean_cache, corrupt_cache, metric, list(receivers), component,
+                       cache_names=("clean_cache", "corrupt_cache"))
+    what = f"your (layer, head) grid for receivers {list(receivers)}, component {component!r}, {where(name, batch)}"
+    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads), what=what)
+    args = (model, batch.tokens, clean_cache, corrupt_cache, metric, list(receivers))
+    last_layer = max(layer for layer, _ in receivers)
+
+    def mistakes():
+        known = {
             "Your path patching lets the effect flow through other heads: in the first run, every head except "
             "the sender must be pinned to its clean output.": _two_step(*args, component, freeze=False),
-            f"You patched hook_{other}; this call asked for the receivers' {component} "
-            "(component is 'q', 'k' or 'v').": reference()(*args, other),
             "You replaced every head of the receiver layer; patch only the receiver heads.":
-                _two_step(*args, component, freeze=True, whole_layer=True),
+                _two_step(*args, component, whole_layer=True),
+            f"You patched only the receivers in layer {last_layer}; receivers can sit in several layers "
+            f"(here {list(receivers)}): patch each one in its own layer.":
+                _two_step(*(args[:-1]), [r for r in receivers if r[0] == last_layer], component),
+            "In the second run you pinned the heads to their clean outputs again; only the receivers' "
+            f"{component} is replaced there, and everything downstream of them runs freely.":
+                _two_step(*args, component, freeze_second=True),
         }
-    expect_close_or_diagnose(out, expected, what="your (layer, head) grid", atol=1e-4, rtol=1e-3, mistakes=mistakes)
+        for other in ("q", "k", "v"):
+            if other != component:
+                known[f"You patched hook_{other}; this call asked for the receivers' {component} "
+                      "(component is 'q', 'k' or 'v')."] = _reference_grid(name, receivers, other)
+        return known
+
+    expect_close_or_diagnose(out, expected, what=what, atol=1e-4, rtol=1e-3, mistakes=mistakes)
