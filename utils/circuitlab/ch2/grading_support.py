@@ -1,21 +1,28 @@
-"""Shared pieces of the chapter 2 graders: named cases, isolated calls into learner code, Python-float
-and cache-mutation checks, and mismatch messages that say where two tensors differ.
+"""Shared pieces of the chapter 2 graders: named cases, isolated calls into learner code, cache-mutation
+checks, and comparisons that look at a known mistake only when the answer is wrong.
 
 The grading models and caches are shared (``lru_cache``) between graders and with the reference,
-so a learner's function never receives them bare: it gets a copy of the cache, the model has its
-hooks reset before and checked after the call, and its weights are checked for edits.
+so a learner's function never receives them bare: it gets a deep copy of the model (eval mode, no
+hooks; hooks it leaves behind and weights it changes are reported) and a copy of the cache (a write
+into it is reported by name).
 """
 from __future__ import annotations
 
 import contextlib
+import copy
+from collections import Counter
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
-from circuitlab.grading.testing import GradingFailure, expect_no_mistake, expect_tensor, run_learner
+from circuitlab.grading import testing
+from circuitlab.grading.testing import GradingFailure, expect_close, expect_python_float, expect_tensor, run_learner
+
+__all__ = ["on_case", "call_with_model", "call_with_cache", "learner_copy", "expect_cache_untouched",
+           "expect_python_float", "expect_matches", "HOOKS_LEFT_BEHIND"]
 
 HOOKS_LEFT_BEHIND = (
-    "Your function left hooks attached to the model: every later forward pass still runs them. Use "
+    "Your function left hooks attached to the model ({hooks}): every later forward pass still runs them. Use "
     "model.run_with_hooks(..., fwd_hooks=[...]), which removes its hooks when it returns, or call "
     "model.reset_hooks() when you are done."
 )
@@ -36,34 +43,26 @@ def on_case(description: str) -> Iterator[None]:
 # --------------------------------------------------------------------------- calling learner code
 
 
-def _has_hooks(model) -> bool:
-    for hook_point in model.hook_dict.values():
-        if getattr(hook_point, "_forward_hooks", None) or getattr(hook_point, "fwd_hooks", None):
-            return True
-    return False
-
-
-def _fingerprint(model) -> list[torch.Tensor]:
-    return [p.detach().double().sum() for p in model.parameters()]
+def _hooks(model) -> Counter:
+    # The bridge keeps hooks of its own on some modules: only hooks added since the call count.
+    return Counter(testing._hooks_on(model))
 
 
 def call_with_model(fn: Callable[..., Any], model, *args: Any, time_limit: float = 10.0, **kwargs: Any) -> Any:
-    """Run learner code that receives a shared grading model: fresh (eval mode, no hooks) before the call,
-    and afterwards no hooks left behind and the weights unchanged."""
-    model.reset_hooks()
-    model.eval()
-    before = _fingerprint(model)
-    try:
-        result = run_learner(fn, model, *args, time_limit=time_limit, **kwargs)
-    finally:
-        left_behind = _has_hooks(model)
-        model.reset_hooks()
-        model.eval()
-    if left_behind:
-        raise GradingFailure(HOOKS_LEFT_BEHIND)
-    if any(not torch.equal(a, b) for a, b in zip(before, _fingerprint(model))):
-        raise GradingFailure("Your function changed the model's weights; read them, never write them. "
-                             "(The grader's model is now damaged: restart the kernel before checking again.)")
+    """Run learner code on a deep copy of a shared grading model (eval mode, no hooks, no gradients), then
+    fail if it left hooks on the copy or changed its weights. The grader's own model is never touched."""
+    learner_model = copy.deepcopy(model)
+    learner_model.reset_hooks()
+    learner_model.eval()
+    before_hooks = _hooks(learner_model)
+    before = [p.detach().clone() for p in learner_model.parameters()]
+    result = run_learner(fn, learner_model, *args, time_limit=time_limit, **kwargs)
+    left = sorted((_hooks(learner_model) - before_hooks).elements())
+    if left:
+        raise GradingFailure(HOOKS_LEFT_BEHIND.format(hooks=", ".join(left[:3]) + (" ..." if len(left) > 3 else "")))
+    if any(not torch.equal(a, b.detach()) for a, b in zip(before, learner_model.parameters())):
+        raise GradingFailure("Your function changed the model's weights; this exercise only reads them: work on "
+                             "new tensors instead of writing into parameters.")
     return result
 
 
@@ -95,65 +94,20 @@ def call_with_cache(fn: Callable[..., Any], model, cache, *args: Any, **kwargs: 
     return result
 
 
-# --------------------------------------------------------------------------- types
-
-
-def expect_python_float(value: Any, what: str) -> float:
-    """The spec says "a Python float": a 0-dim tensor, a NumPy array or an int is a different type."""
-    if isinstance(value, torch.Tensor):
-        raise GradingFailure(
-            f"{what} is a torch.Tensor of shape {tuple(value.shape)}; the spec asks for a Python float: "
-            "call .item() on a one-element tensor."
-        )
-    if isinstance(value, bool) or not isinstance(value, float):
-        raise GradingFailure(f"{what} is a {type(value).__name__}; the spec asks for a Python float.")
-    return value
-
-
-# --------------------------------------------------------------------------- where tensors differ
-
-
-def _indices_text(indices: list[int], size: int) -> str:
-    if len(indices) == size:
-        return f"every one of the {size}"
-    shown = ", ".join(str(i) for i in indices[:8])
-    return f"{shown}{', ...' if len(indices) > 8 else ''} (of {size})"
-
-
-def describe_difference(actual: torch.Tensor, expected: torch.Tensor, axes: Sequence[str],
-                        atol: float, rtol: float) -> str:
-    """Which indices along each named axis differ, and the largest difference with its full index."""
-    diff = (actual.double() - expected.double()).abs().nan_to_num(nan=float("inf"))
-    bad = diff > atol + rtol * expected.double().abs()
-    parts = []
-    for dim, axis in enumerate(axes):
-        others = tuple(d for d in range(bad.ndim) if d != dim)
-        along = bad.any(dim=others) if others else bad
-        parts.append(f"{axis} {_indices_text(torch.nonzero(along)[:, 0].tolist(), bad.shape[dim])}")
-    flat = int(diff.argmax())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), diff.shape)) if diff.ndim else ()
-    named = ", ".join(f"{axis}={i}" for axis, i in zip(axes, index))
-    return (f"{int(bad.sum())} of {bad.numel()} entries differ, at " + "; ".join(parts) +
-            f". The largest difference is at [{named}]: got {actual[index].item():.6g}, "
-            f"expected {expected[index].item():.6g}.")
+# --------------------------------------------------------------------------- comparing
 
 
 def expect_matches(actual: Any, expected: torch.Tensor, *, axes: Sequence[str], what: str,
                    mistakes: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
-                   hint: str | None = None, atol: float = 1e-5, rtol: float = 1e-4,
-                   dtype: Any = "float") -> torch.Tensor:
-    """Type, shape and dtype first; then a known mistake's hint if the answer matches that mistake;
-    otherwise, where the answer differs. ``mistakes`` may be a function, called only for a wrong answer."""
+                   hint: str | None = None, atol: float = 1e-5, rtol: float = 1e-4) -> torch.Tensor:
+    """``expect_close`` for a floating-point answer, with the known mistakes (a dict, or a function returning
+    one, called only for a wrong answer: some cost forward passes) and the axes named for the message."""
     expected = expected.detach()
-    if isinstance(actual, torch.Tensor) and actual.shape == expected.shape and actual.is_floating_point():
-        candidate = actual.detach().to(expected.device, expected.dtype)
-        if not torch.allclose(candidate, expected, atol=atol, rtol=rtol):
-            # Before the NaN check: some mistakes (a mask that hides a whole row) produce NaN themselves.
-            expect_no_mistake(candidate, (mistakes() if callable(mistakes) else mistakes) or {}, expected,
-                              atol=atol, rtol=rtol)
-    actual = expect_tensor(actual, shape=tuple(expected.shape), dtype=dtype, what=what)
-    actual = actual.detach().to(expected.device)
-    if torch.allclose(actual.to(expected.dtype), expected, atol=atol, rtol=rtol):
-        return actual
-    message = f"{what} does not match the expected values: " + describe_difference(actual, expected, axes, atol, rtol)
-    raise GradingFailure(message + (f" {hint}" if hint else ""))
+    if isinstance(actual, torch.Tensor) and not actual.is_floating_point():
+        raise GradingFailure(f"{what} has dtype {actual.dtype}; expected floating-point numbers.")
+    if (isinstance(actual, torch.Tensor) and actual.shape == expected.shape
+            and torch.allclose(actual.detach().to(expected.device, expected.dtype), expected, atol=atol, rtol=rtol)):
+        return expect_tensor(actual, shape=tuple(expected.shape), what=what)
+    found = (mistakes() if callable(mistakes) else mistakes) or {}
+    expect_close(actual, expected, atol=atol, rtol=rtol, what=what, mistakes=found, hint=hint, axis_names=list(axes))
+    return actual
