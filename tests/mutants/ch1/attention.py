@@ -16,6 +16,7 @@ class _Base(Attention):
     softmax_dim = -1
     fill = IGNORE
     diagonal = 1
+    scale_size = None  # None: cfg.d_head
 
     def forward(self, x):
         q = einsum(x, self.W_Q, "b s d, h d e -> b s h e") + self.b_Q
@@ -23,7 +24,7 @@ class _Base(Attention):
         v = einsum(x, self.W_V, "b s d, h d e -> b s h e") + self.b_V
         scores = einsum(q, k, "b q h e, b k h e -> b h q k")
         if self.scale:
-            scores = scores / math.sqrt(self.cfg.d_head)
+            scores = scores / math.sqrt(self.scale_size(self.cfg) if self.scale_size else self.cfg.d_head)
         n = x.shape[1]
         scores = scores.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), self.diagonal), self.fill)
         z = einsum(scores.softmax(self.softmax_dim), v, "b h q k, b k h e -> b q h e")
@@ -50,10 +51,57 @@ class MaskHidesDiagonal(_Base):
     diagonal = 0
 
 
-@mutant(hint="bias terms")
+@mutant(hint="The bias b_O is missing")
 class NoOutputBias(_Base):
     def forward(self, x):
         return super().forward(x) - self.b_O
+
+
+@mutant(hint="n_heads * d_head = d_model")
+class ScaleFromDModel(_Base):
+    scale_size = staticmethod(lambda cfg: cfg.d_model // cfg.n_heads)
+
+
+@mutant(hint="1/sqrt(d_model)")
+class ScaleByDModel(_Base):
+    scale_size = staticmethod(lambda cfg: cfg.d_model)
+
+
+@mutant(hint="shape")
+class SqueezedOutput(_Base):
+    def forward(self, x):
+        return super().forward(x).squeeze()
+
+
+@mutant(hint="not connected to its parameters")
+class ComputedWithoutGrad(_Base):
+    def forward(self, x):
+        with torch.no_grad():
+            return super().forward(x)
+
+
+@mutant(hint="gradient")
+class DetachedPattern(_Base):
+    """Right values, but no gradient reaches W_Q and W_K: the pattern is detached."""
+
+    def forward(self, x):
+        q = einsum(x, self.W_Q, "b s d, h d e -> b s h e") + self.b_Q
+        k = einsum(x, self.W_K, "b s d, h d e -> b s h e") + self.b_K
+        v = einsum(x, self.W_V, "b s d, h d e -> b s h e") + self.b_V
+        n = x.shape[1]
+        scores = einsum(q, k, "b q h e, b k h e -> b h q k") / math.sqrt(self.cfg.d_head)
+        scores = scores.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), 1), IGNORE)
+        z = einsum(scores.softmax(-1).detach(), v, "b h q k, b k h e -> b q h e")
+        return einsum(z, self.W_O, "b q h e, h e d -> b q d") + self.b_O
+
+
+@mutant(hint="differs only at")
+class KeyBiasOnQueries(_Base):
+    """Adds b_V to the output at the last position only: no named mistake, the report says where."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        return torch.cat([out[:, :-1], out[:, -1:] + 0.1], dim=1) if x.shape[1] > 1 else out + 0.1
 
 
 @alternative
@@ -79,3 +127,19 @@ class WithScaledDotProductAttention(Attention):
         z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         w_o = rearrange(self.W_O, "h e d -> (h e) d")
         return rearrange(z, "b h s e -> b s (h e)") @ w_o + self.b_O
+
+
+@alternative
+class WithAPerHeadLoop(Attention):
+    def forward(self, x):
+        s = x.shape[1]
+        allowed = torch.tril(torch.ones(s, s, dtype=torch.bool))
+        out = self.b_O.expand(x.shape[0], s, -1)
+        for h in range(self.cfg.n_heads):
+            q = x @ self.W_Q[h] + self.b_Q[h]
+            k = x @ self.W_K[h] + self.b_K[h]
+            v = x @ self.W_V[h] + self.b_V[h]
+            scores = (q @ k.transpose(-1, -2)) / self.cfg.d_head ** 0.5
+            pattern = scores.masked_fill(~allowed, float("-inf")).softmax(-1)
+            out = out + (pattern @ v) @ self.W_O[h]
+        return out

@@ -12,11 +12,67 @@ from torch import Tensor, nn
 from circuitlab.ch1 import reference as ref
 from circuitlab.grading.testing import GradingFailure, run_learner, seeded
 
-# Two shapes, so that an implementation tuned to one (or mixing up d_model and d_head) fails.
+# Three shapes that differ in every free dimension (layers, heads, d_head with n_heads * d_head equal to
+# d_model or not, more heads than d_head, vocabulary, context, eps), so that an implementation tuned to
+# one, or one that mixes up d_model and n_heads * d_head, or hard-codes eps, fails on another.
 CONFIGS = {
     "small": ref.TransformerConfig(d_model=12, n_layers=2, n_heads=3, d_head=4, d_mlp=20, d_vocab=17, n_ctx=10),
-    "wide": ref.TransformerConfig(d_model=16, n_layers=1, n_heads=2, d_head=6, d_mlp=24, d_vocab=29, n_ctx=12),
+    "wide": ref.TransformerConfig(d_model=16, n_layers=1, n_heads=2, d_head=6, d_mlp=24, d_vocab=29, n_ctx=12,
+                                  layer_norm_eps=1e-3),
+    "odd": ref.TransformerConfig(d_model=10, n_layers=3, n_heads=4, d_head=3, d_mlp=14, d_vocab=23, n_ctx=9,
+                                 layer_norm_eps=0.05),
 }
+
+# (config, batch, seq) cases for the modules: batch 1 (a bare .squeeze() fails), seq 1, non-square sizes.
+MODULE_CASES = [("small", 2, 6), ("wide", 1, 9), ("odd", 3, 1), ("odd", 1, 7)]
+
+
+def describe_config(cfg_name: str, batch: int | None = None, seq: int | None = None) -> str:
+    """'config "odd" (d_model=10, n_heads=4, d_head=3, ...), batch 1, seq 7': names the input of a failure."""
+    cfg = CONFIGS[cfg_name]
+    sizes = (f"d_model={cfg.d_model}, n_layers={cfg.n_layers}, n_heads={cfg.n_heads}, d_head={cfg.d_head}, "
+             f"d_mlp={cfg.d_mlp}, d_vocab={cfg.d_vocab}, n_ctx={cfg.n_ctx}, layer_norm_eps={cfg.layer_norm_eps:g}")
+    where = f'config "{cfg_name}" ({sizes})'
+    if batch is not None:
+        where += f", batch {batch}"
+    if seq is not None:
+        where += f", seq {seq}"
+    return where
+
+
+def expect_same_gradients(learner: nn.Module, reference: nn.Module, make_input: Any, *, what: str,
+                          float_input: bool = True) -> None:
+    """Back-propagate the same random function of both modules' outputs; parameter (and input) gradients must match.
+
+    Catches an output computed through .detach(), .data, torch.no_grad() or NumPy: right values, no training.
+    ``make_input()`` returns a fresh input each call (so the two graphs share nothing).
+    """
+    from circuitlab.grading.testing import expect_grads_close
+
+    learner.zero_grad(set_to_none=True)
+    reference.zero_grad(set_to_none=True)
+    x_mine, x_ref = make_input(), make_input()
+    if float_input:
+        x_mine.requires_grad_(True)
+        x_ref.requires_grad_(True)
+    out_ref = reference(x_ref)
+    with seeded(7):
+        cotangent = torch.randn_like(out_ref)
+    (out_ref * cotangent).sum().backward()
+    out = run_learner(learner, x_mine, what=f"your module on {what}")
+    if not isinstance(out, Tensor) or out.shape != out_ref.shape:
+        raise GradingFailure(f"Your module's output on {what} has the wrong type or shape.")
+    if not out.requires_grad:
+        raise GradingFailure(
+            f"Your module's output on {what} is not connected to its parameters: no gradient can flow back. "
+            "Was .detach(), .data, .item(), torch.no_grad() or a NumPy step used inside forward?"
+        )
+    run_learner(lambda: (out * cotangent).sum().backward(), what="back-propagating through your module")
+    expect_grads_close(learner, reference, what=f"gradient on {what}")
+    if float_input:
+        expect_grads_close({"the input": x_mine.grad}, {"the input": x_ref.grad}, what=f"gradient on {what}")
+    learner.zero_grad(set_to_none=True)
+    reference.zero_grad(set_to_none=True)
 
 
 def randomize_(module: nn.Module, seed: int, std: float = 0.5) -> nn.Module:
@@ -73,18 +129,24 @@ def random_tokens(cfg: ref.TransformerConfig, batch: int, seq: int, seed: int) -
 
 
 def attention_variant(attn: nn.Module, x: Tensor, *, scale: bool = True, softmax_dim: int = -1,
-                      mask: str = "causal") -> Tensor:
-    """The reference attention computation with one deliberate change (used to name a learner's mistake)."""
-    q = torch.einsum("bsd,hde->bshe", x, attn.W_Q) + attn.b_Q
-    k = torch.einsum("bsd,hde->bshe", x, attn.W_K) + attn.b_K
-    v = torch.einsum("bsd,hde->bshe", x, attn.W_V) + attn.b_V
+                      mask: str = "causal", scale_size: float | None = None, without: str = "") -> Tensor:
+    """The reference attention computation with one deliberate change (used to name a learner's mistake).
+
+    ``scale_size``: divide the scores by sqrt(scale_size) instead of sqrt(d_head). ``without``: a bias left out.
+    """
+    def bias(name: str) -> Tensor:
+        return torch.zeros_like(getattr(attn, name)) if name == without else getattr(attn, name)
+
+    q = torch.einsum("bsd,hde->bshe", x, attn.W_Q) + bias("b_Q")
+    k = torch.einsum("bsd,hde->bshe", x, attn.W_K) + bias("b_K")
+    v = torch.einsum("bsd,hde->bshe", x, attn.W_V) + bias("b_V")
     scores = torch.einsum("bqhe,bkhe->bhqk", q, k)
     if scale:
-        scores = scores / math.sqrt(attn.cfg.d_head)
+        scores = scores / math.sqrt(attn.cfg.d_head if scale_size is None else scale_size)
     scores = mask_variant(scores, mask)
     pattern = scores.softmax(dim=softmax_dim)
     z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
-    return torch.einsum("bqhe,hed->bqd", z, attn.W_O) + attn.b_O
+    return torch.einsum("bqhe,hed->bqd", z, attn.W_O) + bias("b_O")
 
 
 def mask_variant(scores: Tensor, kind: str) -> Tensor:

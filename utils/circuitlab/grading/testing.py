@@ -591,12 +591,16 @@ def expect_grads_close(actual: Any, expected: Any, *, what: str = "the gradient"
     a gradient where the reference has none.
     """
     got, want = _gradients(actual), _gradients(expected)
+    # Gradients that are zero in exact arithmetic (a key bias under softmax) come out as rounding noise,
+    # so "zero" and the absolute tolerance are measured against the largest gradient of the whole set.
+    overall = max((float(g.detach().abs().max()) for g in want.values() if g is not None and g.numel()), default=0.0)
+    floor = max(atol, 1e-5 * overall)
     for name, want_grad in want.items():
         if name not in got:
             raise GradingFailure(f"{what}: there is no {name!r} to compare (expected one).")
         got_grad = got[name]
-        if want_grad is None or not bool(want_grad.abs().any()):
-            if got_grad is not None and bool(got_grad.detach().abs().any()):
+        if want_grad is None or float(want_grad.detach().abs().max()) <= floor:
+            if got_grad is not None and float(got_grad.detach().abs().max()) > 10 * floor:
                 raise GradingFailure(f"{what} of {name} is non-zero, but no gradient should reach it.")
             continue
         if got_grad is None:
@@ -605,7 +609,7 @@ def expect_grads_close(actual: Any, expected: Any, *, what: str = "the gradient"
                 "torch.no_grad()) or did backward() never run?"
             )
         scale = float(want_grad.detach().abs().max())
-        expect_close(got_grad, want_grad, atol=max(atol, rtol * scale), rtol=rtol, what=f"{what} of {name}")
+        expect_close(got_grad, want_grad, atol=max(floor, rtol * scale), rtol=rtol, what=f"{what} of {name}")
 
 
 # --------------------------------------------------------------------------- models handed to learners
