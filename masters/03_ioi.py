@@ -85,8 +85,11 @@ for order in ("ABBA", "BABA"):
 # pieces has no single logit, so IOI datasets keep only names that are one token *where they appear*:
 # after a space, since GPT-2's tokenizer gives " Mary" and "Mary" different ids.
 #
-# **Spec.** `single_token_names(names, tokenizer)` returns the names (in their input order) for which
-# `" " + name` encodes to exactly one token, without special tokens such as BOS.
+# **Spec.** `single_token_names(names, tokenizer)` returns a list of the names (in their input order, repeats
+# kept) for which `" " + name` encodes to exactly one token, without special tokens such as BOS, and that token
+# is not the tokenizer's unknown token `tokenizer.unk_token_id`. (A word-level tokenizer, like the offline
+# model's, turns every word it does not know into that one token, which is no name's own; a byte-level BPE
+# tokenizer has no unknown token, and its `unk_token_id` is `None`.)
 
 # %% solution="ch3.single_token_names"
 

@@ -39,3 +39,21 @@ def with_replace(template, io, s, c, order, place, obj):
     for slot, name in names.items():
         filled = filled.replace("{" + slot + "}", name)
     return filled.replace("{S}", s), filled.replace("{S}", c)
+
+
+@mutant(hint="inside")
+def replaces_the_second_occurrence_of_s(template, io, s, c, order, place, obj):
+    # Fills the clean prompt, then replaces the second occurrence of S's text: the right mention for most
+    # names, but "Ann" also occurs inside "Anna".
+    first, second = (io, s) if order == "ABBA" else (s, io)
+    clean = template.format(A=first, B=second, S=s, P=place, O=obj)
+    start = clean.find(s)
+    second_at = clean.find(s, start + len(s))
+    return clean, clean[:second_at] + c + clean[second_at + len(s):]
+
+
+@alternative
+def with_a_word_split(template, io, s, c, order, place, obj):
+    """Fills both prompts through a dict of slots (the same answer by another route)."""
+    slots = {"A": io if order == "ABBA" else s, "B": s if order == "ABBA" else io, "P": place, "O": obj}
+    return template.format(**slots, S=s), template.format(**slots, S=c)

@@ -17,6 +17,8 @@ EXERCISES = [
         hints=[
             "Inside a sentence a name follows a space, and BPE tokenizers give ' Mary' and 'Mary' different tokens.",
             "tokenizer.encode(text, add_special_tokens=False) gives the ids without a BOS token.",
+            "One id is not enough: a word-level tokenizer encodes every unknown word as tokenizer.unk_token_id, "
+            "so keep a name when its single id is not that one.",
         ],
     ),
     Exercise(

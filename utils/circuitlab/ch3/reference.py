@@ -57,9 +57,19 @@ def make_ioi_prompt(template: str, io: str, s: str, c: str, order: str, place: s
 
 
 def single_token_names(names: Iterable[str], tokenizer) -> list[str]:
-    """The names that are one token when they follow a space, as they do inside a sentence."""
+    """The names that are one known token when they follow a space, as they do inside a sentence.
+
+    A word-level tokenizer encodes every word it does not know as its one unknown token, which is
+    no name's own token, so those names are left out too.
+    """
     ### BEGIN SOLUTION
-    return [name for name in names if len(tokenizer.encode(" " + name, add_special_tokens=False)) == 1]
+    unknown = tokenizer.unk_token_id  # None for a byte-level BPE tokenizer, which has no unknown token
+    kept = []
+    for name in names:
+        ids = tokenizer.encode(" " + name, add_special_tokens=False)
+        if len(ids) == 1 and ids[0] != unknown:
+            kept.append(name)
+    return kept
     ### END SOLUTION
 
 

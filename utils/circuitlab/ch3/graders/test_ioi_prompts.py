@@ -10,6 +10,11 @@ CASES = [
     (ioi.TEMPLATES[5], "Alice", "Bob", "Emma", "BABA", "park", "book"),
     (ioi.TEMPLATES[12], "Tom", "Lucy", "Sam", "ABBA", "garden", "key"),
     (ioi.TEMPLATES[21], "Anna", "Paul", "Ruth", "BABA", "museum", "ring"),
+    # Names inside other names: a search-and-replace on the text finds "Ann" inside "Anna" and "Dan" in "Daniel".
+    (ioi.TEMPLATES[3], "Anna", "Ann", "Annabel", "ABBA", "park", "pen"),
+    (ioi.TEMPLATES[3], "Anna", "Ann", "Annabel", "BABA", "park", "pen"),
+    (ioi.TEMPLATES[7], "Dan", "Daniel", "Danny", "BABA", "lake", "hat"),
+    (ioi.DISTRACTOR_TEMPLATES[0].replace("{C}", "Jo"), "John", "Jo", "Joe", "ABBA", "house", "card"),
 ]
 
 
@@ -24,7 +29,7 @@ def _as_pair(value, case):
 def test_matches_reference(case):
     """clean and ABC-corrupted prompts for ABBA and BABA orders"""
     template, io, s, c, order, place, obj = case
-    got = _as_pair(run_learner(submitted(), *case), case)
+    got = _as_pair(run_learner(submitted(), *case, what=f"your make_ioi_prompt{case[1:5]}"), case)
     want = reference()(*case)
     if got == want:
         return
@@ -43,4 +48,10 @@ def test_matches_reference(case):
              "mention of S, in the second clause.")
     if got[1] == io_replaced:
         fail("You replaced IO with C; ABC corruption replaces the second mention of S.")
+    nested = [(a, b) for a in (io, s, c) for b in (io, s, c) if a != b and a in b]
+    if nested:
+        inner, outer = nested[0]
+        fail(f"The corrupted prompt is {got[1]!r}; expected {want[1]!r}. Here one name contains another "
+             f"({inner!r} is inside {outer!r}): a search for the text of a name also finds it inside the longer "
+             "name. Fill the template's {S} slot with C instead of editing the filled text.")
     fail(f"The corrupted prompt is {got[1]!r}; expected {want[1]!r}.")
