@@ -41,8 +41,41 @@ def with_repeat(batch, half_len, low, high, bos):
     return torch.cat([torch.full((batch, 1), bos, dtype=torch.long), half.repeat(1, 2)], dim=1)
 
 
-@alternative
+@mutant(hint="torch's random generator")
 def with_numpy(batch, half_len, low, high, bos):
     half = np.random.randint(low, high, size=(batch, half_len))
     body = np.concatenate([half, half], axis=1)
     return torch.cat([torch.full((batch, 1), bos), torch.from_numpy(body)], dim=1)
+
+
+@mutant(hint="torch.long")
+def int32_tokens(batch, half_len, low, high, bos):
+    half = torch.randint(low, high, (batch, half_len), dtype=torch.int32)
+    return torch.cat([torch.full((batch, 1), bos, dtype=torch.int32), half, half], dim=1)
+
+
+@mutant(hint="torch.long")
+def float_tokens(batch, half_len, low, high, bos):
+    half = torch.randint(low, high, (batch, half_len)).float()
+    return torch.cat([torch.full((batch, 1), float(bos)), half, half], dim=1)
+
+
+@mutant(hint="not uniform")
+def biased_towards_low(batch, half_len, low, high, bos):
+    u = torch.rand(batch, half_len) ** 2  # squares crowd near 0: low tokens come up far more often
+    half = low + (u * (high - low)).long()
+    return torch.cat([torch.full((batch, 1), bos), half, half], dim=1)
+
+
+@alternative
+def with_a_generator_seeded_from_torch(batch, half_len, low, high, bos):
+    generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ()).item()))
+    half = torch.randint(low, high, (batch, half_len), generator=generator)
+    return torch.cat([torch.full((batch, 1), bos), half, half], dim=1)
+
+
+@alternative
+def with_multinomial(batch, half_len, low, high, bos):
+    weights = torch.ones(high - low)
+    half = low + torch.multinomial(weights.expand(batch, -1), half_len, replacement=True)
+    return torch.cat([torch.full((batch, 1), bos), half, half], dim=1)

@@ -38,3 +38,21 @@ def with_advanced_indexing(logits, tokens):
     b = torch.arange(logits.shape[0])[:, None]
     s = torch.arange(logits.shape[1] - 1)[None, :]
     return log_probs[b, s, tokens[:, 1:]]
+
+
+@mutant(hint="shape")
+def squeezes(logits, tokens):
+    # .squeeze() drops a batch of size 1: the slices then cut the wrong axis.
+    logits, tokens = logits.squeeze(), tokens.squeeze()
+    return logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
+
+
+@mutant(hint="losses")
+def negative_log_probs(logits, tokens):
+    return -logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
+
+
+@alternative
+def via_logsumexp(logits, tokens):
+    chosen = logits[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
+    return chosen - logits[:, :-1].logsumexp(-1)
