@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
-
 from circuitlab import threads as thread_policy
 from circuitlab.ch1.lm_data import CHECKPOINT_NAME, TOKENIZER_NAME, random_batch, token_splits, tokenizer_dir, windows
 from circuitlab.ch1.reference import DemoTransformer, TransformerConfig, next_token_loss
+from circuitlab.training_loop import Clock, progress_bar
 
 __all__ = ["Recipe", "NOTEBOOK_CONFIG", "train_tokenizer", "unigram_entropy", "validation_loss", "cosine_schedule",
            "train", "main"]
@@ -96,7 +94,7 @@ def train(recipe: Recipe, cfg: TransformerConfig = NOTEBOOK_CONFIG, progress: bo
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(recipe.steps, recipe.warmup_steps))
     generator = torch.Generator().manual_seed(recipe.seed)
     losses = []
-    for _ in tqdm(range(recipe.steps), disable=not progress, desc="training"):
+    for _ in progress_bar(range(recipe.steps), progress):
         tokens = random_batch(splits.train, recipe.batch_size, recipe.seq_len, generator)
         loss = next_token_loss(model(tokens), tokens)
         optimizer.zero_grad()
@@ -147,9 +145,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     recipe = Recipe(steps=args.steps)
     splits = token_splits()
-    start = time.perf_counter()
+    clock = Clock()
     model, losses = train(recipe)
-    seconds = time.perf_counter() - start
+    seconds = clock.seconds()
     results = {
         "validation_loss": round(validation_loss(model, splits.validation, recipe.seq_len, recipe.eval_windows), 4),
         "unigram_validation_loss": round(unigram_entropy(splits.validation, splits.train, NOTEBOOK_CONFIG.d_vocab), 4),

@@ -13,7 +13,6 @@ LayerNorm without learned weights, learned positions):
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +23,7 @@ from torch import Tensor
 
 from circuitlab import threads as thread_policy
 from circuitlab.data.repeated import corpus_token_stream, mixed_batch, periodic_random, repeated_halves
+from circuitlab.training_loop import Clock, Curves, progress_bar
 
 SHIPPED_NAME = "attn_only_2l"
 
@@ -110,7 +110,7 @@ class ScratchRecipe:
 
 
 @dataclass
-class History:
+class History(Curves):
     steps: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     repeated_loss: list[float] = field(default_factory=list)
@@ -120,40 +120,32 @@ class History:
     train_loss: list[float] = field(default_factory=list)
 
     def record(self, step: int, seconds: float, train_loss: float, metrics: dict[str, float]) -> None:
-        self.steps.append(step)
-        self.seconds.append(round(seconds, 2))
-        self.train_loss.append(train_loss)
-        for key, value in metrics.items():
-            getattr(self, key).append(value)
+        self.append(steps=step, seconds=round(seconds, 2), train_loss=train_loss, **metrics)
 
     def first_step(self, key: str, predicate) -> tuple[int, float] | None:
         """(step, seconds) of the first evaluation where ``predicate(value)`` holds."""
-        for step, seconds, value in zip(self.steps, self.seconds, getattr(self, key)):
-            if predicate(value):
-                return step, seconds
-        return None
+        index = self.first_index(key, predicate)
+        return None if index is None else (self.steps[index], self.seconds[index])
 
 
 @torch.enable_grad()  # the notebook turns gradients off globally for its analysis sections
 def _train(model, next_batch, recipe_steps: int, lr: float, weight_decay: float, eval_tokens: Tensor,
            eval_half_len: int, eval_every: int, time_limit: float | None = None, progress: bool = True,
            stop=None) -> History:
-    from tqdm.auto import tqdm
-
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     history = History()
-    start = time.perf_counter()
+    clock = Clock()
     model.eval()  # no dropout in these models; eval mode keeps the TransformerLens hooks usable
-    bar = tqdm(range(recipe_steps + 1), disable=not progress, desc="training")
+    bar = progress_bar(range(recipe_steps + 1), progress)
     running = float("nan")
     for step in bar:
         if step % eval_every == 0 or step == recipe_steps:
             metrics = evaluate(model, eval_tokens, eval_half_len)
-            history.record(step, time.perf_counter() - start, running, metrics)
+            history.record(step, clock.seconds(), running, metrics)
             bar.set_postfix(repeated=f"{metrics['repeated_loss']:.2f}", induction=f"{metrics['induction_score']:.2f}")
             if stop is not None and stop(metrics):
                 break
-        if step == recipe_steps or (time_limit is not None and time.perf_counter() - start > time_limit):
+        if step == recipe_steps or clock.past(time_limit):
             break
         tokens = next_batch()
         logits = model(tokens)
@@ -267,9 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {"steps": args.steps, "repeated_fraction": args.repeated_fraction, "batch": args.batch,
                  "seq_len": args.seq_len}
     recipe = ShippedRecipe(**{k: v for k, v in overrides.items() if v is not None})
-    start = time.perf_counter()
+    clock = Clock()
     model, tokenizer, history, extra = train_shipped(recipe)
-    seconds = time.perf_counter() - start
+    seconds = clock.seconds()
     final = {k: getattr(history, k)[-1] for k in ("repeated_loss", "first_half_loss", "induction_score",
                                                     "previous_token_score")}
     metadata = {

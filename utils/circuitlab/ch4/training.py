@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +28,7 @@ from torch import Tensor
 from circuitlab import threads as thread_policy
 from circuitlab.ch4.model import full_logits, last_position_logits, make_grokking_model
 from circuitlab.data.modular import ModularAdditionData, modular_addition_data
+from circuitlab.training_loop import Clock, Curves, progress_bar
 
 __all__ = ["bf16_is_fast", "bf16_logits_fn", "Recipe", "FAST", "PAPER", "last_position_loss", "weight_norm", "evaluate", "train", "benchmark",
            "SERIES_NAME", "series_epochs", "load_series", "train_shipped_series"]
@@ -75,7 +75,7 @@ def evaluate(model, tokens: Tensor, labels: Tensor, logits_fn: LogitsFn = last_p
 
 
 @dataclass
-class History:
+class History(Curves):
     """Curves recorded during training, one entry per evaluation."""
 
     epoch: list[int] = field(default_factory=list)
@@ -85,9 +85,6 @@ class History:
     test_accuracy: list[float] = field(default_factory=list)
     weight_norm: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)  # wall time since the start of training
-
-    def as_dict(self) -> dict[str, list]:
-        return asdict(self)
 
 
 def bf16_is_fast() -> bool:
@@ -118,15 +115,13 @@ def train(model, data: ModularAdditionData, n_epochs: int, recipe: Recipe = FAST
     Evaluates every ``eval_every`` epochs (and at epoch 0). ``checkpoint_at(epoch, history)``
     decides, after each evaluation, whether ``on_checkpoint(epoch, model, history)`` is called.
     """
-    from tqdm.auto import tqdm
-
     logits_fn = recipe.logits_fn()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, betas=recipe.betas)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / recipe.warmup_steps))
     train_tokens, train_labels = data.train_tokens, data.train_labels
     history = History()
-    start = time.perf_counter()
+    clock = Clock()
 
     def record(epoch: int) -> None:
         model.eval()
@@ -134,16 +129,14 @@ def train(model, data: ModularAdditionData, n_epochs: int, recipe: Recipe = FAST
             train_loss, train_acc = evaluate(model, train_tokens, train_labels, logits_fn)
             test_loss, test_acc = evaluate(model, data.test_tokens, data.test_labels, logits_fn)
         model.train()
-        for name, value in [("epoch", epoch), ("train_loss", train_loss), ("test_loss", test_loss),
-                            ("train_accuracy", train_acc), ("test_accuracy", test_acc),
-                            ("weight_norm", weight_norm(model)), ("seconds", time.perf_counter() - start)]:
-            getattr(history, name).append(value)
+        history.append(epoch=epoch, train_loss=train_loss, test_loss=test_loss, train_accuracy=train_acc,
+                       test_accuracy=test_acc, weight_norm=weight_norm(model), seconds=clock.seconds())
         if checkpoint_at is not None and on_checkpoint is not None and checkpoint_at(epoch, history):
             on_checkpoint(epoch, model, history)
 
     model.train()
     record(0)
-    bar = tqdm(range(1, n_epochs + 1), disable=not progress, desc="training", mininterval=1.0)
+    bar = progress_bar(range(1, n_epochs + 1), progress, mininterval=1.0)
     for epoch in bar:
         with _autocast(recipe.bf16):
             loss = last_position_loss(logits_fn(model, train_tokens), train_labels)
@@ -221,10 +214,8 @@ def load_series(name: str = SERIES_NAME) -> list[tuple[int, Any]]:
 
 
 def _first_epoch(history: History, key: str, threshold: float) -> int | None:
-    for epoch, value in zip(history.epoch, getattr(history, key)):
-        if value >= threshold:
-            return epoch
-    return None
+    index = history.first_index(key, lambda value: value >= threshold)
+    return None if index is None else history.epoch[index]
 
 
 def _choose_series(history: History, n_between: int = 4) -> list[int]:
@@ -320,15 +311,15 @@ def _benchmark(max_epochs: int, paper_epochs: int, seed: int, bf16: bool, progre
     data = modular_addition_data(p, 0.3, seed)
     fast = Recipe(bf16=bf16)
     model = make_grokking_model(p=p, seed=seed, **sizes)
-    start = time.perf_counter()
+    clock = Clock()
     history = train(model, data, max_epochs, fast, eval_every=10, stop_at_test_accuracy=0.99, progress=progress)
-    fast_seconds = time.perf_counter() - start
+    fast_seconds = clock.seconds()
     grokked = history.test_accuracy[-1] >= 0.99
 
     paper_model = make_grokking_model(p=p, seed=seed, **sizes)
-    start = time.perf_counter()
+    clock = Clock()
     train(paper_model, data, paper_epochs, PAPER, eval_every=paper_epochs, progress=False)
-    paper_epoch_ms = 1000 * (time.perf_counter() - start) / paper_epochs
+    paper_epoch_ms = 1000 * clock.seconds() / paper_epochs
     return {
         "fast_recipe": {**asdict(fast), "grokked": grokked, "epochs_to_99pct_test": history.epoch[-1] if grokked else None,
                         "seconds_to_99pct_test": fast_seconds if grokked else None,

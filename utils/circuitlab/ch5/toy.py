@@ -18,6 +18,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from circuitlab.ch5 import reference as ref
+from circuitlab.training_loop import progress_bar
 
 __all__ = [
     "SweepSettings",
@@ -149,7 +150,7 @@ def train_sae(
     optimizer = torch.optim.Adam(sae.parameters(), lr=settings.lr)
     run = SAERun()
     fired = None
-    for step in ref._steps(settings.steps, progress, "training SAEs"):
+    for step in progress_bar(range(settings.steps), progress, "training SAEs", mininterval=0.5):
         h = sample_h(settings.batch_size)
         acts, recon = sae(h)
         loss = loss_fn(h, acts, recon, settings.l1_coeff).sum()
