@@ -207,9 +207,18 @@ def _filled_results() -> dict:
                   induction={"seconds": 30.0, "steps": 200, "induction_score_seconds": None,
                              "induction_score_steps": None},
                   tms_sweep_seconds=4.0, sae_seconds=6.0, autograde_seconds_per_notebook={"00_tools": 9.0},
-                  class_of_30_seconds={"00_tools": 150.0}, install_seconds=300.0)
+                  class_of_30_seconds={"00_tools": 150.0}, install_seconds=300.0, threads=THREADS_FIGURE)
     filled["complete"] = True
     return filled
+
+
+THREADS_FIGURE = {
+    "grok_seconds": {"quiet": {"1 thread": 25.0, "2 threads": 16.0, "policy": 16.2},
+                     "one core busy": {"1 thread": 30.0, "2 threads": 70.0, "policy": 30.5}},
+    "notebook_seconds": {"quiet": {"1 thread": 40.0, "policy": 30.0}, "one core busy": {"1 thread": 45.0, "policy": 46.0}},
+    "policy_over_one_thread": {"grok": {"quiet": 0.65, "one core busy": 1.02}},
+    "policy_threads": {"quiet": 2, "one core busy": 1},
+}
 
 
 def test_a_filled_results_file_validates():
@@ -309,3 +318,47 @@ def test_readme_with_broken_markers_is_left_alone(tmp_path, broken):
     with pytest.raises(report.ReadmeProblem):
         report.update_readme(readme, "the table")
     assert readme.read_text() == broken
+
+
+# --------------------------------------------------------------------------- the thread policy section
+
+
+def test_thread_rows_show_every_configuration_side_by_side():
+    filled = _filled_results()
+    rows = {name: (value, note) for name, value, note in report.table_rows(filled)}
+    value, note = rows["threads: grokking (`--bench`), one core busy"]
+    assert value == "1 thread 30.0 s, 2 threads 70.0 s, policy 30.5 s"
+    assert "policy chose 1 thread(s)" in note and "policy / 1 thread = 1.02" in note
+
+
+def test_an_older_results_file_gains_the_new_section_as_not_run(tmp_path):
+    old = _filled_results()
+    old["sections"].pop("threads")
+    old.pop("threads")
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(old), encoding="utf-8")
+    loaded = results.load_for_merge(path)
+    assert loaded["sections"]["threads"]["status"] == "not_run" and loaded["threads"] is None
+    assert results.validate(loaded) == []
+
+
+def test_thread_environment_pins_or_frees_the_pools_and_puts_them_back(monkeypatch):
+    import os
+
+    from circuitlab.bench.contention import thread_environment
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with thread_environment(2, None):
+        assert os.environ["OMP_NUM_THREADS"] == "2" and os.environ["CIRCUITLAB_THREADS"] == "2"
+        assert "OMP_WAIT_POLICY" not in os.environ
+    with thread_environment(None, "PASSIVE"):
+        assert "OMP_NUM_THREADS" not in os.environ and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OMP_WAIT_POLICY" not in os.environ
+
+
+def test_policy_over_one_thread_ratio():
+    from circuitlab.bench.contention import _ratios
+
+    assert _ratios({"quiet": {"1 thread": 20.0, "policy": 10.0}, "busy": {"1 thread": None, "policy": 3.0}}) == \
+        {"quiet": 0.5, "busy": None}

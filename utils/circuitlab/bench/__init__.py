@@ -5,8 +5,10 @@
     python -m circuitlab.bench --quick --out /tmp/r.json   # tiny settings: proves the harness, measures nothing real
     circuitlab bench ...                             # the same, from the command line tool
 
-Everything runs offline on the CPU with the thread count set explicitly (``--threads``, default 2)
-and recorded beside the machine and its load average. The benchmark is not part of ``make test``:
+Everything runs offline on the CPU. Threads follow the thread policy (``--threads auto``, the
+default: one per core that other programs leave free) or a fixed count (``--threads N``), and are
+recorded beside the machine and its load average. The ``threads`` section measures the policy
+against 1 and 2 threads, quiet and with one core kept busy. The benchmark is not part of ``make test``:
 timings on a shared machine are not something a test can assert.
 """
 from __future__ import annotations

@@ -8,10 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-# Every library that sizes a thread pool from the environment reads one of these. Setting all of
-# them (before torch is imported) is what makes "threads N" true of the whole process and of the
-# notebook kernels it starts; CIRCUITLAB_THREADS is what the notebooks' setup() reads.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CIRCUITLAB_THREADS")
+from circuitlab.threads import POOL_VARIABLES as THREAD_VARIABLES  # noqa: F401 (the name older callers use)
+from circuitlab.threads import child_environment, choose_threads, usable_cores
+
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
@@ -21,21 +20,23 @@ def go_offline() -> None:
         os.environ[name] = "1"
 
 
-def apply_threads(threads: int) -> int:
-    """Use ``threads`` threads here and in every child process; returns what torch reports."""
-    for name in THREAD_VARIABLES:
-        os.environ[name] = str(threads)
+def apply_threads(threads: int | None) -> tuple[int, str]:
+    """Use ``threads`` threads here and in every child process (None: the thread policy's choice).
+
+    A fixed count is put into the environment, so the notebook kernels it starts use it too. With
+    the policy, only the wait policy goes there: each kernel chooses for itself in its setup cell,
+    as it does on a learner's machine. Returns what torch reports, and why.
+    """
     import torch
 
-    torch.set_num_threads(threads)
-    return torch.get_num_threads()
+    choice = choose_threads(threads)
+    os.environ.update(child_environment(threads))
+    torch.set_num_threads(choice.threads)
+    return torch.get_num_threads(), choice.reason
 
 
 def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return usable_cores()
 
 
 def load_average() -> list[float] | None:
@@ -73,7 +74,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def describe_machine(threads: int, root: Path | None) -> dict[str, Any]:
+def describe_machine(threads: int, root: Path | None, threads_reason: str = "") -> dict[str, Any]:
     import psutil
     import torch
 
@@ -88,6 +89,7 @@ def describe_machine(threads: int, root: Path | None) -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "device": "cpu",
         "threads": threads,
+        "threads_reason": threads_reason,
         "os": platform.platform(terse=True),
         "python": platform.python_version(),
         "torch": torch.__version__,

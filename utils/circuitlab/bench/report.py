@@ -119,6 +119,27 @@ def _induction_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [("induction heads form from scratch (chapter 2)", value, note)]
 
 
+def _threads_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Grokking and one notebook with 1 thread, 2 threads and the policy's choice, quiet and with one core busy."""
+    figure = results.get("threads")
+    if not figure:
+        return [("thread policy, quiet and with one core busy", DASH, _note(results, "threads"))]
+    details = results["sections"]["threads"].get("details", {})
+    notebook = Path(str((details.get("notebook") or {}).get("path", "the notebook"))).stem
+    chosen = figure.get("policy_threads") or {}
+    ratios = figure.get("policy_over_one_thread") or {}
+    rows = []
+    for what, key, label in (("grok", "grok_seconds", "grokking (`--bench`)"), ("notebook", "notebook_seconds", notebook)):
+        for state, times in (figure.get(key) or {}).items():
+            value = ", ".join(f"{name} {_seconds(seconds)}" for name, seconds in times.items())
+            ratio = (ratios.get(what) or {}).get(state)
+            note = (f"policy chose {chosen.get(state)} thread(s)" if state in chosen else "")
+            if ratio is not None:
+                note += f"; policy / 1 thread = {ratio:.2f}"
+            rows.append((f"threads: {label}, {state}", value, note))
+    return rows or [("thread policy, quiet and with one core busy", DASH, _note(results, "threads"))]
+
+
 def _single(results: dict[str, Any], figure: str, label: str) -> tuple[str, str, str]:
     return (label, _seconds(results.get(figure)), _note(results, FIGURES[figure]))
 
@@ -163,6 +184,7 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         *_induction_rows(results),
         _single(results, "tms_sweep_seconds", "toy models of superposition: sparsity sweep (chapter 5)"),
         _single(results, "sae_seconds", "sparse autoencoders on a toy model (chapter 5)"),
+        *_threads_rows(results),
         *_autograde_rows(results),
         _single(results, "install_seconds", "fresh `make install`"),
     ]

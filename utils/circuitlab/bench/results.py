@@ -20,7 +20,7 @@ SCHEMA = 1
 
 # The benchmark's sections, in the order they run: what learners wait for first; grading a
 # class goes last, being the longest (thirty notebook executions).
-SECTIONS = ("notebooks", "checks", "grok", "induction", "tms", "sae", "install", "autograde")
+SECTIONS = ("notebooks", "checks", "grok", "induction", "tms", "sae", "threads", "install", "autograde")
 
 # Each figure the issue asks for, and the section that measures it.
 FIGURES = {
@@ -34,6 +34,7 @@ FIGURES = {
     "autograde_seconds_per_notebook": "autograde",
     "class_of_30_seconds": "autograde",
     "install_seconds": "install",
+    "threads": "threads",
 }
 
 # ok: measured. unavailable: the chapter or function does not exist (yet). error: it raised.
@@ -49,17 +50,31 @@ def figures_of(section: str) -> list[str]:
     return [figure for figure, owner in FIGURES.items() if owner == section]
 
 
+def _not_run() -> dict[str, Any]:
+    return {"status": "not_run", "reason": "not measured yet", "seconds": None, "measured_at": None,
+            "load_average": None, "threads": None, "quick": False, "details": {}}
+
+
 def empty_results() -> dict[str, Any]:
     results: dict[str, Any] = {"schema": SCHEMA, "generated_at": None, "command": None, "quick": False,
                                "complete": False, "machine": {}}
     for figure in FIGURES:
         results[figure] = None
-    results["sections"] = {
-        name: {"status": "not_run", "reason": "not measured yet", "seconds": None, "measured_at": None,
-               "load_average": None, "threads": None, "quick": False, "details": {}}
-        for name in SECTIONS
-    }
+    results["sections"] = {name: _not_run() for name in SECTIONS}
     return results
+
+
+def _with_new_sections(existing: Any) -> Any:
+    """A results file written before a section existed, with that section as never run (and its figures null)."""
+    if isinstance(existing, dict) and isinstance(existing.get("sections"), dict):
+        added = [name for name in SECTIONS if name not in existing["sections"]]
+        for name in added:
+            existing["sections"][name] = _not_run()
+            for figure in figures_of(name):
+                existing.setdefault(figure, None)
+        if added and "complete" in existing:
+            existing["complete"] = False
+    return existing
 
 
 def load_for_merge(path: Path) -> dict[str, Any]:
@@ -74,6 +89,7 @@ def load_for_merge(path: Path) -> dict[str, Any]:
         existing = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultsFileProblem(f"{path} exists but is not readable JSON ({exc}).") from None
+    existing = _with_new_sections(existing)
     problems = validate(existing)
     if problems:
         raise ResultsFileProblem(f"{path} exists but is not a Circuit Lab results file: {problems[0]}")

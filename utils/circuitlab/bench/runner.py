@@ -12,9 +12,11 @@ from typing import Any
 from circuitlab.bench import results as results_file
 from circuitlab.bench.machine import apply_threads, describe_machine, go_offline, load_average, utc_now
 from circuitlab.bench.results import SECTIONS
+from circuitlab.threads import argument as thread_argument
 
 EXIT_OK, EXIT_SECTION_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_THREADS = 2  # the machine the chapters are written for: a 2-core CPU (a free Colab, CI)
+# The thread policy (circuitlab.threads) by default, as on a learner's machine; a number pins it.
+DEFAULT_THREADS = "auto"
 
 
 class UsageError(Exception):
@@ -36,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "figures from the existing results file")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings that prove the harness works in a minute (figures not representative)")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                        help=f"torch/OpenMP threads, here and in the notebook kernels (default {DEFAULT_THREADS})")
+    parser.add_argument("--threads", default=DEFAULT_THREADS, metavar="N|auto",
+                        help="torch/OpenMP threads, here and in the notebook kernels (default auto: one per core "
+                             "that other programs leave free, chosen by each process)")
     parser.add_argument("--out", type=Path, default=None, help="results file (default bench/results.json in the checkout)")
     parser.add_argument("--chapters", metavar="N[,N]", help="only these chapters' notebooks, checks and training runs")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs of each check after the warm-up (default 10)")
@@ -151,8 +154,10 @@ def measure(args: argparse.Namespace) -> int:
     root = repository_root()
     only = _parse_list(args.only, "section", SECTIONS)
     chapters = _parse_chapters(args.chapters)
-    if args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}.")
+    try:
+        requested_threads = thread_argument(str(args.threads))
+    except ValueError:
+        raise UsageError(f"--threads must be a whole number of at least 1 or 'auto', got {args.threads}.") from None
     if args.class_size < 1:
         raise UsageError(f"--class-size must be at least 1, got {args.class_size}.")
     if args.repeats < 1:
@@ -170,17 +175,17 @@ def measure(args: argparse.Namespace) -> int:
     results = results_file.load_for_merge(out) if only else results_file.empty_results()
 
     go_offline()
-    threads = apply_threads(args.threads)
+    threads, threads_reason = apply_threads(requested_threads)
     from circuitlab.bench.sections import Settings
 
-    settings = Settings(threads=threads, quick=args.quick, check_repeats=args.repeats, chapters=chapters,
+    settings = Settings(threads=threads, auto_threads=requested_threads is None, quick=args.quick, check_repeats=args.repeats, chapters=chapters,
                         root=root, cell_timeout=args.cell_timeout,
                         autograde_every_chapter=args.autograde_every_chapter, class_size=args.class_size, log=lambda line: print(line, flush=True))
     results.update(
         generated_at=utc_now(),
         command="python -m circuitlab.bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         quick=args.quick,
-        machine=describe_machine(threads, root),
+        machine=describe_machine(threads, root, threads_reason),
     )
     for name in only or SECTIONS:
         print(f"[{utc_now()}] {name} ...", flush=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from circuitlab.bench.measure import ChildrenPeakMemory, median, percentile, time_repeatedly
+from circuitlab.threads import POOL_VARIABLES
 
 # A notebook (or a training run) shorter than this is measured a few times and the median kept;
 # a longer one once, since its run-to-run spread is small next to its length.
@@ -43,6 +44,7 @@ class Skipped(Exception):
 @dataclass
 class Settings:
     threads: int
+    auto_threads: bool = False  # the thread policy chose ``threads``; training runs choose again when they start
     quick: bool = False
     check_repeats: int = 10
     check_budget_seconds: float = 5.0  # per exercise, after the warm-up
@@ -361,7 +363,8 @@ def measure_grok(settings: Settings) -> Outcome:
         raise Unavailable("circuitlab.ch4.training has no benchmark() function")
     limits = {"max_epochs": 3, "paper_epochs": 1} if settings.quick else {}
     start = time.perf_counter()
-    raw = call_with_supported(benchmark, threads=settings.threads, progress=False, **limits)
+    raw = call_with_supported(benchmark, threads=None if settings.auto_threads else settings.threads,
+                              progress=False, **limits)
     benchmark_seconds = time.perf_counter() - start
     fast = raw.get("fast_recipe", {}) if isinstance(raw, dict) else {}
     side_by_side = _epoch_costs_side_by_side(training, settings)
@@ -617,7 +620,7 @@ def _environment_without_venv() -> dict[str, str]:
     own_bin = str(Path(sys.executable).parent)
     parts = [p for p in env.get("PATH", "").split(os.pathsep) if p not in (own_bin, f"{venv}/bin" if venv else "")]
     env["PATH"] = os.pathsep.join(parts)
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CIRCUITLAB_THREADS"):
+    for name in POOL_VARIABLES:
         env.pop(name, None)  # an install is network and disk bound; leave its defaults alone
     return env
 
@@ -648,6 +651,13 @@ def measure_install(settings: Settings) -> Outcome:
                             "pip_cache": "as found on this machine (a warm cache skips downloads)"})
 
 
+def measure_threads(settings: Settings) -> Outcome:
+    """The thread policy against 1 and 2 threads, quiet and with one core busy (circuitlab.bench.contention)."""
+    from circuitlab.bench.contention import measure_threads as measure
+
+    return measure(settings)
+
+
 SECTION_FUNCTIONS: dict[str, Callable[[Settings], Outcome]] = {
     "notebooks": measure_notebooks,
     "checks": measure_checks,
@@ -655,6 +665,7 @@ SECTION_FUNCTIONS: dict[str, Callable[[Settings], Outcome]] = {
     "induction": measure_induction,
     "tms": measure_tms,
     "sae": measure_sae,
+    "threads": measure_threads,
     "autograde": measure_autograde,
     "install": measure_install,
 }
