@@ -33,3 +33,15 @@ class OneHotMatmul(Embed):
 class FunctionalEmbedding(Embed):
     def forward(self, tokens):
         return F.embedding(tokens, self.W_E)
+
+
+@mutant(hint="shape")
+class Squeezed(Embed):
+    def forward(self, tokens):
+        return self.W_E[tokens].squeeze()
+
+
+@mutant(hint="not connected to its parameters")
+class ThroughData(Embed):
+    def forward(self, tokens):
+        return self.W_E.data[tokens]

@@ -42,3 +42,23 @@ class WithLinear(MLP):
     def forward(self, x):
         hidden = F.gelu(F.linear(x, self.W_in.T, self.b_in), approximate="tanh")
         return F.linear(hidden, self.W_out.T, self.b_out)
+
+
+@mutant(hint="add b_out after W_out")
+class NoOutputBias(MLP):
+    def forward(self, x):
+        return F.gelu(x @ self.W_in + self.b_in, approximate="tanh") @ self.W_out
+
+
+@mutant(hint="not connected to its parameters")
+class ThroughNumpy(MLP):
+    def forward(self, x):
+        pre = (x @ self.W_in + self.b_in).detach().numpy()
+        post = torch.from_numpy(F.gelu(torch.from_numpy(pre), approximate="tanh").numpy())
+        return (post @ self.W_out + self.b_out).detach()
+
+
+@mutant(hint="shape")
+class Squeezed(MLP):
+    def forward(self, x):
+        return (F.gelu(x @ self.W_in + self.b_in, approximate="tanh") @ self.W_out + self.b_out).squeeze()

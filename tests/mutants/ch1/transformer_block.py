@@ -37,3 +37,18 @@ class InTwoSteps(TransformerBlock):
         resid_mid = resid_pre + attn_out
         mlp_out = self.mlp(self.ln2(resid_mid))
         return resid_mid + mlp_out
+
+
+@mutant(hint="not to ln1(resid_pre)")
+class AddsToTheNormalisedStream(TransformerBlock):
+    def forward(self, x):
+        normalised = self.ln1(x)
+        mid = normalised + self.attn(normalised)
+        return mid + self.mlp(self.ln2(mid))
+
+
+@mutant(hint="gradient")
+class DetachedMlpInput(TransformerBlock):
+    def forward(self, x):
+        mid = x + self.attn(self.ln1(x))
+        return mid + self.mlp(self.ln2(mid.detach()))

@@ -27,3 +27,15 @@ class NoBias(Unembed):
 class WithEinsum(Unembed):
     def forward(self, x):
         return torch.einsum("bsd,dv->bsv", x, self.W_U) + self.b_U
+
+
+@mutant(hint="shape")
+class Squeezed(Unembed):
+    def forward(self, x):
+        return (x @ self.W_U + self.b_U).squeeze()
+
+
+@mutant(hint="gradient")
+class BiasThroughData(Unembed):
+    def forward(self, x):
+        return x @ self.W_U + self.b_U.data
