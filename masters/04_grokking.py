@@ -4,7 +4,7 @@
 # laptop CPU; then open it up and read the algorithm it learned: the numbers become waves, the
 # neurons multiply waves, and the logits are sums of `cos(w(a + b - c))`. Finally you will measure
 # the training run with *progress measures* that show the generalising circuit forming long before
-# the test loss moves.
+# test accuracy jumps.
 #
 # **Paper.** Nanda, Chan, Lieberum, Smith & Steinhardt (2023), *Progress measures for grokking via
 # mechanistic interpretability* (ICLR 2023). Grokking itself was reported by Power et al. (2022).
@@ -36,6 +36,7 @@ from circuitlab.ch4.model import full_logits, grokking_config, last_position_log
 from circuitlab.ch4.training import (SERIES_NAME, bf16_is_fast, bf16_logits_fn, embedding_key_frequencies,
                                      load_series)
 from circuitlab.data.modular import modular_addition_data
+from circuitlab.claims import describe
 from circuitlab.models import CHECKPOINT_DIR, act_name, load_shipped, read_metadata
 
 # These models are small enough that a CPU is the right device: a GPU would spend its time launching kernels.
@@ -85,9 +86,10 @@ print(f"{len(train_indices)} training pairs, {len(test_indices)} test pairs")
 # One transformer block: attention with 4 heads of size 32, then an MLP with 512 ReLU neurons, on a
 # residual stream of width 128. There is **no LayerNorm**, so every activation is a plain function of the
 # weights and the two input numbers, which makes the analysis exact. The attention and unembedding
-# biases are frozen at zero (a bias on the keys cannot change an attention pattern, so it would only
-# collect rounding noise). It is a TransformerLens-native model, so hooks and caches work as in earlier
-# chapters.
+# biases are frozen at zero, as in the paper's model. For the key bias nothing is lost: it adds the same
+# number to every score in a row, which softmax ignores. The other biases could be used, so freezing
+# them is a choice that keeps fewer terms to analyse, not a free simplification. It is a
+# TransformerLens-native model, so hooks and caches work as in earlier chapters.
 
 # %%
 print(grokking_config(P))
@@ -309,7 +311,24 @@ print(f"key frequencies of the model you trained: {my_freqs.tolist()}")
 
 # %% [markdown]
 # Two runs usually pick different frequencies: any frequency works for the algorithm below, and which
-# ones win depends on the initialisation. What they share is that there are only a few.
+# ones win depends on the initialisation. The claim "only a few frequencies" is about a model that has
+# finished cleaning up: the shipped one trained to the end of its run. Yours stopped at 99% test accuracy,
+# before weight decay removed the rest, so it may still need more:
+
+# %%
+describe([(len(my_freqs) > len(key_freqs),
+           f"Your model needs {len(my_freqs)} frequencies for 90% of its embedding's norm, the shipped one "
+           f"{len(key_freqs)}: stopping at 99% test accuracy left clean-up unfinished.")],
+         otherwise=f"Your model needs {len(my_freqs)} frequencies for 90% of its embedding's norm, the shipped one "
+                   f"{len(key_freqs)}: yours is already as concentrated.")
+
+# %% solution_only=true
+from circuitlab.claims import claim
+
+claim(len(key_freqs) <= 8 and embedding_power.max() / embedding_power.sum() > 5 * random_power.max() / random_power.sum(),
+      "a few frequencies carry almost everything (the shipped model); an untrained embedding spreads over all of them",
+      measured=f"{len(key_freqs)} key frequencies; largest share {embedding_power.max() / embedding_power.sum():.3f} "
+               f"trained, {random_power.max() / random_power.sum():.3f} untrained")
 
 # %% [markdown]
 # ## 5. Neurons are functions of two waves
@@ -401,6 +420,11 @@ fig = px.histogram(x=neuron_fve[alive], nbins=40, labels={"x": "fraction of vari
                    title="Nearly every neuron is a function of a single frequency")
 fig.update_layout(height=330).show()
 
+# %% solution_only=true
+claim(well_explained.sum() >= 0.9 * alive.sum() and set(clusters) <= set(key_freqs.tolist()),
+      "nearly every neuron is a function of a single frequency, one of the key frequencies",
+      measured=f"{int(well_explained.sum())} of {int(alive.sum())}; clusters at {sorted(clusters)}")
+
 # %% [markdown]
 # ## 6. The algorithm in the logits
 #
@@ -426,6 +450,10 @@ for k in key_freqs.tolist():
     print(f"k = {k:3d}: coefficient {coefficient.item():8.1f}")
 print(f"share of the (centred) logits' variance in cos(w_k(a + b - c)) over the key frequencies: "
       f"{explained_total / centred.pow(2).sum().item():.3f}")
+
+# %% solution_only=true
+claim(explained_total / centred.pow(2).sum().item() > 0.8, "the logits should be mostly a sum of cos(w_k(a + b - c))",
+      measured=f"{explained_total / centred.pow(2).sum().item():.3f} of the variance")
 
 # %% [markdown]
 # A test of the story that does not rely on reading coefficients: throw away every part of the logits
@@ -474,6 +502,14 @@ print(f"restricted to the key frequencies:  {restricted_loss(final_logits, data.
 print(f"training loss:                      {full_train.item():.3e}")
 print(f"excluding the key frequencies:      "
       f"{excluded_loss(final_logits, data.labels, key_freqs, data.train_indices).item():.3e}")
+
+# %% solution_only=true
+claim(restricted_loss(final_logits, data.labels, key_freqs) <= full_test,
+      "keeping only the key-frequency components leaves the loss as low as (or lower than) the full model's",
+      measured=f"restricted {restricted_loss(final_logits, data.labels, key_freqs).item():.2e}, full {full_test.item():.2e}")
+claim(excluded_loss(final_logits, data.labels, key_freqs, data.train_indices) > math.log(P) / 2,
+      "removing them breaks its fit to the training data",
+      measured=f"excluded {excluded_loss(final_logits, data.labels, key_freqs, data.train_indices).item():.2f} nats")
 
 # %% [markdown]
 # ## 7. Progress measures: watching the circuit form
@@ -531,33 +567,68 @@ def first_epoch(values: list[float], condition) -> int:
 
 
 memorised = first_epoch(curves["train_accuracy"], lambda v: v >= 0.99)
-half = first_epoch(curves["test_accuracy"], lambda v: v >= 0.5)
+formed = first_epoch(curves["restricted_loss"], lambda v: v < 0.1)  # the Fourier circuit works on its own
 grokked = first_epoch(curves["test_accuracy"], lambda v: v >= 0.99)
 at = {e: i for i, e in enumerate(curves["epoch"])}
-print(f"memorisation: train accuracy reaches 99% at epoch {memorised}; "
-      f"test accuracy is then {curves['test_accuracy'][at[memorised]]:.3f}")
-print(f"circuit formation, epochs {memorised}-{half}: excluded loss {curves['excluded_loss'][at[memorised]]:.2e} -> "
-      f"{curves['excluded_loss'][at[half]]:.2e}, restricted loss {curves['restricted_loss'][at[memorised]]:.2e} -> "
-      f"{curves['restricted_loss'][at[half]]:.2e}, test loss {curves['test_loss'][at[memorised]]:.2e} -> "
-      f"{curves['test_loss'][at[half]]:.2e}")
-print(f"(uniform guessing has loss ln {P} = {math.log(P):.2f})")
-print(f"clean-up: test accuracy passes 50% at epoch {half} and 99% at epoch {grokked}; weight norm "
-      f"{curves['weight_norm'][at[memorised]]:.1f} at memorisation, {curves['weight_norm'][at[grokked]]:.1f} at 99%, "
-      f"{curves['weight_norm'][-1]:.1f} at the end")
+
+
+def measured_at(key: str, epoch: int) -> float:
+    return curves[key][at[epoch]]
+
+
+formation = [i for i, e in enumerate(curves["epoch"]) if memorised <= e < formed]
+worse_than_uniform = sum(curves["test_loss"][i] > math.log(P) for i in formation) / len(formation)
+print(f"memorisation, epochs 0-{memorised} (train accuracy reaches 99%): test loss {measured_at('test_loss', 0):.2f} -> "
+      f"{measured_at('test_loss', memorised):.2f}, test accuracy {measured_at('test_accuracy', memorised):.3f}")
+print(f"circuit formation, epochs {memorised}-{formed} (until the restricted loss is below 0.1): excluded loss "
+      f"{measured_at('excluded_loss', memorised):.2f} -> {measured_at('excluded_loss', formed):.2f}, restricted loss "
+      f"{measured_at('restricted_loss', memorised):.2f} -> {measured_at('restricted_loss', formed):.3f}, test loss "
+      f"{measured_at('test_loss', memorised):.2f} -> {measured_at('test_loss', formed):.2f}, test accuracy "
+      f"{measured_at('test_accuracy', memorised):.3f} -> {measured_at('test_accuracy', formed):.3f}; the test loss is "
+      f"above uniform guessing (ln {P} = {math.log(P):.2f}) for {worse_than_uniform:.0%} of the phase")
+print(f"clean-up, epochs {formed}-{grokked} (until test accuracy reaches 99%): weight norm "
+      f"{measured_at('weight_norm', formed):.1f} -> {measured_at('weight_norm', grokked):.1f} "
+      f"({measured_at('weight_norm', memorised):.1f} at memorisation, {curves['weight_norm'][-1]:.1f} at the end), "
+      f"test loss {measured_at('test_loss', formed):.2f} -> {measured_at('test_loss', grokked):.3f}")
 
 # %% [markdown]
+# The phase boundaries above come from the measures themselves: memorisation ends when the training
+# accuracy reaches 99%, circuit formation when the restricted loss (the Fourier circuit on its own) is
+# below 0.1, clean-up when the test accuracy reaches 99%.
+#
 # **Memorisation.** The training loss falls and the test loss rises: the model fits the training pairs
 # with a lookup-table-like solution that says nothing about the test pairs.
 #
-# **Circuit formation.** The training loss is already tiny and, for most of this phase, the test loss is worse than
-# uniform guessing (ln p), yet the excluded loss climbs: the training loss is coming to depend on the
-# key-frequency directions, so the Fourier circuit is already doing part of the work. The restricted
-# loss falls at the same time, as the circuit gets good enough to stand on its own. The train curve
-# shows nothing of this, and the test curve only a slow drift.
+# **Circuit formation.** The training loss is already tiny, yet the excluded loss climbs: the training
+# loss is coming to depend on the key-frequency directions, so the Fourier circuit is doing more and
+# more of the work. The restricted loss falls at the same time, as the circuit gets good enough to stand
+# on its own. The train curve shows nothing of this. The test curve does move: it falls through the whole
+# phase, but stays above uniform guessing for much of it, and test accuracy is still far from 99% at the
+# end.
 #
-# **Clean-up.** Weight decay removes the now redundant memorising components, the weight norm drops,
-# and only then does the test loss fall: the sudden "grokking" is the last phase of a change that was
-# under way long before.
+# **Clean-up.** Weight decay removes the now redundant memorising components, the weight norm drops
+# faster, and the test loss falls the rest of the way: the sudden jump in test accuracy is the last phase
+# of a change that was under way long before.
+
+# %% solution_only=true
+from circuitlab.claims import claim
+
+claim(measured_at("test_loss", memorised) > measured_at("test_loss", 0), "the training loss falls and the test loss rises",
+      measured=f"test loss {measured_at('test_loss', 0):.2f} -> {measured_at('test_loss', memorised):.2f}")
+claim(measured_at("excluded_loss", formed) > 3 * measured_at("excluded_loss", memorised)
+      and max(curves["train_loss"][i] for i in formation) < 0.5,
+      "the training loss is already tiny, yet the excluded loss climbs",
+      measured=f"excluded {measured_at('excluded_loss', memorised):.2f} -> {measured_at('excluded_loss', formed):.2f}")
+claim(measured_at("test_loss", formed) < measured_at("test_loss", memorised) and worse_than_uniform >= 0.4
+      and measured_at("test_accuracy", formed) < 0.9,
+      "the test loss falls through the whole phase, but stays above uniform guessing for much of it, and test "
+      "accuracy is still far from 99% at the end",
+      measured=f"test loss {measured_at('test_loss', memorised):.2f} -> {measured_at('test_loss', formed):.2f}, "
+               f"{worse_than_uniform:.0%} above ln p, accuracy {measured_at('test_accuracy', formed):.3f}")
+norm_drop_rate = [(measured_at("weight_norm", a) - measured_at("weight_norm", b)) / (b - a)
+                  for a, b in ((memorised, formed), (formed, grokked))]
+claim(norm_drop_rate[1] > norm_drop_rate[0] > -0.05, "the weight norm drops faster during clean-up",
+      measured=f"{norm_drop_rate[0]:.3f} per epoch during circuit formation, {norm_drop_rate[1]:.3f} during clean-up")
 
 # %% [markdown]
 # ## Summary
@@ -565,12 +636,13 @@ print(f"clean-up: test accuracy passes 50% at epoch {half} and 99% at epoch {gro
 # - Modular addition with a 30% training split separates memorisation from generalisation cleanly, and
 #   with AdamW at lr 2e-2 and weight decay 1 a one-layer transformer groks within a few hundred epochs;
 #   computing only the last position makes that a short cell on a CPU.
-# - The trained model represents numbers as waves at a few key frequencies, its neurons are functions of
-#   one frequency each, and its logits are close to a sum of `cos(w(a + b - c))`.
+# - The trained model (the shipped one, after clean-up) represents numbers as waves at a few key
+#   frequencies, its neurons are functions of one frequency each, and its logits are close to a sum of
+#   `cos(w(a + b - c))`.
 # - Keeping only the key-frequency components of the logits keeps the model working (restricted loss);
 #   removing them breaks its fit to the training data (excluded loss).
-# - Progress measures built from that understanding show the generalising circuit forming during the
-#   long stretch where train and test loss are flat.
+# - Progress measures built from that understanding show the generalising circuit forming while the
+#   training loss is flat and long before test accuracy jumps; they also give the phases' boundaries.
 #
 # ## Explore further
 #
