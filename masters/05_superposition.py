@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from tqdm.auto import trange
 
 from circuitlab.ch5 import plots, toy
+from circuitlab.claims import describe
 from circuitlab.ch5.reference import ToyConfig
 
 # Small tensors train fastest on one thread; a second thread mostly waits on the first.
@@ -196,6 +197,18 @@ plots.sweep_bars(probabilities, represented, sweep_settings.n_hidden).show()
 # sit at the corners of a pentagon. That is superposition: more features than dimensions, paid for
 # with interference that the output ReLU and bias clip away when only one feature is active.
 
+# %% solution_only=true
+from circuitlab.claims import claim
+
+dense_norms, dense_unit = norms[0], torch.nn.functional.normalize(W_sweep[0], dim=0)
+claim(represented[0] == sweep_settings.n_hidden and bool((dense_norms[:2] > 0.5).all()),
+      "the dense instance represents as many features as it has dimensions, the two most important ones",
+      measured=f"{represented[0]} represented, norms {dense_norms.numpy().round(2)}")
+claim(abs((dense_unit[:, 0] * dense_unit[:, 1]).sum()) < 0.1, "at right angles",
+      measured=f"cosine {(dense_unit[:, 0] * dense_unit[:, 1]).sum().item():.2f}")
+claim(represented[-1] == 5, "at the sparse end all five sit at the corners of a pentagon",
+      measured=f"{represented[-1]} represented at p = {probabilities[-1]:.3f}")
+
 # %% [markdown]
 # ## 3. Feature dimensionality
 #
@@ -230,6 +243,15 @@ check("ch5.dimensionality", dimensionality)
 for p, row in zip(probabilities, dimensionality(W_sweep).tolist()):
     print(f"p = {p:6.3f}: dimensionality {[round(v, 2) for v in row]}")
 
+# %% solution_only=true
+sweep_dimensionality = dimensionality(W_sweep)
+claim(bool((sweep_dimensionality[0][norms[0] > 0.5] > 0.8).all()) and bool(((sweep_dimensionality[-1] - 0.4).abs() < 0.05).all()),
+      "the dense instance's represented features should be near 1, the sparsest instance's five features near 2/5",
+      measured=f"dense {sweep_dimensionality[0].numpy().round(2)}, sparsest {sweep_dimensionality[-1].numpy().round(2)}")
+claim(any(bool(((row[row > 0.1] - 0.5).abs() < 0.05).all()) and int((row > 0.1).sum()) >= 4 for row in sweep_dimensionality),
+      "first as antipodal pairs (an instance whose represented features all have dimensionality 1/2)",
+      measured=str(sweep_dimensionality.numpy().round(2).tolist()))
+
 # %% [markdown]
 # The same numbers as a picture: each dot is one feature of one instance, placed by how sparse its
 # instance is. Features that are represented sit on the plateaus the geometry allows (1, 1/2, 2/5)
@@ -240,6 +262,10 @@ sweep_dims = dimensionality(W_sweep)
 plots.dimensionality_scatter(sweep_probability[:, 0], sweep_dims).show()
 on_plateau = [min(abs(d - f) for f in (1.0, 0.5, 0.4, 0.0)) < 0.1 for d in sweep_dims.flatten().tolist()]
 print(f"features within 0.1 of 1, 1/2, 2/5 or 0: {sum(on_plateau)} of {len(on_plateau)}")
+
+# %% solution_only=true
+claim(sum(on_plateau) >= 0.8 * len(on_plateau), "features sit on the plateaus the geometry allows",
+      measured=f"{sum(on_plateau)} of {len(on_plateau)} within 0.1")
 
 # %% [markdown]
 # ## 4. Correlated and anticorrelated features
@@ -307,6 +333,14 @@ plots.feature_vectors(torch.cat([W_correlated, W_anticorrelated]),
 # partners fire together, so an antipodal placement would cost interference every time the pair is
 # active: they keep apart (cosine near 0), and the model superposes features *across* pairs instead.
 
+# %% solution_only=true
+correlated_cosines, anticorrelated_cosines = pair_cosines(W_correlated), pair_cosines(W_anticorrelated)
+claim(bool((correlated_cosines.abs() < 0.1).all()), "correlated partners keep apart (cosine near 0)",
+      measured=str(correlated_cosines.numpy().round(2).tolist()))
+claim(int((anticorrelated_cosines < -0.9).sum()) > int((correlated_cosines < -0.9).sum()),
+      "the anticorrelated models use that arrangement (more antipodal pairs than the correlated ones)",
+      measured=f"{int((anticorrelated_cosines < -0.9).sum())} against {int((correlated_cosines < -0.9).sum())} of 8")
+
 # %% [markdown]
 # ## 5. A ReLU hidden layer: the privileged basis
 #
@@ -356,11 +390,27 @@ px.imshow(W_in, facet_col=0, color_continuous_scale="RdBu", color_continuous_mid
 
 # %% [markdown]
 # Read the heatmaps and the counts above: a neuron that reads exactly one feature is monosemantic, one
-# that reads several is polysemantic. In the paper's long runs, dense features give one feature per
-# neuron and sparse features give polysemantic neurons, with features spread across neurons in
-# superposition. These models trained for a few seconds, so compare your instances with that
-# picture rather than expecting it exactly (explore-further problem 7 trains longer).
-#
+# that reads several is polysemantic, one that reads none is idle. Elhage et al. report, for long runs,
+# one feature per neuron when the features are dense and polysemantic neurons, with features spread
+# across neurons in superposition, when they are sparse. These models trained for a few seconds, and
+# they need not show that picture; the next cell says what this run shows.
+
+# %%
+neuron_counts = features_per_neuron(W_in)
+for p, counts in zip(neuron_probability[:, 0].tolist(), neuron_counts.tolist()):
+    print(f"p = {p:6.3f}: {sum(c == 1 for c in counts)} monosemantic, {sum(c > 1 for c in counts)} polysemantic, "
+          f"{sum(c == 0 for c in counts)} idle neurons; {sum(counts)} of {neuron_cfg.n_features} features read")
+dense_poly = bool((neuron_counts[0] > 1).any())
+describe([(not dense_poly and bool((neuron_counts[-1] > 1).any()),
+           "As in the paper: the dense instance's neurons each read at most one feature, and the sparsest instance "
+           "has polysemantic neurons."),
+          (dense_poly,
+           "Not the paper's picture: even the dense instance has a polysemantic neuron, so in this short run "
+           "sparsity is not what makes neurons polysemantic. Explore-further problem 7 trains longer.")],
+         otherwise="Not the paper's picture: the sparsest instance has no polysemantic neuron in this short run. "
+                   "Explore-further problem 7 trains longer.")
+
+# %% [markdown]
 # The hidden ReLU also lets the model *compute*, not just store: with signed features, `|x| = ReLU(x) +
 # ReLU(-x)` needs two neurons per feature, unless sparse features share neurons. Explore-further
 # problem 7 sets up that experiment.
@@ -481,6 +531,15 @@ plots.sae_directions(true_directions, sae_plain.W_dec.detach(), live_mask_plain,
 check("ch5.resample_dead", resample_dead)
 
 # %% [markdown]
+# This is a simplified version of the resampling in Bricken et al. (2023). They draw the new inputs at
+# random, each with probability proportional to its squared reconstruction loss, rather than taking the
+# worst ones in order; they scale the new encoder rows to 0.2 times the mean norm of the live latents'
+# rows; and they reset the Adam state of the resampled rows only. Here the training loop clears the whole
+# optimizer state after each resampling, which the live latents recover from within a few steps. On five
+# latents in two dimensions the simplification does the same job; on a large SAE the random draw keeps
+# many dead latents from all landing on the same few outliers.
+
+# %% [markdown]
 # Train the same SAEs again, from the same initialisation, now resampling every
 # `resample_every` steps the latents that fired on nothing during the last `window` steps:
 
@@ -501,6 +560,13 @@ print(f"{'':22s}{'recovered (cos >= 0.9)':>24s}{'dead latents':>14s}")
 for name, report, live in [("without resampling", report_plain, live_plain),
                            ("with resampling", report_resampled, live_resampled)]:
     print(f"{name:22s}{report['recovered_fraction']:>24.0%}{sum(sae_settings.d_sae - n for n in live):>14d}")
+
+# %% solution_only=true
+claim(report_resampled["recovered_fraction"] >= 0.9 and report_resampled["recovered_fraction"] > report_plain["recovered_fraction"],
+      "resampling dead latents is what makes it recover nearly all of them",
+      measured=f"{report_plain['recovered_fraction']:.0%} without, {report_resampled['recovered_fraction']:.0%} with")
+claim(sum(sae_settings.d_sae - n for n in live_plain) > 0, "some latents never fire on any input: they are dead",
+      measured=f"{sum(sae_settings.d_sae - n for n in live_plain)} dead without resampling")
 live_mask_resampled = (sae_resampled(sample_h(8192))[0] > 0).any(0)
 plots.sae_directions(true_directions, sae_resampled.W_dec.detach(), live_mask_resampled,
                      [f"instance {i}" for i in range(sae_settings.n_instances)],
@@ -573,7 +639,9 @@ fig.show()
 # Everything so far had a known ground truth. On a real model we only have activations. Here we
 # train an SAE on the residual stream after the first block of chapter 2's shipped two-layer
 # attention-only model, on text from the offline Python-docs corpus, and read its latents the way
-# interpretability research does: through the inputs on which they fire hardest.
+# interpretability research does: through the inputs on which they fire hardest. The SAE is scored,
+# and its latents read, on held-out text (the corpus chunks after the training ones), so the numbers
+# say how it does on tokens it has not fitted.
 
 # %%
 from circuitlab import models
@@ -582,16 +650,22 @@ from circuitlab.ch5 import residual_sae
 residual_settings = residual_sae.ResidualSAESettings()
 print(residual_settings)
 lm = models.load_shipped(residual_sae.MODEL_NAME)
-lm_tokens = residual_sae.corpus_tokens(lm, residual_settings.n_sequences, residual_settings.seq_len)
-residual = residual_sae.residual_activations(lm, lm_tokens, residual_settings.layer)[:, 1:]  # drop BOS
-normalise = residual_sae.normaliser(einops.rearrange(residual, "batch pos d -> (batch pos) d"))
-residual = normalise(residual)
-print(f"{residual.shape[0] * residual.shape[1]} token activations of size {residual.shape[-1]}")
+n_held_out = 64  # sequences after the training ones, never shown to the SAE
+all_tokens = residual_sae.corpus_tokens(lm, residual_settings.n_sequences + n_held_out, residual_settings.seq_len)
+train_tokens, lm_tokens = all_tokens[:residual_settings.n_sequences], all_tokens[residual_settings.n_sequences:]
+train_residual = residual_sae.residual_activations(lm, train_tokens, residual_settings.layer)[:, 1:]  # drop BOS
+normalise = residual_sae.normaliser(einops.rearrange(train_residual, "batch pos d -> (batch pos) d"))
+train_residual = normalise(train_residual)
+residual = normalise(residual_sae.residual_activations(lm, lm_tokens, residual_settings.layer)[:, 1:])  # held out
+print(f"{train_residual.shape[0] * train_residual.shape[1]} training and {residual.shape[0] * residual.shape[1]} "
+      f"held-out token activations of size {residual.shape[-1]}")
 residual_model, residual_run = residual_sae.train_residual_sae(
-    einops.rearrange(residual, "batch pos d -> (batch pos) d"), residual_settings, sae_class=ToySAE,
+    einops.rearrange(train_residual, "batch pos d -> (batch pos) d"), residual_settings, sae_class=ToySAE,
     loss_fn=sae_loss, resample_fn=resample_dead, progress=True)
+quality_train = residual_sae.sae_quality(residual_model, einops.rearrange(train_residual, "batch pos d -> (batch pos) d"))
 quality = residual_sae.sae_quality(residual_model, einops.rearrange(residual, "batch pos d -> (batch pos) d"))
-print(f"variance explained {quality['variance_explained']:.2f}; active latents per token (L0) {quality['l0']:.1f}; "
+print(f"held out: variance explained {quality['variance_explained']:.2f} (training tokens "
+      f"{quality_train['variance_explained']:.2f}); active latents per token (L0) {quality['l0']:.1f}; "
       f"live latents {quality['live_latents']} of {residual_settings.d_sae}; resampled {residual_run.resampled}")
 
 # %% [markdown] exercise="ch5.top_activating"
@@ -609,23 +683,44 @@ print(f"variance explained {quality['variance_explained']:.2f}; active latents p
 check("ch5.top_activating", top_activating)
 
 # %% [markdown]
-# The three latents that fire most often, each with its five strongest contexts (the token the
-# latent fires on is in [[brackets]]):
+# Which latents to show? The densest ones are the easiest to label and the least typical. The rule
+# here: rank the latents that fire on held-out text by firing rate, and take the ones at the 25th, 50th
+# and 75th percentile of that ranking. Each is shown with its five strongest held-out contexts (the
+# token the latent fires on is in [[brackets]]), and with a count of how many distinct tokens its 20
+# strongest activations fall on: a handful means a latent tied to particular tokens.
 
 # %%
 latents_per_token = residual_sae.latent_activations(residual_model, residual)
 firing_rate = (latents_per_token > 0).float().mean((0, 1))
-for latent in firing_rate.argsort(descending=True)[:3].tolist():
-    print(f"latent {latent} (fires on {firing_rate[latent]:.1%} of tokens):")
+fires = torch.nonzero(firing_rate > 0)[:, 0]
+by_rate = fires[firing_rate[fires].argsort()]
+examples = [int(by_rate[int(q * (len(by_rate) - 1))]) for q in (0.25, 0.5, 0.75)]
+distinct_top_tokens = {}
+for latent in examples:
+    print(f"latent {latent} (fires on {firing_rate[latent]:.1%} of held-out tokens):")
     for sequence, position in top_activating(latents_per_token, latent, 5).tolist():
         value = latents_per_token[sequence, position, latent].item()
         # +1: the residual tensor dropped the BOS position of lm_tokens.
         print(f"  {value:5.2f}  {residual_sae.context(lm, lm_tokens, sequence, position + 1)}")
+    top = top_activating(latents_per_token, latent, 20)
+    distinct_top_tokens[latent] = len(set(lm_tokens[top[:, 0], top[:, 1] + 1].tolist()))
+    print(f"  its 20 strongest activations fall on {distinct_top_tokens[latent]} distinct tokens")
 
 # %% [markdown]
 # Judge for yourself what each latent responds to. This model was trained to predict repeated
 # spans and barely models ordinary text, so expect latents tied to particular tokens (or to the
-# token before, which the first layer's previous-token heads copy in) rather than abstract concepts.
+# token before, which the first layer's previous-token heads copy in) rather than abstract concepts;
+# the distinct-token counts above are a first test of that expectation.
+
+# %%
+describe([(max(distinct_top_tokens.values()) <= 5,
+           "All three latents are token-tied: each one's 20 strongest held-out activations fall on at most 5 tokens.")],
+         otherwise=f"Not all three are token-tied: distinct tokens among the 20 strongest activations "
+                   f"{list(distinct_top_tokens.values())}; look at the contexts for what else they share.")
+
+# %% solution_only=true
+claim(quality["variance_explained"] > 0.5, "on held-out tokens the SAE still explains most of the variance",
+      measured=f"held-out variance explained {quality['variance_explained']:.2f}, training {quality_train['variance_explained']:.2f}")
 
 # %% [markdown]
 # ## Summary
@@ -651,7 +746,10 @@ for latent in firing_rate.argsort(descending=True)[:3].tolist():
 #    (with `from dataclasses import replace`) and compare the represented counts with section 2.
 # 2. **Phase diagram.** The paper maps, for one extra feature, when it is ignored, gets its own dimension
 #    or is superposed, as a function of its importance and sparsity. *First experiment:* 2 features in 1
-#    dimension, 16 instances over a grid of (importance of feature 1, probability); plot `W[:, 0, 1]`.
+#    dimension, 16 instances over a grid of (importance of feature 1, probability). Classify each instance
+#    from both weights, not one: feature 1 is ignored when `|W[i, 0, 1]|` is near 0, has the dimension to
+#    itself when it is near 1 and `|W[i, 0, 0]|` is near 0, and is superposed when both are near 1 with
+#    opposite signs; colour the grid by the three classes.
 # 3. **How many latents?** Give the SAE 10 latents for the 5 features. *First experiment:* set
 #    `d_sae=10` in `toy.SAESettings` and look at the matched cosines and at pairs of latents that split
 #    one feature.
@@ -662,7 +760,7 @@ for latent in firing_rate.argsort(descending=True)[:3].tolist():
 #    shrinkage (mean of `recon · h / |h|^2` on single-feature inputs) with the ReLU SAE's.
 # 6. **Dimensionality at scale.** *First experiment:* 20 equally important features in 5 dimensions,
 #    8 instances from dense to sparse, trained for 10,000 steps; plot `plots.dimensionality_scatter` and
-#    look for the plateaus at 1/2, 2/5 and 1/3 (tetrahedra).
+#    look for the plateaus at 3/4 (tetrahedra: 4 features in 3 dimensions), 2/3 (triangles), 1/2 and 2/5.
 # 7. **Neurons and computation in superposition.** Train `NeuronModel` for 20,000 steps on 6 features and
 #    3 neurons (section 5) and count features per neuron again; then train it to compute `|x|` on signed
 #    features. *First experiment:* features `(2 * torch.rand(shape) - 1) * (generate_batch(p, n) != 0)`,
