@@ -157,7 +157,9 @@ print("tokens:", model.to_str_tokens(batch.tokens[0, : batch.end_pos[0] + 1]))
 # **Spec.** `logit_diff(logits, end_pos, io_tokens, s_tokens, per_prompt=False)`: `logits` is
 # `(batch, seq, vocab)`; for prompt `i` read position `end_pos[i]` and return
 # `logits[i, end_pos[i], io_tokens[i]] - logits[i, end_pos[i], s_tokens[i]]`, as a `(batch,)` tensor if
-# `per_prompt`, else its mean (a scalar tensor).
+# `per_prompt` (shape `(1,)` for a single prompt), else its mean as a 0-dim tensor, not a Python float. Keep
+# it differentiable (no `.item()`, `.detach()` or NumPy): the patching metric is built on it, and
+# attribution patching takes its gradient.
 
 # %% solution="ch3.logit_diff"
 
@@ -181,7 +183,11 @@ px.histogram(x=per_prompt.cpu().numpy(), nbins=30, title="Clean logit difference
 # scores 1: a patch that scores 0.8 restores 80% of the behaviour.
 #
 # **Spec.** `normalised_logit_diff(logits, end_pos, io_tokens, s_tokens, clean_diff, corrupt_diff)` returns
-# `(logit_diff(...) - corrupt_diff) / (clean_diff - corrupt_diff)` as a scalar tensor.
+# `(logit_diff(...) - corrupt_diff) / (clean_diff - corrupt_diff)` as a 0-dim tensor (not a Python float)
+# that keeps its gradient with respect to `logits`: attribution patching calls this metric under
+# `torch.enable_grad()` and differentiates it. `clean_diff` and `corrupt_diff` are Python floats, and the
+# caller guarantees they differ (when they are equal the scale is undefined; no check is needed). The scale
+# is signed: if the clean run's difference is the smaller one, the clean run still scores 1.
 
 # %% solution="ch3.patching_metric"
 

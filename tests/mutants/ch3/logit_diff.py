@@ -57,3 +57,33 @@ def with_log_probs(logits, end_pos, io_tokens, s_tokens, per_prompt=False):
     log_probs = logits[rows, end_pos].log_softmax(-1)
     diffs = log_probs[rows, io_tokens] - log_probs[rows, s_tokens]
     return diffs if per_prompt else diffs.mean()
+
+
+@mutant(hint="Python float")
+def returns_a_python_float(logits, end_pos, io_tokens, s_tokens, per_prompt=False):
+    rows = torch.arange(logits.shape[0])
+    final = logits[rows, end_pos]
+    diffs = final[rows, io_tokens] - final[rows, s_tokens]
+    return diffs if per_prompt else diffs.mean().item()
+
+
+@mutant(hint="squeeze")
+def squeezes_the_batch(logits, end_pos, io_tokens, s_tokens, per_prompt=False):
+    rows = torch.arange(logits.shape[0])
+    final = logits[rows, end_pos]
+    diffs = (final[rows, io_tokens] - final[rows, s_tokens]).squeeze()
+    return diffs if per_prompt else diffs.mean()
+
+
+@mutant(hint="detached")
+def through_numpy(logits, end_pos, io_tokens, s_tokens, per_prompt=False):
+    final = logits.detach().numpy()[range(logits.shape[0]), end_pos.numpy()]
+    diffs = torch.tensor(final[range(len(final)), io_tokens.numpy()] - final[range(len(final)), s_tokens.numpy()])
+    return diffs if per_prompt else diffs.mean()
+
+
+@alternative
+def with_a_loop(logits, end_pos, io_tokens, s_tokens, per_prompt=False):
+    diffs = torch.stack([logits[i, end_pos[i], io_tokens[i]] - logits[i, end_pos[i], s_tokens[i]]
+                         for i in range(logits.shape[0])])
+    return diffs if per_prompt else diffs.mean()

@@ -31,3 +31,32 @@ def per_prompt_then_mean(logits, end_pos, io_tokens, s_tokens, clean_diff, corru
     final = logits[rows, end_pos]
     per_prompt = (final[rows, io_tokens] - final[rows, s_tokens] - corrupt_diff) / (clean_diff - corrupt_diff)
     return per_prompt.mean()
+
+
+@mutant(hint="Python float")
+def returns_a_python_float(logits, end_pos, io_tokens, s_tokens, clean_diff, corrupt_diff):
+    return ((_diff(logits, end_pos, io_tokens, s_tokens) - corrupt_diff) / (clean_diff - corrupt_diff)).item()
+
+
+@mutant(hint="detached")
+def rebuilt_from_a_number(logits, end_pos, io_tokens, s_tokens, clean_diff, corrupt_diff):
+    diff = float(_diff(logits, end_pos, io_tokens, s_tokens))
+    return torch.tensor((diff - corrupt_diff) / (clean_diff - corrupt_diff))
+
+
+@mutant(hint="absolute value")
+def unsigned_scale(logits, end_pos, io_tokens, s_tokens, clean_diff, corrupt_diff):
+    return (_diff(logits, end_pos, io_tokens, s_tokens) - corrupt_diff) / abs(clean_diff - corrupt_diff)
+
+
+@mutant(hint="position -1")
+def reads_position_minus_one(logits, end_pos, io_tokens, s_tokens, clean_diff, corrupt_diff):
+    rows = torch.arange(logits.shape[0])
+    diff = (logits[rows, -1, io_tokens] - logits[rows, -1, s_tokens]).mean()
+    return (diff - corrupt_diff) / (clean_diff - corrupt_diff)
+
+
+@alternative
+def as_a_lerp_inverse(logits, end_pos, io_tokens, s_tokens, clean_diff, corrupt_diff):
+    scale = torch.tensor(clean_diff - corrupt_diff, dtype=logits.dtype)
+    return torch.sub(_diff(logits, end_pos, io_tokens, s_tokens), corrupt_diff).div(scale)

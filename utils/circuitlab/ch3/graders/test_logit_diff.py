@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from circuitlab.grading.testing import expect_close, reference, run_learner, seeded, submitted
+from circuitlab.ch3 import reference as ref
+from circuitlab.grading.testing import expect, expect_close, expect_tensor, fail, run_learner, seeded, submitted
 
 
 def _inputs(batch, seq, vocab, seed):
@@ -10,6 +11,8 @@ def _inputs(batch, seq, vocab, seed):
         logits = torch.randn(batch, seq, vocab)
         end_pos = torch.randint(seq // 2, seq, (batch,))
         end_pos[0] = seq - 1
+        if batch > 2:
+            end_pos[1] = seq // 2  # right-padded prompts of different lengths
         io = torch.randint(0, vocab, (batch,))
         s = (io + torch.randint(1, vocab, (batch,))) % vocab
     return logits, end_pos, io, s
@@ -33,18 +36,60 @@ def _mistakes(logits, end_pos, io, s, per_prompt):
     }
 
 
-@pytest.mark.parametrize("batch, seq, vocab, seed", [(5, 7, 11, 0), (3, 9, 20, 1)])
+def _label(logits):
+    batch, seq, vocab = logits.shape
+    return f"logits of shape ({batch}, {seq}, {vocab})"
+
+
+def _expect_scalar_tensor(out, what):
+    if isinstance(out, (float, int)) and not isinstance(out, bool):
+        fail(f"{what} is a Python {type(out).__name__}; return a 0-dim tensor (no .item() or float()): the "
+             "patching metric built on it must stay differentiable, because attribution patching takes its "
+             "gradient.")
+    out = expect_tensor(out, shape=(), dtype="float", what=what)
+    return out
+
+
+@pytest.mark.parametrize("batch, seq, vocab, seed", [(5, 7, 11, 0), (3, 9, 20, 1), (1, 6, 9, 3)],
+                         ids=["batch 5", "batch 3", "batch 1"])
 def test_mean(batch, seq, vocab, seed):
-    """mean logit(IO) - logit(S) at each prompt's end position"""
+    """mean logit(IO) - logit(S) at each prompt's end position, as a 0-dim tensor"""
     args = _inputs(batch, seq, vocab, seed)
-    out = run_learner(submitted(), *args)
-    expect_close(out, reference()(*args), what="logit difference", mistakes=_mistakes(*args, per_prompt=False))
+    what = f"your logit difference for {_label(args[0])}"
+    out = run_learner(submitted(), *args, what=f"your logit_diff on {_label(args[0])}")
+    if not isinstance(out, torch.Tensor):
+        _expect_scalar_tensor(out, what)
+    expect_close(out, ref.logit_diff(*args), what=what, mistakes=_mistakes(*args, per_prompt=False))
+    _expect_scalar_tensor(out, what)
 
 
-def test_per_prompt():
-    """per_prompt=True returns one difference per prompt"""
-    args = _inputs(6, 8, 13, 2)
-    out = run_learner(submitted(), *args, per_prompt=True)
+@pytest.mark.parametrize("batch", [6, 1], ids=["batch 6", "batch 1"])
+def test_per_prompt(batch):
+    """per_prompt=True returns one difference per prompt, shape (batch,)"""
+    args = _inputs(batch, 8, 13, 2)
+    out = run_learner(submitted(), *args, per_prompt=True, what=f"your logit_diff(..., per_prompt=True) on {_label(args[0])}")
     mistakes = _mistakes(*args, per_prompt=True)
-    mistakes["per_prompt=True should return one number per prompt, not their mean."] = reference()(*args)
-    expect_close(out, reference()(*args, per_prompt=True), what="per-prompt logit differences", mistakes=mistakes)
+    if batch > 1:
+        mistakes["per_prompt=True should return one number per prompt, not their mean."] = ref.logit_diff(*args)
+    if isinstance(out, torch.Tensor) and batch == 1 and out.shape == ():
+        fail("With one prompt, per_prompt=True returned a 0-dim tensor; it should have shape (1,), one entry per "
+             "prompt. A bare .squeeze() removes the batch axis too when the batch has one prompt.")
+    expect_close(out, ref.logit_diff(*args, per_prompt=True), what=f"per-prompt logit differences for {_label(args[0])}",
+                 mistakes=mistakes)
+
+
+def test_gradient():
+    """the result keeps its gradient with respect to the logits (the metric is differentiated later)"""
+    logits, end_pos, io, s = _inputs(4, 6, 10, 4)
+    mine = logits.clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = run_learner(submitted(), mine, end_pos, io, s, what="your logit_diff on logits that require grad")
+        out = _expect_scalar_tensor(out, "your logit difference")
+        expect(out.requires_grad, "Your logit difference does not depend on the logits in autograd's eyes "
+               "(it was detached, or rebuilt from Python numbers): keep it a tensor computed from logits.")
+        (grad,) = torch.autograd.grad(out, mine)
+        theirs = logits.clone().requires_grad_(True)
+        (want,) = torch.autograd.grad(ref.logit_diff(theirs, end_pos, io, s), theirs)
+    expect_close(grad, want, what="the gradient of your logit difference with respect to the logits",
+                 hint="Only logits[i, end_pos[i], io_tokens[i]] (+1/batch) and logits[i, end_pos[i], s_tokens[i]] "
+                      "(-1/batch) should have a gradient.")
