@@ -73,11 +73,12 @@ def test_folders_and_zips_of_students(tmp_path):
         bundle.writestr("__MACOSX/._x.ipynb", "junk")
     (subs / "loose.ipynb").write_text(notebook_json())
     intake = collect(subs, tmp_path / "scratch", ASSIGNMENTS)
-    assert sorted(intake.students) == ["Bob_Smith", "alice"]
+    bob = student_id("Bob Smith")
+    assert sorted(intake.students) == sorted([bob, "alice", "loose"])
     assert intake.students["alice"].notebooks[CHAPTER].name == f"{CHAPTER}.ipynb"
-    assert intake.students["Bob_Smith"].notebooks[CHAPTER].name == f"{CHAPTER} (2).ipynb"
-    warnings = "\n".join(intake.warnings)
-    assert "loose" in warnings and "escape" in warnings
+    assert intake.students[bob].notebooks[CHAPTER].name == f"{CHAPTER} (2).ipynb"
+    assert intake.students["loose"].layout == "loose"
+    assert "escape" in "\n".join(intake.warnings)
     assert not (tmp_path / "scratch" / "escape.ipynb").exists()
 
 
@@ -114,7 +115,8 @@ def test_bad_submissions_folder_is_a_clear_error(tmp_path):
 
 
 def test_names_and_matching():
-    assert student_id("Ann O'Neil (42)") == "Ann_O_Neil_42"
+    assert student_id("ann_oneil-42") == "ann_oneil-42"
+    assert student_id("Ann O'Neil (42)").startswith("Ann_O_Neil_42-")
     assert match_assignment("00_tools.ipynb", ASSIGNMENTS) == CHAPTER
     assert match_assignment("ann_123_01_transformer-3.ipynb", ASSIGNMENTS) == "01_transformer"
     assert match_assignment("notes.ipynb", ASSIGNMENTS) is None
@@ -275,3 +277,120 @@ def test_a_stopped_grading_process_takes_its_children_with_it():
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+# --------------------------------------------------------------------------- nobody lost
+
+
+def test_ids_are_stable_non_empty_and_never_merged():
+    names = ["José", "Jose", "Jose\u0301", "王小明", "王小朋", "Zoë Müller", "Zoe Muller", " ", "..."]
+    ids = [student_id(name) for name in names]
+    assert all(ids)
+    assert ids[0] == student_id("Jose\u0301")  # the same name, composed or decomposed
+    assert len({ids[0], ids[1], ids[3], ids[4], ids[5], ids[6]}) == 6
+    assert ids == [student_id(name) for name in names]  # stable
+
+
+def test_lms_layouts_wrappers_and_loose_files(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        # A wrapping folder that also holds a loose notebook: the students are still found apart.
+        bundle.writestr(f"week1/carol/{CHAPTER}.ipynb", notebook_json())
+        bundle.writestr(f"week1/dan/{CHAPTER}.ipynb", notebook_json())
+        bundle.writestr(f"week1/erin_{CHAPTER}.ipynb", notebook_json())
+        bundle.writestr(f"week1/{CHAPTER}.ipynb", notebook_json())  # no name: needs a look
+        bundle.writestr(f"week1/smithjohn_12345_67890_{CHAPTER}.ipynb", notebook_json())
+        bundle.writestr(f"week1/smithjohn_LATE_12345_67891_01_transformer.ipynb", notebook_json())
+        bundle.writestr(f"week1/Zoë Müller_321_assignsubmission_file_/{CHAPTER}.ipynb", notebook_json())
+    intake = collect(archive, tmp_path / "scratch", ASSIGNMENTS)
+    by_layout = {files.layout: files for files in intake.students.values()}
+    assert {"carol", "dan", "erin"} <= set(intake.students)
+    canvas, moodle = by_layout["canvas"], by_layout["moodle"]
+    assert canvas.lms_id == "12345" and sorted(canvas.notebooks) == sorted(ASSIGNMENTS)
+    assert moodle.lms_id == "321" and moodle.name == "Zoë Müller" and list(moodle.notebooks) == [CHAPTER]
+    assert any("no student name" in item for item in intake.needs_a_look)
+
+
+def test_the_same_student_twice_is_graded_apart_and_listed(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "alice").mkdir(parents=True)
+    (subs / "alice" / f"{CHAPTER}.ipynb").write_text(notebook_json())
+    with zipfile.ZipFile(subs / "alice.zip", "w") as bundle:
+        bundle.writestr(f"{CHAPTER}.ipynb", notebook_json())
+    intake = collect(subs, tmp_path / "scratch", ASSIGNMENTS)
+    assert len(intake.students) == 2
+    assert any("may be the same student" in item for item in intake.needs_a_look)
+
+
+# --------------------------------------------------------------------------- answers and copies
+
+
+def test_answers_are_found_wherever_they_sit_and_copies_flagged():
+    from circuitlab.course.plan import build_plan, code_shape, reference_use
+
+    release = json.loads(nbformat.writes(nbgrader_source()))
+    for cell in release["cells"]:
+        cell["source"] = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    stub = next(c for c in release["cells"] if grade_id_of(nbformat.from_dict(c)) == "ch0-split_heads")
+    answer = "def split_heads(x, n_heads):\n    return x.view(*x.shape[:2], n_heads, -1)\n"
+    submitted = json.loads(json.dumps(release))
+    index = submitted["cells"].index(next(c for c in submitted["cells"] if c["source"] == stub["source"]))
+    submitted["cells"].insert(index, {"cell_type": "code", "metadata": {"tags": ["skip-execution"]},
+                                      "source": answer, "outputs": []})
+    shapes = {"ch0.split_heads": {"the published solution": code_shape(
+        "def split_heads(a: int, b) -> int:\n    '''doc'''\n    return a.view(*a.shape[:2], b, -1)  # same\n")}}
+    plan = build_plan(release, submitted, shapes)
+    ran = [s for s in plan.steps if s.get("owner") == "ch0.split_heads" and s.get("label", "").startswith("the answer")]
+    assert ran[0]["source"] == answer
+    assert "ch0.split_heads" in plan.flags
+    assert any("skip-execution" in item for item in plan.stripped)
+    assert not any(s["kind"] == "cell" and 'grade("' in s["source"] for s in plan.steps)  # tests never run there
+    assert reference_use("from circuitlab.ch0.reference import split_heads")
+    assert reference_use("import einops\nx = 1") is None
+
+
+# --------------------------------------------------------------------------- gradebooks
+
+
+def test_totals_and_lms_files_from_a_roster(tmp_path):
+    import csv
+
+    from circuitlab.course import gradebook
+
+    exercises = (GradedExercise("ch0.a", "ch0-a-test", 1.0), GradedExercise("ch0.b", "ch0-b-test", 2.0))
+    assignments = {CHAPTER: Assignment(CHAPTER, f"{CHAPTER}.ipynb", Path("unused"), exercises)}
+    students = {"smithjohn_12345": StudentFiles("smithjohn_12345", "x", "canvas", "12345", "smithjohn"),
+                "ann": StudentFiles("ann", "ann")}
+    outcomes = {("smithjohn_12345", CHAPTER): Outcome("smithjohn_12345", CHAPTER, GRADED,
+                                                       scores={"ch0-a-test": 1.0, "ch0-b-test": 2.0}),
+                ("ann", CHAPTER): Outcome("ann", CHAPTER, GRADED, scores={"ch0-a-test": 1.0, "ch0-b-test": None},
+                                          exercise_status={"ch0-b-test": CRASHED})}
+    rows = table(students, assignments, outcomes)
+    totals = gradebook.totals(rows, students, assignments)
+    assert [(t["student"], t["assignment"], t["score"], t["status"]) for t in totals] == [
+        ("ann", CHAPTER, "1", "needs a look"), ("ann", "overall", "1", "needs a look"),
+        ("smithjohn_12345", CHAPTER, "3", "complete"), ("smithjohn_12345", "overall", "3", "complete")]
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section\n    Points Possible,,,,\n"
+                      "\"Smith, John\",12345,,jsmith,A\n\"Doe, Jane\",999,,jdoe,A\n", encoding="utf-8")
+    look: list[str] = []
+    missing = gradebook.write_lms_files(totals, students, assignments, tmp_path, gradebook.read_roster(roster), look)
+    assert len(missing) == 1 and missing[0].startswith("Doe, Jane")
+    assert any(item.startswith("ann") and "not on the roster" in item for item in look)
+    with open(tmp_path / "gradebook_canvas.csv", newline="", encoding="utf-8") as handle:
+        canvas = list(csv.reader(handle))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", CHAPTER]
+    assert canvas[2] == ["Smith, John", "12345", "", "jsmith", "A", "3"]
+    assert canvas[3][-1] == ""  # handed in nothing: left for the instructor
+    moodle = (tmp_path / f"gradebook_moodle_{CHAPTER}.csv").read_text(encoding="utf-8").splitlines()
+    assert moodle[0].startswith("Identifier,Full name,Email address,Grade,Maximum Grade")
+
+
+def test_a_learner_notebook_under_plain_nbgrader_stops_with_a_message():
+    from circuitlab.course.nbgrader_guard import LearnerNotebookGuard, NotAReleasedNotebook
+
+    learner = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(NotAReleasedNotebook, match="circuitlab autograde"):
+        LearnerNotebookGuard().preprocess(learner, {})
+    released = nbgrader_source()
+    assert LearnerNotebookGuard().preprocess(released, {})[0] is released

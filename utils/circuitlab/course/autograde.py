@@ -444,9 +444,10 @@ def _select(assignments: dict[str, Assignment], only: list[str] | None) -> dict[
 def grading_config(course_dir: Path, out_dir: Path, work: Path, submissions: Path,
                    threads: int) -> tuple[dict[str, Any], dict[str, str], list[str], str]:
     """The grading processes' settings and environment, the variables removed, the sandbox state."""
-    from circuitlab.course.sealed import chapters_needing_reference, kernel_package
+    from circuitlab.course.sealed import chapters_needing_reference, hidden_from_kernels, kernel_package
 
-    site = kernel_package(work / "kernel", chapters_needing_reference())
+    keep = chapters_needing_reference()
+    site = kernel_package(work / "kernel", keep)
     kernel_env, removed = settings.without_plugin_variables(settings.kernel_environment(threads))
     kernel_env["PYTHONPATH"] = str(site)
     grader_env, _ = settings.without_plugin_variables(settings.kernel_environment(threads))
@@ -457,6 +458,7 @@ def grading_config(course_dir: Path, out_dir: Path, work: Path, submissions: Pat
         "readonly": [str(p) for p in _readonly_folders(course_dir, out_dir, work, submissions)],
         "limits": {"memory_bytes": KERNEL_MEMORY, "file_bytes": KERNEL_FILE_SIZE},
         "isolate": missing is None,
+        "hidden": [str(p) for p in hidden_from_kernels(keep)],
     }
     state = ("each kernel in its own user, network, process and mount namespaces; no network; the package, "
              "course, submissions and results read-only" if missing is None else

@@ -117,21 +117,27 @@ def match_assignment(file_name: str, assignments: list[str]) -> str | None:
 # --------------------------------------------------------------------------- layouts
 
 
-def _looks_like_class(folder: Path) -> bool:
-    """A folder that holds several students (or LMS-named entries), not one student's work."""
+def _looks_like_class(folder: Path, from_zip: bool) -> bool:
+    """A folder that holds several students, not one student's work.
+
+    LMS-named entries always mean a class. Inside a class zip, a folder with two or more folders
+    or zips is one too (a zip of the class usually wraps it in one folder). In a folder handed to
+    ``autograde`` directly, a single student folder with two subfolders stays one student (two
+    attempts, reported as such), rather than becoming two students.
+    """
     entries = _entries(folder)
+    if any(CANVAS_FILE.match(e.name) or MOODLE_ENTRY.match(e.name) for e in entries):
+        return True
     branches = [e for e in entries if e.is_dir() or e.suffix.lower() == ".zip"]
-    lms = [e for e in entries if CANVAS_FILE.match(e.name) or MOODLE_ENTRY.match(e.name)]
-    return len(branches) >= 2 or bool(lms) or (len(branches) == 1 and _looks_like_class(branches[0])
-                                              if branches and branches[0].is_dir() else False)
+    return from_zip and len(branches) >= 2
 
 
-def _class_root(folder: Path) -> Path:
-    """Look through wrapping folders (a zip of the class usually holds one) to the students."""
+def _class_root(folder: Path, from_zip: bool) -> Path:
+    """Look through wrapping folders to the students."""
     while True:
         entries = _entries(folder)
         folders = [e for e in entries if e.is_dir()]
-        if len(folders) == 1 and len(entries) == 1 and _looks_like_class(folders[0]):
+        if len(folders) == 1 and len(entries) == 1 and _looks_like_class(folders[0], from_zip):
             folder = folders[0]
             continue
         return folder
@@ -293,7 +299,7 @@ def collect(submissions: Path, scratch: Path, assignments: list[str]) -> Intake:
         root.mkdir(parents=True, exist_ok=True)
         for name in safe_extract(submissions, root):
             intake.warnings.append(f"{submissions.name}: skipped {name} (it points outside the archive).")
-    root = _class_root(root)
+    root = _class_root(root, from_zip=submissions.is_file())
     for source in _gather(root, assignments, intake):
         sid = _unique_id(source, intake.students, intake)
         origin = "; ".join(origin for _, origin in source.paths)

@@ -14,7 +14,9 @@ every capability and executes the kernel. The kernel then has:
 - no network (an empty network namespace: only a loopback of its own);
 - no view of other processes (its own process namespace), so it cannot signal or trace the
   grading process;
-- no way to change the installed graders, the course, the other students' work or the results.
+- no way to change the installed graders, the course, the other students' work or the results;
+- no way to read the graders, nor the reference solutions that its chapter's helpers do not need
+  (they are covered by empty files and folders).
 
 Where namespaces are not available the kernel runs as an ordinary child process with the same
 resource limits and environment, and the run report says that the sandbox was missing.
@@ -63,7 +65,7 @@ def namespaces_available() -> str | None:
 
 
 def wrap(kernel_command: list[str], readonly: list[Path], writable: Path, limits: Limits,
-         isolate: bool) -> list[str]:
+         isolate: bool, hidden: list[Path] = ()) -> list[str]:
     """The command that starts ``kernel_command`` inside the sandbox (or only with limits)."""
     # Run as a file in isolated mode: the kernel's PYTHONPATH (which has no instructor tools) is not used.
     inner = [sys.executable, "-I", str(Path(__file__).resolve()), "--memory", str(limits.memory_bytes),
@@ -72,6 +74,8 @@ def wrap(kernel_command: list[str], readonly: list[Path], writable: Path, limits
         inner.append("--mounts")
         for folder in readonly:
             inner += ["--readonly", str(folder)]
+        for path in hidden:
+            inner += ["--hide", str(path)]
     inner += ["--", *kernel_command]
     return ["unshare", *UNSHARE_FLAGS, "--", *inner] if isolate else inner
 
@@ -79,6 +83,14 @@ def wrap(kernel_command: list[str], readonly: list[Path], writable: Path, limits
 def _bind_readonly(folder: str) -> None:
     subprocess.run(["mount", "--bind", folder, folder], check=True)
     subprocess.run(["mount", "-o", "remount,bind,ro", folder, folder], check=True)
+
+
+def _hide(path: str) -> None:
+    """Cover a file with an empty one, a folder with an empty folder: not even readable."""
+    if Path(path).is_dir():
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=4k", "tmpfs", path], check=True)
+    elif Path(path).is_file():
+        subprocess.run(["mount", "--bind", "-o", "ro", "/dev/null", path], check=True)
 
 
 def _set_limits(memory: int, file_size: int) -> None:
@@ -93,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--writable", required=True)
     parser.add_argument("--memory", type=int, required=True)
     parser.add_argument("--file-size", type=int, required=True)
+    parser.add_argument("--hide", action="append", default=[])
     parser.add_argument("--mounts", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -102,6 +115,8 @@ def main(argv: list[str] | None = None) -> None:
         for folder in sorted(set(args.readonly), key=len):
             if Path(folder).is_dir():
                 _bind_readonly(folder)
+        for path in args.hide:
+            _hide(path)
         # The scratch folder may sit inside a read-only one: bind it again, and make that writable
         # (a bind mount starts with the flags of the mount it comes from).
         subprocess.run(["mount", "--bind", writable, writable], check=True)

@@ -109,6 +109,16 @@ def chapters_needing_reference() -> set[int]:
     return needed
 
 
+def hidden_from_kernels(keep_reference: set[int]) -> list[Path]:
+    """The installed graders and the reference solutions a kernel has no reason to read."""
+    import circuitlab
+
+    source = Path(circuitlab.__file__).resolve().parent
+    hidden = sorted(source.glob("ch*/graders"))
+    hidden += [p for p in sorted(source.glob("ch*/reference.py")) if int(p.parent.name[2:]) not in keep_reference]
+    return hidden
+
+
 def fingerprint() -> dict[str, str]:
     """Hashes of the files that decide a score: the graders, the references, the grading code."""
     import circuitlab
@@ -139,7 +149,8 @@ class Grader:
     """Grades jobs one after another; one kernel per submission."""
 
     def __init__(self, scratch: Path, kernel_env: dict[str, str], readonly: list[Path],
-                 limits: sandbox.Limits, isolate: bool) -> None:
+                 limits: sandbox.Limits, isolate: bool, hidden: list[Path] = ()) -> None:
+        self.hidden = list(hidden)
         self.scratch = scratch
         self.kernel_env = kernel_env
         self.readonly = readonly
@@ -156,7 +167,8 @@ class Grader:
         # Start-up files of the instructor's account (IPython profiles, matplotlib) are not read.
         env.update({"HOME": str(cwd), "IPYTHONDIR": str(cwd / ".ipython"), "MPLCONFIGDIR": str(cwd / ".mpl"),
                     "JUPYTER_RUNTIME_DIR": str(cwd / ".runtime")})
-        wrapper = lambda argv: sandbox.wrap(argv, self.readonly, cwd, self.limits, self.isolate)  # noqa: E731
+        wrapper = lambda argv: sandbox.wrap(argv, self.readonly, cwd, self.limits, self.isolate,
+                                                self.hidden)  # noqa: E731
         return KernelSession(wrapper, env, cwd)
 
     def grade(self, job: Job) -> SubmissionResult:
@@ -336,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     results = Path(args[1])
     grader = Grader(Path(config["scratch"]), config["kernel_env"], [Path(p) for p in config["readonly"]],
-                    sandbox.Limits(**config["limits"]), config["isolate"])
+                    sandbox.Limits(**config["limits"]), config["isolate"],
+                    [Path(p) for p in config.get("hidden", [])])
     with open(results, "a", encoding="utf-8") as sink:
         for raw in config["jobs"]:
             job = Job(**raw)

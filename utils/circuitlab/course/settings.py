@@ -46,6 +46,11 @@ c.Execute.kernel_name = "{kernel_name}"
 # A learner who deletes a test cell gets it back (and graded), not a free pass.
 c.OverwriteCells.add_missing_cells = True
 
+# A learner notebook (from chapters/ or Colab, no nbgrader metadata) stops with a message
+# instead of failing deep inside nbgrader and being exported as a plain 0.
+from circuitlab.course.nbgrader_guard import guard_learner_notebooks  # noqa: E402
+guard_learner_notebooks(c)
+
 # Every Circuit Lab test cell is visible (the checks live in the installed package), and a
 # feedback file must never show hidden tests: `circuitlab autograde` strips any that appear.
 '''
