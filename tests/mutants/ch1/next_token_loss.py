@@ -40,3 +40,23 @@ def with_cross_entropy(logits, tokens):
 def with_logsumexp(logits, tokens):
     picked = logits[:, :-1].gather(-1, tokens[:, 1:, None]).squeeze(-1)
     return (logits[:, :-1].logsumexp(-1) - picked).mean()
+
+
+@mutant(hint="0-dim tensor")
+def per_sequence_losses(logits, tokens):
+    """The mean over positions only: one loss per sequence."""
+    log_probs = logits[:, :-1].log_softmax(-1)
+    return -log_probs.gather(-1, tokens[:, 1:, None]).squeeze(-1).mean(-1)
+
+
+@mutant(hint="gradient of your loss")
+def detached_normaliser(logits, tokens):
+    """Right value, wrong gradient: the log-sum-exp is treated as a constant."""
+    picked = logits[:, :-1].gather(-1, tokens[:, 1:, None]).squeeze(-1)
+    return (logits[:, :-1].logsumexp(-1).detach() - picked).mean()
+
+
+@alternative
+def with_nll_loss(logits, tokens):
+    log_probs = logits[:, :-1].log_softmax(-1)
+    return F.nll_loss(rearrange(log_probs, "b s v -> (b s) v"), rearrange(tokens[:, 1:], "b s -> (b s)"))

@@ -43,3 +43,33 @@ class WithSequential(DemoTransformer):
 
         stack = nn.Sequential(*self.blocks, self.ln_final, self.unembed)
         return stack(self.embed(tokens) + self.pos_embed(tokens))
+
+
+@mutant(hint="shape")
+class SqueezedLogits(DemoTransformer):
+    def forward(self, tokens):
+        return super().forward(tokens).squeeze()
+
+
+@mutant(hint="second call")
+class PositionsAdvanceEveryCall(DemoTransformer):
+    """Keeps a counter between calls, as a half-built cache would: the second call reads shifted positions."""
+
+    calls = 0
+
+    def forward(self, tokens):
+        shift = min(self.calls, self.cfg.n_ctx - tokens.shape[1])
+        self.calls += 1
+        residual = self.embed(tokens) + self.pos_embed.W_pos[shift: shift + tokens.shape[1]]
+        for block in self.blocks:
+            residual = block(residual)
+        return self.unembed(self.ln_final(residual))
+
+
+@mutant(hint="gradient")
+class DetachedEmbedding(DemoTransformer):
+    def forward(self, tokens):
+        residual = self.embed(tokens).detach() + self.pos_embed(tokens)
+        for block in self.blocks:
+            residual = block(residual)
+        return self.unembed(self.ln_final(residual))
