@@ -190,3 +190,22 @@ def correlation_matrix(columns: Tensor) -> Tensor:
     safe = torch.where(norms > 0, norms, torch.ones_like(norms))
     corr = (x.T @ x) / (safe[:, None] * safe[None, :])
     return torch.where((norms[:, None] > 0) & (norms[None, :] > 0), corr, torch.zeros_like(corr))
+
+
+def joint_magnitude_correlation(values: Tensor) -> tuple[Tensor, Tensor]:
+    """For every pair of columns of a (samples, n) tensor whose zeros mean "absent": the correlation of
+    their values over the samples where both are present, and how many such samples there are."""
+    v = values.detach().double()
+    m = (v != 0).double()
+    count = m.T @ m
+    n = count.clamp_min(1)
+    sum_a = v.T @ m  # [a, b]: sum of a's values where both are present
+    sum_sq_a = (v * v).T @ m
+    sum_ab = v.T @ v
+    mean_a, mean_b = sum_a / n, sum_a.T / n
+    cov = sum_ab / n - mean_a * mean_b
+    var_a = (sum_sq_a / n - mean_a**2).clamp_min(0)
+    var_b = (sum_sq_a.T / n - mean_b**2).clamp_min(0)
+    denominator = (var_a * var_b).sqrt()
+    corr = torch.where(denominator > 0, cov / denominator.clamp_min(1e-30), torch.zeros_like(cov))
+    return corr, count
