@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from circuitlab.ch1.equivalence import compare_with_tl, config_from_tl, load_tl_weights, tl_twin
+from circuitlab.claims import describe
 
 # One thread: this chapter's matrices are small, and on a shared or busy machine a second thread
 # spends most of its time waiting (measured: several times slower, not faster).
@@ -152,8 +153,11 @@ print("output mean, std per position:", normed.mean(-1)[0].detach().round(decima
 check("ch1.embed", Embed)
 
 # %% [markdown] exercise="ch1.pos_embed"
-# Attention by itself treats its input as a set: shuffle the positions and each output is shuffled
-# the same way. The positional embedding is how the model learns that order matters.
+# Attention without a mask treats its input as a set: shuffle the positions and each output is
+# shuffled the same way. The causal mask already breaks that symmetry (a decoder with no positional
+# signal can still infer position, for instance by how many tokens it can see), but a learned positional
+# embedding makes order easy to use. Most recent models rotate queries and keys by a position-dependent
+# angle instead (rotary embeddings, RoPE); GPT-2 adds one learned vector per position.
 #
 # **Spec.** `forward(tokens)` takes `(batch, seq)` (only its shape matters) and returns
 # `(batch, seq, d_model)`: row `s` of `W_pos` at position `s`, the same for every sequence in the
@@ -335,6 +339,12 @@ for name, gap in differences.items():
     print(f"{name:>14}: max |yours - TransformerLens| = {gap:.2e}")
 print(f"\nlargest difference anywhere: {max(differences.values()):.2e}")
 
+# %% solution_only=true
+from circuitlab.claims import claim
+
+claim(max(differences.values()) < 1e-5, "the two implementations compute the same function, module by module",
+      measured=f"largest difference {max(differences.values()):.2e}")
+
 # %%
 fig = go.Figure(go.Bar(x=list(differences), y=[max(v, 1e-9) for v in differences.values()]))
 fig.update_yaxes(type="log", title="max absolute difference")
@@ -372,7 +382,7 @@ else:
 # `pydoc_data.topics` and the standard library's docstrings. That is our corpus, so nothing is
 # downloaded. Circuit Lab ships a byte-level BPE tokenizer with 2048 tokens trained on it
 # (`python -m circuitlab.ch1.train_lm --tokenizer-only` reproduces it). Every tenth document is held
-# out for validation, so no sentence appears in both splits.
+# out for validation, so no document appears in both splits.
 
 # %%
 from circuitlab.ch1.lm_data import load_ch1_tokenizer, random_batch, token_splits, windows
@@ -463,6 +473,10 @@ print(f"trained {sum(p.numel() for p in model.parameters()):,} parameters for {T
 print(f"validation loss {final_validation:.3f} nats (unigram baseline {unigram_loss:.3f}, target below {target_loss:.3f}):",
       "target reached" if final_validation < target_loss else "target not reached")
 
+# %% solution_only=true
+claim(final_validation < target_loss, "a validation loss at least 0.5 nats below the unigram baseline",
+      measured=f"{final_validation:.3f} against a target of {target_loss:.3f}")
+
 # %%
 fig = go.Figure()
 fig.add_scatter(x=list(range(1, len(train_losses) + 1)), y=train_losses, name="training batch", opacity=0.5)
@@ -473,12 +487,21 @@ fig.update_layout(title="Next-token loss while training", xaxis_title="step", ya
 fig
 
 # %% [markdown]
-# The learned positional embeddings already have structure: neighbouring positions get similar
-# vectors (cosine similarity near the diagonal), which the model uses to tell near from far.
+# Do the learned positional embeddings already have structure? If neighbouring positions get similar
+# vectors, the cosine similarity is high near the diagonal and the model can tell near from far. The
+# cell compares the mean cosine of adjacent positions with that of positions at least 16 apart.
 
 # %%
 W_pos = model.pos_embed.W_pos[:SEQ_LEN].detach()
 similarity = F.normalize(W_pos, dim=-1) @ F.normalize(W_pos, dim=-1).T
+distance = (torch.arange(SEQ_LEN)[:, None] - torch.arange(SEQ_LEN)[None, :]).abs()
+adjacent_cosine = similarity[distance == 1].mean().item()
+distant_cosine = similarity[distance >= 16].mean().item()
+describe([(adjacent_cosine > distant_cosine + 0.1,
+           f"Neighbouring positions are more alike: mean cosine {adjacent_cosine:.2f} for adjacent positions, "
+           f"{distant_cosine:.2f} for positions 16 or more apart.")],
+         otherwise=f"No clear structure yet: mean cosine {adjacent_cosine:.2f} for adjacent positions, "
+                   f"{distant_cosine:.2f} for positions 16 or more apart.")
 px.imshow(similarity, color_continuous_scale="RdBu", zmin=-1, zmax=1, width=460, height=420,
           labels=dict(x="position", y="position"), title="Cosine similarity of learned positional embeddings")
 
@@ -499,9 +522,12 @@ from circuitlab.models import CHECKPOINT_DIR, load_shipped, read_metadata
 
 shipped_tl = load_shipped("ch1-pydocs-lm")
 shipped = load_tl_weights(DemoTransformer(config_from_tl(shipped_tl, TransformerConfig)), shipped_tl).eval()
-recipe = read_metadata(CHECKPOINT_DIR / "ch1-pydocs-lm")["recipe"]
+shipped_metadata = read_metadata(CHECKPOINT_DIR / "ch1-pydocs-lm")
+recipe, recorded = shipped_metadata["recipe"], shipped_metadata["results"]
 print(f"shipped model: {recipe['steps']} steps of batch {recipe['batch_size']} x {recipe['seq_len']} tokens "
       f"(yours: {TRAIN_STEPS} steps)")
+print(f"shipped model's recorded losses: training {recorded['final_training_loss_mean_of_last_50']:.2f} "
+      f"(mean of its last 50 batches), validation {recorded['validation_loss']:.2f}")
 print(f"validation loss: yours {validation_loss(model):.3f}, shipped {validation_loss(shipped):.3f}, "
       f"unigram baseline {unigram_loss:.3f}")
 
@@ -604,7 +630,8 @@ for settings in [dict(temperature=0.7, top_k=40), dict(temperature=1.0, top_p=0.
         print(f"  {name:>8}:", repr(decode(sample(lm, encode(prompt), 30, **settings))))
 
 # %% [markdown]
-# How many tokens does the nucleus keep? It depends on how sure the model is, which is the point:
+# How many tokens does the nucleus keep? It changes from one context to the next, which is the point
+# of top-p: a fixed k would be too many in some rows and too few in others.
 
 # %%
 with torch.no_grad():
@@ -616,8 +643,8 @@ for count, prob in zip(kept.tolist(), top_prob.tolist()):
 
 # %% [markdown] exercise="ch1.beam_search"
 # Greedy decoding commits to one token at a time; the best *sequence* can start with a token that is
-# not the best *first* token. Beam search keeps several candidates, and shows how far greedy is from
-# the most likely continuation.
+# not the best *first* token. Beam search keeps several candidates and often finds a likelier
+# continuation than greedy. It is still a heuristic: nothing guarantees it finds the most likely one.
 #
 # **Spec.** `beam_search(model, tokens, n_new, beam_width)` takes a 1-D prompt `(seq,)` and returns
 # `(best_sequence, score)`: `best_sequence` `(seq + n_new,)` is the prompt followed by the best of the
@@ -639,6 +666,7 @@ def continuation_log_prob(model: nn.Module, sequence: Tensor, n_prompt: int) -> 
     return log_probs[positions - 1, sequence[positions]].sum().item()
 
 
+beam_gains = []
 for beam_prompt in ["The return statement", "A class definition", "If the value is"]:
     prompt_tokens = encode(beam_prompt)[0]
     greedy_sequence = greedy_decode(shipped, prompt_tokens[None], 12)[0]
@@ -646,6 +674,12 @@ for beam_prompt in ["The return statement", "A class definition", "If the value 
     print(f"greedy  (log-prob {continuation_log_prob(shipped, greedy_sequence, len(prompt_tokens)):7.2f}):",
           repr(tokenizer.decode(greedy_sequence.tolist(), skip_special_tokens=True)))
     print(f"beam 4  (log-prob {beam_score:7.2f}):", repr(tokenizer.decode(beam_sequence.tolist(), skip_special_tokens=True)))
+    beam_gains.append(beam_score - continuation_log_prob(shipped, greedy_sequence, len(prompt_tokens)))
+describe([(min(beam_gains) >= -1e-4 and max(beam_gains) > 1e-4,
+           f"Beam search found a likelier continuation than greedy on {sum(g > 1e-4 for g in beam_gains)} of "
+           f"{len(beam_gains)} prompts and an equally likely one on the others.")],
+         otherwise=f"Beam minus greedy log-probability per prompt: {[round(g, 2) for g in beam_gains]}: a beam of 4 "
+                   f"is not always better than greedy.")
 
 # %% [markdown] exercise="ch1.kv_cache"
 # Greedy decoding as written reruns the whole sequence for every new token, although the keys and
@@ -673,6 +707,9 @@ for name, generate in [("no cache", greedy_decode), ("KV cache", generate_with_k
     generated[name] = generate(model, encode(prompt), 80)
     print(f"{name}: 80 tokens in {time.perf_counter() - start:.2f} s")
 print("same tokens:", torch.equal(generated["no cache"], generated["KV cache"]))
+
+# %% solution_only=true
+claim(torch.equal(generated["no cache"], generated["KV cache"]), "exactly what greedy_decode returns")
 
 # %% [markdown]
 # ## 11. What longer training buys
@@ -759,9 +796,10 @@ fig
 #    validation losses and parameter counts.
 # 2. **Post-norm.** Change your block to `ln(x + f(x))` and train. *First experiment:* run both with
 #    the learning rate at 1e-2 and at 3e-2 and plot the two loss curves on one figure.
-# 3. **What does each head look at?** *First experiment:* run the shipped model on a validation window,
-#    record each head's attention pattern with a forward hook on `Attention`, and look for a head that
-#    attends mostly to the previous token (mean weight on the diagonal just below the main one).
+# 3. **Beyond the trained length.** Your model trained on 64-token windows, but `W_pos` has 128 rows; the
+#    rows past 64 never received a gradient. *First experiment:* compute `loss_by_position` on 128-token
+#    validation windows (`windows(splits.validation, 128)`) for your model and the shipped one, and look
+#    at what happens after position 64.
 # 4. **The cost of no cache.** *First experiment:* time `greedy_decode` and `generate_with_kv_cache` for
 #    10, 50 and 120 new tokens and plot time against length; explain the two shapes.
 # 5. **Scaling.** *First experiment:* double `d_model` (and `d_head`) of the tiny model, train for the
