@@ -346,8 +346,9 @@ def expect_python_float(value: Any, what: str = "your output", *, allow_int: boo
 
     if isinstance(value, torch.Tensor):
         how = "call .item() on it" if value.numel() == 1 else "it should be a single number"
+        kind = f"a 0-dim torch.Tensor (dtype {value.dtype})" if value.ndim == 0 else _type_text(value)
         raise GradingFailure(
-            f"{what} should be a Python float, but it is {_type_text(value)}: {how} "
+            f"{what} should be a Python float, but it is {kind}: {how} "
             "(.item() also detaches it from the autograd graph)."
         )
     if isinstance(value, np.generic):
