@@ -218,7 +218,9 @@ print(f"metric(clean) = {metric(clean_logits).item():.3f}, metric(corrupt) = {me
 # d_model)`, the unembedding of IO minus that of S for each prompt. Divide each prompt's pieces by
 # `cache["ln_final.hook_scale"]` at that prompt's end position (shape `(batch, seq, 1)` before you
 # index it), take the dot product with the prompt's direction, and average over the batch: return
-# `(component,)`.
+# `(component,)`. The final LayerNorm also centres its input; in compatibility mode every piece is
+# already centred over `d_model`, so subtracting each piece's mean first is allowed but changes nothing.
+# The batch may hold a single prompt.
 
 # %% solution="ch3.residual_dla"
 
