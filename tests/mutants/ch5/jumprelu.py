@@ -73,3 +73,71 @@ def gate_times_pre(pre, threshold, bandwidth=0.05):
     # pre itself sees only the (constant) gate.
     gate = _Step.apply(pre, threshold, bandwidth)
     return pre * gate.detach() + threshold.detach() * (gate - gate.detach())
+
+
+def _boundary_function(gate_ge=False, closed_window=False, sum_first_axis_only=False):
+    class JumpReLU(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, pre, threshold, bandwidth):
+            ctx.save_for_backward(pre, threshold)
+            ctx.bandwidth = bandwidth
+            gate = pre >= threshold if gate_ge else pre > threshold
+            return pre * gate
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            pre, threshold = ctx.saved_tensors
+            eps = ctx.bandwidth
+            gate = pre >= threshold if gate_ge else pre > threshold
+            distance = (pre - threshold).abs()
+            window = (distance <= eps / 2 if closed_window else distance < eps / 2).to(pre.dtype)
+            full = grad_out * (-threshold / eps) * window
+            if sum_first_axis_only:
+                grad_t = full.sum(0) if full.ndim > 1 else full
+            else:
+                grad_t = full.sum_to_size(threshold.shape)
+            return grad_out * gate, grad_t, None
+
+    return JumpReLU
+
+
+@mutant(hint="strict), not >=")
+def gate_at_or_above(pre, threshold, bandwidth=0.05):
+    return _boundary_function(gate_ge=True).apply(pre, threshold, bandwidth)
+
+
+@mutant(hint="window includes its edges")
+def closed_window(pre, threshold, bandwidth=0.05):
+    return _boundary_function(closed_window=True).apply(pre, threshold, bandwidth)
+
+
+@mutant(hint="second call")
+def remembers_first_bandwidth(pre, threshold, bandwidth=0.05):
+    if not hasattr(remembers_first_bandwidth, "bandwidth"):
+        remembers_first_bandwidth.bandwidth = bandwidth
+    return _function().apply(pre, threshold, remembers_first_bandwidth.bandwidth)
+
+
+class _ReshapingJumpReLU(torch.autograd.Function):
+    """Flattens the leading axes itself and sums the threshold's gradient over the flat batch."""
+
+    @staticmethod
+    def forward(ctx, pre, threshold, bandwidth):
+        flat = pre.reshape(-1, pre.shape[-1])
+        ctx.save_for_backward(flat, threshold)
+        ctx.bandwidth, ctx.shape = bandwidth, pre.shape
+        return torch.where(flat > threshold, flat, torch.zeros_like(flat)).reshape(pre.shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        flat, threshold = ctx.saved_tensors
+        grad = grad_out.reshape(flat.shape)
+        on = (flat > threshold).to(flat.dtype)
+        window = (torch.abs(flat - threshold) < ctx.bandwidth / 2).to(flat.dtype)
+        grad_threshold = -(threshold / ctx.bandwidth) * (grad * window).sum(0)
+        return (grad * on).reshape(ctx.shape), grad_threshold, None
+
+
+@alternative
+def flattened_batch(pre, threshold, bandwidth=0.05):
+    return _ReshapingJumpReLU.apply(pre, threshold, bandwidth)
