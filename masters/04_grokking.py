@@ -154,11 +154,13 @@ print(f"loss at initialisation {initial_loss.item():.3f}; uniform guessing gives
 # - Optimiser: `torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))`.
 # - Learning rate of step `s` (counting from 0): `lr * min(1, (s + 1) / warmup_steps)`.
 # - Each epoch: `loss = last_position_loss(logits_fn(model, tokens[train_indices]), labels[train_indices])`,
-#   then zero the gradients, backward, optimiser step, scheduler step.
+#   then zero the gradients, backward, optimiser step, scheduler step. The model may arrive with gradients
+#   left on it from earlier work: zeroing before each backward keeps them out of the first step.
 # - After every `eval_every`-th epoch (epochs counted from 1), without gradients, append to the history:
 #   `"epoch"`, `"train_loss"` and `"test_loss"` (the loss on the train and test rows after the update),
 #   `"test_accuracy"` (fraction of test rows whose largest last-position logit is the label) and
-#   `"weight_norm"` (the L2 norm of all parameters together). Store Python floats.
+#   `"weight_norm"` (the L2 norm of all parameters together). Store Python numbers (`int` epochs, `float`
+#   values, e.g. `loss.item()`), not tensors.
 # - If `stop_at_test_accuracy` is not None, stop right after the first evaluation whose test accuracy
 #   reaches it.
 

@@ -66,7 +66,7 @@ def never_stops(*args, stop_at_test_accuracy=None, **kwargs):
     return _loop(*args, **kwargs)
 
 
-@mutant(hint="test_loss entry")
+@mutant(hint="history['test_loss']")
 def test_loss_on_train(*args, **kwargs):
     history = _loop(*args, **kwargs)
     history["test_loss"] = list(history["train_loss"])
@@ -98,4 +98,64 @@ def manual_learning_rate(model, tokens, labels, train_indices, test_indices, n_e
                 history["weight_norm"].append(sum(p.pow(2).sum() for p in model.parameters()).sqrt().item())
                 if stop_at_test_accuracy is not None and history["test_accuracy"][-1] >= stop_at_test_accuracy:
                     return history
+    return history
+
+
+@mutant(hint="Python floats")
+def stores_tensors(*args, **kwargs):
+    history = _loop(*args, **kwargs)
+    history["train_loss"] = [torch.tensor(v, dtype=torch.float64) for v in history["train_loss"]]
+    return history
+
+
+@mutant(hint="leaked into the first step")
+def zero_grad_after_the_step(model, tokens, labels, train_indices, test_indices, n_epochs, logits_fn, lr=2e-2,
+                             weight_decay=1.0, warmup_steps=10, eval_every=10, stop_at_test_accuracy=None):
+    # The usual order on a fresh model, but gradients left on the model reach the first step.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup_steps))
+    history = {k: [] for k in ("epoch", "train_loss", "test_loss", "test_accuracy", "weight_norm")}
+    for epoch in range(1, n_epochs + 1):
+        _loss(logits_fn(model, tokens[train_indices]), labels[train_indices]).backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        if epoch % eval_every == 0:
+            with torch.no_grad():
+                test_logits = logits_fn(model, tokens[test_indices])
+                history["epoch"].append(epoch)
+                history["train_loss"].append(_loss(logits_fn(model, tokens[train_indices]), labels[train_indices]).item())
+                history["test_loss"].append(_loss(test_logits, labels[test_indices]).item())
+                history["test_accuracy"].append((test_logits[:, -1].argmax(-1) == labels[test_indices]).float().mean().item())
+                history["weight_norm"].append(torch.cat([p.flatten() for p in model.parameters()]).norm().item())
+    return history
+
+
+@mutant(hint="leave the reference loop's path at step")
+def default_betas(model, tokens, labels, train_indices, test_indices, n_epochs, logits_fn, lr=2e-2,
+                 weight_decay=1.0, warmup_steps=10, eval_every=10, stop_at_test_accuracy=None):
+    """AdamW's default betas (0.9, 0.999): the first step is the same, the later ones drift."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup_steps))
+    history = {k: [] for k in ("epoch", "train_loss", "test_loss", "test_accuracy", "weight_norm")}
+    for epoch in range(1, n_epochs + 1):
+        optimizer.zero_grad()
+        _loss(logits_fn(model, tokens[train_indices]), labels[train_indices]).backward()
+        optimizer.step()
+        scheduler.step()
+        if epoch % eval_every == 0:
+            with torch.no_grad():
+                test_logits = logits_fn(model, tokens[test_indices])
+                history["epoch"].append(epoch)
+                history["train_loss"].append(_loss(logits_fn(model, tokens[train_indices]), labels[train_indices]).item())
+                history["test_loss"].append(_loss(test_logits, labels[test_indices]).item())
+                history["test_accuracy"].append((test_logits[:, -1].argmax(-1) == labels[test_indices]).float().mean().item())
+                history["weight_norm"].append(torch.cat([p.flatten() for p in model.parameters()]).norm().item())
+    return history
+
+
+@mutant(hint="history['weight_norm']")
+def squared_weight_norm(*args, **kwargs):
+    history = _loop(*args, **kwargs)
+    history["weight_norm"] = [v ** 2 for v in history["weight_norm"]]
     return history
