@@ -47,3 +47,29 @@ def building_a_list(model, tokens, n_new):
         best = torch.max(logits[:, -1, :], dim=-1).indices
         sequence = torch.cat([sequence, best[:, None]], dim=1)
     return sequence
+
+
+@mutant(hint="torch.long")
+@torch.no_grad()
+def float_tokens(model, tokens, n_new):
+    out = tokens.float()
+    for _ in range(n_new):
+        out = torch.cat([out, model(out.long())[:, -1].argmax(-1, keepdim=True).float()], -1)
+    return out
+
+
+@mutant(hint="shape")
+@torch.no_grad()
+def squeezed(model, tokens, n_new):
+    for _ in range(n_new):
+        tokens = torch.cat([tokens, model(tokens)[:, -1].argmax(-1, keepdim=True)], -1)
+    return tokens.squeeze()
+
+
+@mutant(hint="the first difference is at position")
+@torch.no_grad()
+def second_most_likely(model, tokens, n_new):
+    for _ in range(n_new):
+        logits = model(tokens)[:, -1]
+        tokens = torch.cat([tokens, logits.argsort(-1)[:, -2:-1]], -1)  # the second most likely token
+    return tokens

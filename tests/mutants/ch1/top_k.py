@@ -38,3 +38,26 @@ def with_sort(logits, k):
 def with_large_negative(logits, k):
     kth = logits.topk(k, -1).values[..., -1:]
     return logits.masked_fill(logits < kth, -1e10)
+
+
+@mutant(hint="in place")
+def fills_in_place(logits, k):
+    kth = logits.topk(k, -1).values[..., -1:]
+    return logits.masked_fill_(logits < kth, float("-inf"))
+
+
+@mutant(hint="kept the wrong tokens in row(s)")
+def along_the_batch_axis(logits, k):
+    k = min(k, logits.shape[0])
+    kth = logits.topk(k, 0).values[-1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+@alternative
+def with_a_loop_over_rows(logits, k):
+    out = torch.full_like(logits, float("-inf"))
+    for row in range(logits.shape[0]):
+        kth = sorted(logits[row].tolist(), reverse=True)[k - 1]
+        keep = logits[row] >= kth
+        out[row][keep] = logits[row][keep]
+    return out

@@ -41,3 +41,44 @@ def with_argsort_inverse(logits, p):
     inverse = order.argsort(-1)
     keep = keep_sorted.gather(-1, inverse)
     return torch.where(keep, logits, torch.tensor(float("-inf")))
+
+
+@mutant(hint="vocabulary order")
+def mask_left_in_sorted_order(logits, p):
+    values, _ = logits.sort(-1, descending=True)
+    probs = values.softmax(-1)
+    drop_sorted = probs.cumsum(-1) - probs >= p
+    return logits.masked_fill(drop_sorted, float("-inf"))
+
+
+@mutant(hint="in place")
+def fills_in_place(logits, p):
+    drop = _filter(logits, p) == float("-inf")
+    return logits.masked_fill_(drop, float("-inf"))
+
+
+@mutant(hint="the nucleus holds")
+def keeps_every_tied_token(logits, p):
+    """Keeps a token when the mass of strictly more likely tokens is below p: a tie at p keeps too many."""
+    probs = logits.softmax(-1)
+    mass_above = (probs[..., None, :] * (probs[..., None, :] > probs[..., :, None])).sum(-1)
+    return logits.masked_fill(mass_above >= p, float("-inf"))
+
+
+@alternative
+def stable_ascending_sort_flipped(logits, p):
+    """Breaks ties the other way round from the reference: either tied token may be kept."""
+    values, order = logits.sort(dim=-1, stable=True)
+    values, order = values.flip(-1), order.flip(-1)
+    probs = values.softmax(-1)
+    drop = probs.cumsum(-1) - probs >= p
+    return logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
+
+
+@alternative
+def with_a_shifted_cumsum(logits, p):
+    values, order = logits.sort(-1, descending=True)
+    cumulative = values.softmax(-1).cumsum(-1)
+    before = torch.cat([torch.zeros_like(cumulative[..., :1]), cumulative[..., :-1]], -1)
+    keep = torch.zeros_like(before, dtype=torch.bool).scatter(-1, order, before < p)
+    return torch.where(keep, logits, float("-inf"))
