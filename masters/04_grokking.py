@@ -67,7 +67,8 @@ P = 113
 # `tokens` (p², 3) with row `a * p + b` equal to `[a, b, p]`; `labels` (p²,) equal to `(a + b) % p`;
 # `train_indices`, the first `int(frac_train * p * p)` entries of a random permutation of the rows
 # drawn from `torch.Generator().manual_seed(seed)` (or any generator fixed by `seed` alone); and
-# `test_indices`, the remaining entries.
+# `test_indices`, the remaining entries. The order inside `train_indices` and `test_indices` is yours to
+# choose (shuffled or sorted: they are compared as sets), but which rows go where must depend on `seed` alone.
 
 # %% solution="ch4.mod_add_dataset"
 
@@ -243,9 +244,9 @@ print(f"train accuracy {accuracy[data.train_indices].mean():.4f}, "
 # coefficient's square is the share of variance in that direction, and the ordering must be exact
 # because later code reads frequency k from rows 2k-1 and 2k.
 #
-# **Spec.** `fourier_basis(p)` for odd p returns a float tensor (p, p), one basis vector per row: row 0 is
-# constant; rows 2k-1 and 2k are `cos(2πkx/p)` and `sin(2πkx/p)` over x = 0..p-1, for k = 1..(p-1)/2;
-# every row has unit norm.
+# **Spec.** `fourier_basis(p)` for odd p (3 or more) returns a floating-point tensor (p, p), float32 or
+# float64 as you like, one basis vector per row: row 0 is constant; rows 2k-1 and 2k are `cos(2πkx/p)` and
+# `sin(2πkx/p)` over x = 0..p-1, for k = 1..(p-1)/2; every row has unit norm.
 
 # %% solution="ch4.fourier_basis"
 

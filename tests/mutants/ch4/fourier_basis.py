@@ -52,3 +52,23 @@ def analytic_normalisation(p):
         rows.append(np.cos(2 * np.pi * k * x / p) / np.sqrt(p / 2))
         rows.append(np.sin(2 * np.pi * k * x / p) / np.sqrt(p / 2))
     return torch.tensor(np.stack(rows), dtype=torch.float32)
+
+
+@mutant(hint="has shape")
+def misses_the_last_frequency(p):
+    x = torch.arange(p, dtype=torch.float32)
+    rows = [torch.ones(p)]
+    for k in range(1, p // 2):
+        rows += [torch.cos(2 * math.pi * k * x / p), torch.sin(2 * math.pi * k * x / p)]
+    basis = torch.stack(rows)
+    return basis / basis.norm(dim=1, keepdim=True)
+
+
+@alternative
+def in_float64(p):
+    """float64 throughout: the spec allows either floating dtype."""
+    x = torch.arange(p, dtype=torch.float64)
+    k = torch.arange(1, p // 2 + 1, dtype=torch.float64)[:, None]
+    waves = torch.stack([torch.cos(2 * math.pi * k * x / p), torch.sin(2 * math.pi * k * x / p)], dim=1).reshape(-1, p)
+    basis = torch.cat([torch.ones(1, p, dtype=torch.float64), waves])
+    return basis / basis.norm(dim=1, keepdim=True)

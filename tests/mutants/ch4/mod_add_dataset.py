@@ -62,3 +62,40 @@ def with_meshgrid_and_numpy_shuffle(p, frac_train, seed):
     order = torch.from_numpy(np.random.default_rng(seed).permutation(p * p))
     n = int(frac_train * p * p)
     return tokens, tokens[:, :2].sum(1) % p, order[:n], order[n:]
+
+
+@mutant(hint="torch.long")
+def int32_indices(p, frac_train, seed):
+    a, b = _pairs(p)
+    tokens = torch.stack([a, b, torch.full_like(a, p)], 1)
+    order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed)).to(torch.int32)
+    n = int(frac_train * p * p)
+    return tokens, (a + b) % p, order[:n], order[n:]
+
+
+@mutant(hint="torch.long")
+def float_labels(p, frac_train, seed):
+    a, b = _pairs(p)
+    tokens = torch.stack([a, b, torch.full_like(a, p)], 1)
+    order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
+    n = int(frac_train * p * p)
+    return tokens, ((a + b) % p).float(), order[:n], order[n:]
+
+
+@mutant(hint="int(")
+def rounds_the_cut(p, frac_train, seed):
+    a, b = _pairs(p)
+    tokens = torch.stack([a, b, torch.full_like(a, p)], 1)
+    order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
+    n = round(frac_train * p * p)
+    return tokens, (a + b) % p, order[:n], order[n:]
+
+
+@alternative
+def sorted_indices(p, frac_train, seed):
+    """The same split, each part sorted: the order inside train_indices and test_indices is free."""
+    a, b = _pairs(p)
+    tokens = torch.stack([a, b, torch.full_like(a, p)], 1)
+    order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
+    n = int(frac_train * p * p)
+    return tokens, (a + b) % p, order[:n].sort().values, order[n:].sort().values

@@ -3,7 +3,7 @@ import torch
 
 from circuitlab.grading.testing import expect, expect_close, expect_tensor, fail, run_learner, seeded, submitted
 
-CASES = [(7, 0.3, 0), (13, 0.5, 1)]
+CASES = [(7, 0.3, 0), (13, 0.5, 1), (3, 0.9, 2), (11, 0.999, 3)]  # smallest p; a cut just below p*p
 
 
 def _run(p, frac, seed):
@@ -14,9 +14,11 @@ def _run(p, frac, seed):
     expect_tensor(tokens, shape=(p * p, 3), what="tokens")
     expect_tensor(labels, shape=(p * p,), what="labels")
     for name, t in [("tokens", tokens), ("labels", labels), ("train_indices", train), ("test_indices", test)]:
-        expect_tensor(t, what=name)
-        expect(not t.is_floating_point(), f"{name} should hold integers (dtype torch.long), not {t.dtype}.")
-    return tokens.long(), labels.long(), train.long(), test.long()
+        expect_tensor(t, what=f"{name} for p={p}")
+        expect(t.dtype == torch.long, f"{name} for p={p} has dtype {t.dtype}; the spec asks for torch.long "
+               "(int64), which embeddings, indexing and cross_entropy's labels expect on every device."
+               + (" Float tensors cannot index rows at all." if t.is_floating_point() else ""))
+    return tokens, labels, train, test
 
 
 def test_tokens_and_labels():
