@@ -80,3 +80,37 @@ def _with_loss(model, tokens, mean_ablate, loss):
                 row.append(loss(model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])) - baseline)
             rows.append(torch.stack(row))
     return torch.stack(rows)
+
+
+@mutant(hint="left hooks")
+def hooks_left_behind(model, tokens, half_len, mean_ablate=False):
+    scores = _scores(model, tokens, half_len, mean_ablate)
+    model.add_hook("blocks.0.attn.hook_z", lambda z, hook: z)  # a hook for "later", never removed
+    return scores
+
+
+@mutant(hint="3 layers, 3 heads")  # the report names the model it failed on
+def hard_coded_two_by_four(model, tokens, half_len, mean_ablate=False):
+    scores = torch.zeros(2, 4)
+    full = _scores(model, tokens, half_len, mean_ablate)
+    scores[:, :] = full[:2, :4]
+    return scores
+
+
+@alternative
+def with_hook_context_manager(model, tokens, half_len, mean_ablate=False):
+    def loss(logits):
+        lp = logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
+        return -lp[:, half_len + 1:].mean()
+
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens)
+        baseline = loss(logits)
+        scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+        for layer in range(model.cfg.n_layers):
+            for head in range(model.cfg.n_heads):
+                replacement = cache["z", layer][:, :, head].mean(0) if mean_ablate else None
+                hook = partial(_zero_head, head=head, replacement=replacement)
+                with model.hooks(fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)]):
+                    scores[layer, head] = loss(model(tokens)) - baseline
+    return scores
