@@ -45,3 +45,40 @@ def with_normalize(W):
     unit = F.normalize(W, dim=1)
     overlaps = torch.einsum("ihf,ihg->ifg", unit, W)
     return W.norm(dim=1) ** 2 / ((overlaps**2).sum(-1) + 1e-12)
+
+
+@mutant(hint="2/5 for each corner")
+def nan_to_one(W):
+    # Guards the 0/0 but gives an ignored feature the value of a feature with its own dimension.
+    norms = W.norm(dim=1)
+    dots = torch.einsum("ihf,ihg->ifg", W / norms[:, None], W)
+    return torch.nan_to_num(norms**2 / (dots**2).sum(-1), nan=1.0)
+
+
+@mutant(hint="has shape")
+def squeezed(W):
+    unit = F.normalize(W, dim=1)
+    overlaps = torch.einsum("ihf,ihg->ifg", unit, W)
+    return (W.norm(dim=1) ** 2 / ((overlaps**2).sum(-1) + 1e-12)).squeeze()
+
+
+@mutant(hint="differs from the expected values")
+def norms_over_features(W):
+    norms = W.norm(dim=2, keepdim=True).expand(-1, -1, W.shape[2])[:, 0]
+    unit = W / W.norm(dim=2, keepdim=True).clamp_min(1e-8)
+    overlaps = torch.einsum("ihf,ihg->ifg", unit, W)
+    return torch.nan_to_num(norms**2 / (overlaps**2).sum(-1))
+
+
+@alternative
+def explicit_loops(W):
+    inst, _, feat = W.shape
+    out = torch.zeros(inst, feat)
+    for i in range(inst):
+        for f in range(feat):
+            w = W[i, :, f]
+            n = w.norm()
+            if n == 0:
+                continue
+            out[i, f] = n**2 / ((W[i].T @ (w / n)) ** 2).sum()
+    return out

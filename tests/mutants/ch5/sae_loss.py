@@ -32,3 +32,33 @@ def with_norms(h, acts, recon, l1_coeff):
     d_in = h.shape[-1]
     reconstruction = (recon - h).norm(dim=-1).pow(2).mean(0) / d_in
     return reconstruction + l1_coeff * acts.norm(p=1, dim=-1).mean(0)
+
+
+@mutant(hint="drops the instance axis")
+def squeezed(h, acts, recon, l1_coeff):
+    return (((recon - h) ** 2).mean((0, 2)) + l1_coeff * acts.abs().sum(-1).mean(0)).squeeze()
+
+
+@mutant(hint="not connected to acts and recon")
+def detached(h, acts, recon, l1_coeff):
+    return (((recon - h) ** 2).mean((0, 2)) + l1_coeff * acts.abs().sum(-1).mean(0)).detach()
+
+
+@mutant(hint="summed over the batch")
+def l1_summed_over_batch(h, acts, recon, l1_coeff):
+    return ((recon - h) ** 2).mean((0, 2)) + l1_coeff * acts.abs().sum((0, 2))
+
+
+@mutant(hint="gradient of the SAE loss with respect to recon")
+def reconstruction_gradient_stopped(h, acts, recon, l1_coeff):
+    mse = ((recon - h) ** 2).mean((0, 2))
+    return mse.detach() + (mse - mse.detach()) * 0.5 + l1_coeff * acts.abs().sum(-1).mean(0)
+
+
+@alternative
+def acts_are_non_negative(h, acts, recon, l1_coeff):
+    # acts come out of a ReLU, so their sum is their L1 norm.
+    import einops
+
+    reconstruction = einops.reduce((recon - h).pow(2), "b i d -> i", "mean")
+    return reconstruction + l1_coeff * einops.reduce(acts, "b i s -> i", "sum") / acts.shape[0]
