@@ -16,13 +16,13 @@ def qk_instead_of_ov(model, layer, head):
     return (matrix.argmax(dim=-1) == torch.arange(matrix.shape[0])).float().mean().item()
 
 
-@mutant(hint="shape")
+@mutant(hint="Python float")
 def returns_per_token_hits(model, layer, head):
     matrix = (model.W_E @ model.OV[layer, head] @ model.W_U).AB
     return (matrix.argmax(dim=-1) == torch.arange(matrix.shape[0])).float()
 
 
-@mutant(hint="copying accuracy")
+@mutant(hint="top 5")
 def top5(model, layer, head):
     matrix = (model.W_E @ model.OV[layer, head] @ model.W_U).AB
     top = matrix.topk(5, dim=-1).indices
@@ -44,3 +44,22 @@ def in_chunks(model, layer, head):
         rows = full[start:start + 100].AB
         hits += (rows.argmax(-1) == torch.arange(start, start + rows.shape[0])).sum().item()
     return hits / full.shape[0]
+
+
+@mutant(hint="Python float")
+def returns_a_0_dim_tensor(model, layer, head):
+    matrix = (model.W_E @ model.OV[layer, head] @ model.W_U).AB
+    return (matrix.argmax(dim=-1) == torch.arange(matrix.shape[0])).float().mean()
+
+
+@mutant(hint="fraction")
+def counts_hits(model, layer, head):
+    matrix = (model.W_E @ model.OV[layer, head] @ model.W_U).AB
+    return float((matrix.argmax(dim=-1) == torch.arange(matrix.shape[0])).sum().item())
+
+
+@alternative
+def diagonal_against_row_max(model, layer, head):
+    full = (model.W_E @ model.OV[layer, head] @ model.W_U).AB
+    # Ties between the diagonal and another entry do not occur with float weights; argmax picks the first.
+    return float((full.diagonal() >= full.max(dim=-1).values).float().mean())
