@@ -53,3 +53,11 @@ def with_python_lists(model, tokens, n_new, beam_width):
             candidates += [(score + v.item(), torch.cat([sequence, i[None]])) for v, i in zip(values, indices)]
         beams = sorted(candidates, key=lambda c: c[0], reverse=True)[:beam_width]
     return beams[0][1], beams[0][0]
+
+
+@mutant(hint="0-dim")
+def score_as_a_tensor(model, tokens, n_new, beam_width):
+    from circuitlab.ch1.reference import beam_search
+
+    sequence, score = beam_search(model, tokens, n_new, beam_width)
+    return sequence, torch.tensor(score)

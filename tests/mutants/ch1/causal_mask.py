@@ -52,3 +52,18 @@ def with_where_and_tril(scores):
     n = scores.shape[-1]
     allowed = torch.tril(torch.ones(n, n)).bool()
     return torch.where(allowed, scores, torch.tensor(IGNORE))
+
+
+@mutant(hint="not negative enough")
+def fills_minus_a_hundred(scores):
+    return scores.masked_fill(_future(scores), -100.0)
+
+
+@mutant(hint="torch.float64")
+def returns_float32(scores):
+    return scores.float().masked_fill(_future(scores), IGNORE)
+
+
+@alternative
+def with_the_smallest_float(scores):
+    return scores.masked_fill(_future(scores), torch.finfo(scores.dtype).min)

@@ -67,3 +67,23 @@ def with_a_list_cache(model, tokens, n_new):
         tokens = torch.cat([tokens, next_token], -1)
         logits = _cached_forward(model, next_token, cache, position)
     return tokens
+
+
+@mutant(hint="the prompt once")
+@torch.no_grad()
+def prompt_one_token_at_a_time(model, tokens, n_new):
+    """Right tokens, but the prompt goes through the model one position at a time."""
+    cache = [None] * len(model.blocks)
+    for position in range(tokens.shape[1]):
+        logits = _cached_forward(model, tokens[:, position: position + 1], cache, torch.tensor([position]))
+    for _ in range(n_new):
+        next_token = logits[:, -1].argmax(-1, keepdim=True)
+        position = torch.tensor([tokens.shape[1]])
+        tokens = torch.cat([tokens, next_token], -1)
+        logits = _cached_forward(model, next_token, cache, position)
+    return tokens
+
+
+@mutant(hint="torch.long")
+def float_tokens(model, tokens, n_new):
+    return generate_with_kv_cache(model, tokens, n_new).float()

@@ -4,7 +4,7 @@ import torch
 
 from circuitlab.ch1.grading_support import CONFIGS, random_tokens, sampling_model
 from circuitlab.ch1.reference import beam_search, greedy_decode
-from circuitlab.grading.testing import expect, expect_tensor, fail, run_learner, submitted
+from circuitlab.grading.testing import expect, expect_python_float, expect_tensor, fail, run_learner, submitted
 
 
 @torch.no_grad()
@@ -24,7 +24,8 @@ def test_matches_reference(seed, n_new, beam_width):
     if not (isinstance(result, tuple) and len(result) == 2):
         fail("beam_search should return a tuple (best_sequence, its_log_prob).")
     sequence, score = result
-    expect_tensor(sequence, shape=(3 + n_new,), what="best sequence")
+    expect_tensor(sequence, shape=(3 + n_new,), dtype=torch.long, what="best sequence")
+    score = expect_python_float(score, "the score beam_search returned")
     expect(torch.equal(sequence[:3].cpu(), prompt), "The best sequence must start with the prompt.")
     expected_sequence, expected_score = beam_search(model, prompt, n_new, beam_width)
     if torch.equal(sequence.cpu(), expected_sequence):

@@ -5,27 +5,36 @@ import torch
 from circuitlab.ch1.grading_support import mask_variant
 from circuitlab.grading.testing import expect, expect_close, expect_tensor, fail, run_learner, seeded, submitted
 
-LARGE_NEGATIVE = -1e4  # anything at or below this is treated as "masked"
+# The spec: a masked entry is any value at or below -1e4 (IGNORE = -1e5, -inf, torch.finfo(dtype).min):
+# after the softmax each gives weight exp(-1e4) = 0 to the future.
+LARGE_NEGATIVE = -1e4
 
 
-def _scores(seq, seed=0):
+def _scores(seq, seed=0, batch=2, heads=3, dtype=torch.float32):
     with seeded(seed):
-        return torch.randn(2, 3, seq, seq)
+        return torch.randn(batch, heads, seq, seq, dtype=dtype)
 
 
 def _masked_set(out):
     return out <= LARGE_NEGATIVE
 
 
-@pytest.mark.parametrize("seq", [5, 8])
-def test_hides_exactly_the_future(seq):
-    """hides keys after the query (and only those) with a large negative value"""
-    scores = _scores(seq)
+@pytest.mark.parametrize("seq, batch, heads, dtype", [(5, 2, 3, torch.float32), (8, 1, 1, torch.float32),
+                                                     (4, 2, 2, torch.float64)])
+def test_hides_exactly_the_future(seq, batch, heads, dtype):
+    """hides keys after the query (and only those) with a value at or below -1e4, keeping the dtype"""
+    scores = _scores(seq, batch=batch, heads=heads, dtype=dtype)
     out = run_learner(submitted(), scores)
-    expect_tensor(out, shape=tuple(scores.shape), what="masked scores")
+    where = f"scores of shape {tuple(scores.shape)}, {dtype}"
+    expect_tensor(out, shape=tuple(scores.shape), dtype=dtype, what=f"masked scores ({where})")
     ones = torch.ones(seq, seq, dtype=torch.bool)
     future = torch.triu(ones, diagonal=1)
     masked = _masked_set(out)[0, 0]
+    future_values = out[..., future]
+    if future_values.numel() and bool((future_values < -1.0).all()) and not bool((future_values <= LARGE_NEGATIVE).all()):
+        fail(f"The future scores are negative but not negative enough (the largest is {future_values.max().item():.4g}; "
+             f"{where}): a masked entry must be at most -1e4 so that softmax gives it no weight. Use IGNORE (-1e5) "
+             "or -inf.")
     if torch.equal(masked, torch.zeros_like(masked)) and torch.allclose(out[..., future], torch.zeros(())):
         fail("The future scores are 0 instead of a large negative value. softmax(0) is not 0: those keys would "
              "still get weight. Fill them with IGNORE (-1e5) or -inf.")
