@@ -59,3 +59,21 @@ def with_gram_schmidt_free_lstsq(logits, labels, freqs, train_indices):
     coefficients = torch.linalg.lstsq(design, logits.double()).solution
     remaining = logits.double() - design @ coefficients
     return _ce(remaining[train_indices], labels[train_indices])
+
+
+@mutant(hint="float32")
+def in_float32(logits, labels, freqs, train_indices):
+    d = _directions(logits.shape[-1], freqs).float()
+    logits = logits.float()
+    return _ce((logits - d.T @ (d @ logits))[train_indices], labels[train_indices])
+
+
+@mutant(hint="Python float")
+def returns_a_python_float(logits, labels, freqs, train_indices):
+    return excluded_reference(logits, labels, freqs, train_indices).item()
+
+
+def excluded_reference(logits, labels, freqs, train_indices):
+    from circuitlab.ch4 import reference
+
+    return reference.excluded_loss(logits, labels, freqs, train_indices)

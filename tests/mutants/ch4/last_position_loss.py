@@ -41,3 +41,14 @@ def with_cross_entropy(logits, labels):
 def with_logsumexp(logits, labels):
     last = logits[:, -1].double()
     return (last.logsumexp(-1) - last[torch.arange(len(labels)), labels]).mean()
+
+
+@mutant(hint="(1, 3, 5)")
+def squeezes(logits, labels):
+    last = logits[:, -1].squeeze().double()
+    return -last.log_softmax(-1).gather(-1, labels[:, None]).mean()
+
+
+@mutant(hint="torch.Tensor")
+def returns_a_python_float(logits, labels):
+    return F.cross_entropy(logits[:, -1].double(), labels).item()

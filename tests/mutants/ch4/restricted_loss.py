@@ -59,3 +59,21 @@ def via_the_2d_fourier_transform(logits, labels, freqs):
             direction = direction / direction.norm()
             kept += direction[:, :, None] * torch.einsum("ab,abc->c", direction, grid)
     return _ce(kept.reshape(p * p, p), labels)
+
+
+@mutant(hint="float32")
+def in_float32(logits, labels, freqs):
+    d = _directions(logits.shape[-1], freqs).float()
+    logits = logits.float()
+    return _ce(logits.mean(0) + d.T @ (d @ logits), labels)
+
+
+@mutant(hint="Python float")
+def returns_a_python_float(logits, labels, freqs):
+    return restricted_reference(logits, labels, freqs).item()
+
+
+def restricted_reference(logits, labels, freqs):
+    from circuitlab.ch4 import reference
+
+    return reference.restricted_loss(logits, labels, freqs)

@@ -117,6 +117,11 @@ def progress_cases():
                   + torch.randn(q * q, q))
         train = torch.randperm(q * q)[: q * q // 3]
     yield "random logits with a trig signal, p=13", logits.float(), (a + b) % q, torch.tensor([2, 5]), train
+    # Confident logits: the restricted loss (keeping 2 and 5) and the excluded loss (removing only 3) are about
+    # 1e-9, where only float64 and a relative tolerance tell right from wrong.
+    confident = 22.5 * torch.cos(angle * 2 * (apb - c)) + 15 * torch.cos(angle * 5 * (apb - c))
+    yield "confident trig logits, p=13 (losses near 1e-9)", confident.double(), (a + b) % q, torch.tensor([2, 5]), train
+    yield "confident trig logits, p=13, frequency 3", confident.double(), (a + b) % q, torch.tensor([3]), train
 
 
 def mean_cross_entropy(logits, labels):
