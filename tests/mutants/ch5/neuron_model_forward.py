@@ -38,3 +38,24 @@ class WithMatmul(NeuronModel):
         hidden = F.relu(x @ self.W_in.transpose(1, 2) + self.b_in[:, None])
         out = F.relu(hidden @ self.W_out.transpose(1, 2) + self.b_out[:, None])
         return out.transpose(0, 1)
+
+
+@mutant(hint="b_out is missing")
+class NoOutputBias(NeuronModel):
+    def forward(self, features):
+        hidden = F.relu(torch.einsum("ihf,bif->bih", self.W_in, features) + self.b_in)
+        return F.relu(torch.einsum("ifh,bih->bif", self.W_out, hidden))
+
+
+@mutant(hint="has shape")
+class Squeezed(NeuronModel):
+    def forward(self, features):
+        hidden = F.relu(torch.einsum("ihf,bif->bih", self.W_in, features) + self.b_in)
+        return F.relu(_up(self, hidden)).squeeze()
+
+
+@mutant(hint="W_in receives no gradient")
+class HiddenLayerDetached(NeuronModel):
+    def forward(self, features):
+        hidden = F.relu(torch.einsum("ihf,bif->bih", self.W_in, features) + self.b_in).detach()
+        return F.relu(_up(self, hidden))

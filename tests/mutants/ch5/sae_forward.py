@@ -57,3 +57,37 @@ class WithNormalize(ToySAE):
         acts = F.relu(x @ self.W_enc + self.b_enc[:, None]).transpose(0, 1)
         decoder = F.normalize(self.W_dec, dim=-1)
         return acts, (acts.transpose(0, 1) @ decoder).transpose(0, 1) + self.b_dec
+
+
+@mutant(hint="changed its parameter W_dec")
+class NormalisesInPlace(ToySAE):
+    def forward(self, h):
+        with torch.no_grad():
+            self.W_dec.div_(self.W_dec.norm(dim=-1, keepdim=True))
+        acts = _encode(self, h)
+        return acts, _decode(self, acts, self.W_dec)
+
+
+@mutant(hint="has shape")
+class Squeezed(ToySAE):
+    def forward(self, h):
+        acts = _encode(self, h)
+        return acts.squeeze(), _decode(self, acts, F.normalize(self.W_dec, dim=-1)).squeeze()
+
+
+@mutant(hint="with respect to W_dec")
+class NormWithoutGradient(ToySAE):
+    def forward(self, h):
+        acts = _encode(self, h)
+        return acts, _decode(self, acts, self.W_dec / self.W_dec.norm(dim=-1, keepdim=True).detach())
+
+
+@alternative
+class WithRsqrt(ToySAE):
+    def forward(self, h):
+        import einops
+
+        pre = einops.einsum(h - self.b_dec, self.W_enc, "b i d, i d s -> b i s") + self.b_enc
+        acts = torch.clamp(pre, min=0)
+        decoder = self.W_dec * torch.rsqrt((self.W_dec**2).sum(-1, keepdim=True))
+        return acts, einops.einsum(acts, decoder, "b i s, i s d -> b i d") + self.b_dec

@@ -49,3 +49,41 @@ class WithGramMatrix(ToyModel):
     def forward(self, features):
         gram = torch.einsum("ihf,ihg->ifg", self.W, self.W)
         return F.relu(torch.einsum("ifg,big->bif", gram, features) + self.b_final)
+
+
+@mutant(hint="has shape")
+class Squeezed(ToyModel):
+    def forward(self, features):
+        x = features.squeeze()
+        hidden = torch.einsum("ihf,...if->...ih", self.W, x) if x.ndim > 1 else None
+        if hidden is None:
+            hidden = torch.einsum("hf,f->h", self.W[0], x)
+            return F.relu(torch.einsum("hf,h->f", self.W[0], hidden) + self.b_final[0])
+        return F.relu(torch.einsum("ihf,...ih->...if", self.W, hidden) + self.b_final)
+
+
+@mutant(hint="gradient of your ToyModel's output with respect to W")
+class GradientOnlyThroughOneSide(ToyModel):
+    def forward(self, features):
+        hidden = torch.einsum("ihf,bif->bih", self.W.detach(), features)
+        return F.relu(torch.einsum("ihf,bih->bif", self.W, hidden) + self.b_final)
+
+
+@mutant(hint="changed its parameter")
+class ClampsWeightsInPlace(ToyModel):
+    def forward(self, features):
+        with torch.no_grad():
+            self.W.clamp_(-1.0, 1.0)
+        hidden = torch.einsum("ihf,bif->bih", self.W, features)
+        return F.relu(torch.einsum("ihf,bih->bif", self.W, hidden) + self.b_final)
+
+
+@alternative
+class WithEinopsAndBmm(ToyModel):
+    def forward(self, features):
+        import einops
+
+        x = einops.rearrange(features, "b i f -> i b f")
+        hidden = torch.bmm(x, self.W.transpose(1, 2))
+        out = torch.bmm(hidden, self.W) + self.b_final.unsqueeze(1)
+        return einops.rearrange(out.clamp_min(0), "i b f -> b i f")

@@ -209,3 +209,19 @@ def joint_magnitude_correlation(values: Tensor) -> tuple[Tensor, Tensor]:
     denominator = (var_a * var_b).sqrt()
     corr = torch.where(denominator > 0, cov / denominator.clamp_min(1e-30), torch.zeros_like(cov))
     return corr, count
+
+
+def expect_parameter_gradients(learner: nn.Module, expected: nn.Module, learner_out: Tensor, expected_out: Tensor,
+                               upstream: Tensor, what: str) -> None:
+    """Backpropagate the same upstream gradient through both models; each parameter's gradient must agree."""
+    learner_params, expected_params = dict(learner.named_parameters()), dict(expected.named_parameters())
+    expect_gradients_close(gradients(learner_out, learner_params, upstream),
+                           gradients(expected_out, expected_params, upstream), what=what)
+
+
+def expect_parameters_unchanged(model: nn.Module, weights: Mapping[str, Tensor], what: str) -> None:
+    """forward must not write into the parameters (normalising W_dec in place, say)."""
+    for name, value in model.named_parameters():
+        if name in weights and not torch.equal(value.detach(), weights[name]):
+            fail(f"Calling {what} changed its parameter {name}: compute with the parameters, do not write into "
+                 "them (no in-place operations on self's tensors, no .data assignments).")
