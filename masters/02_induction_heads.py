@@ -113,7 +113,8 @@ for layer in range(model.cfg.n_layers):
 # one stripe of the pattern.
 #
 # **Spec.** `current_attn_score(pattern)` takes a layer's pattern `(batch, head, q, k)` and returns,
-# per head, the mean attention from each position to itself: shape `(head,)`.
+# per head, the mean attention from each position to itself, averaged over the batch and over every
+# position, position 0 included (its only key is itself, so its entry is always 1): shape `(head,)`.
 
 # %% solution="ch2.current_attn_detector"
 
@@ -202,6 +203,8 @@ claim(table["first token"][1].max() > 0.3, "one of them parks much of its attent
 # **Spec.** `repeated_tokens(batch, half_len, low, high, bos)` returns a `torch.long` tensor of shape
 # `(batch, 2 * half_len + 1)`: the BOS token, then `half_len` tokens drawn uniformly from `[low, high)`
 # with torch's random generator (a new draw for every row), then the same `half_len` tokens again.
+# "Torch's generator" means `torch.randint` or any other draw from it, so that `torch.manual_seed` alone
+# makes the tokens reproducible; a NumPy or Python `random` draw does not qualify.
 
 # %% solution="ch2.repeated_tokens"
 
@@ -277,9 +280,11 @@ display(cv.attention.attention_patterns(tokens=model.to_str_tokens(short[0]), at
 #
 # **Spec.** `induction_scores(model, tokens, half_len)` takes repeated tokens (BOS + two equal halves)
 # and returns a `(n_layers, n_heads)` tensor: for each head, the mean attention from each second-half
-# query to the token after that query's first occurrence, averaged over the batch and over the
-# `half_len` second-half queries (positions `half_len + 1` to `2 * half_len`). Read the patterns with
-# hooks on `blocks.{layer}.attn.hook_pattern` during one `run_with_hooks` call.
+# query to the token after that query's copy in the first half, averaged over the batch and over the
+# `half_len` second-half queries. By position: query `half_len + i` (for `i = 1 .. half_len`) is scored
+# on key `i + 1`, even when the same token also occurs elsewhere in the first half. Read the patterns
+# with hooks on `blocks.{layer}.attn.hook_pattern` during one `run_with_hooks` call, and leave no hook
+# attached to the model when you return.
 
 # %% solution="ch2.induction_score_hook"
 
@@ -317,7 +322,9 @@ print("induction heads (score > 0.3):", [tuple(x) for x in torch.nonzero(ind_sco
 # Component 0 is the direct path `hook_embed + hook_pos_embed`; component `1 + layer * n_heads + head` is
 # head `(layer, head)`'s output `z @ W_O` (no bias). Centre each component over `d_model`, divide it by
 # `cache["ln_final.hook_scale"]`, and dot position `j` with the unembedding column of the next token,
-# `model.W_U[:, tokens[:, j + 1]]`.
+# `model.W_U[:, tokens[:, j + 1]]`. No bias terms: neither `b_O` nor the unembedding bias `b_U` belongs to
+# a component (this chapter's models have no `b_U`: `model.b_U` is all zeros). Read the cache; don't
+# write into it.
 
 # %% solution="ch2.logit_attribution"
 
@@ -353,8 +360,9 @@ print("repeated half, per layer:", [f"layer {l}: {v:.2f}" for l, v in enumerate(
 # **Spec.** `logit_lens(model, cache, tokens)` returns `(n_layers + 1, batch, seq - 1)`: stage `l <
 # n_layers` reads `blocks.{l}.hook_resid_pre`, the last stage reads the final
 # `blocks.{n_layers - 1}.hook_resid_post`. Normalise each stage with its own LayerNorm (centre over
-# `d_model`, divide by `sqrt(mean of squares + model.cfg.eps)`), multiply by `model.W_U`, and return the
-# log-probability of the next token as in `token_log_probs`.
+# `d_model`, divide by `sqrt(mean of squares + model.cfg.eps)`), unembed with `@ model.W_U + model.b_U`
+# (`b_U` is all zeros in this chapter's models, so leaving it out gives the same numbers), and return
+# the log-probability of the next token as in `token_log_probs`.
 
 # %% solution="ch2.logit_lens"
 
@@ -387,7 +395,8 @@ for s, name in enumerate(stage_names):
 # **Spec.** `ablate_head_hook(z, hook, head, replacement=None)` is a hook on `blocks.{layer}.attn.hook_z`
 # (`z` has shape `(batch, seq, head, d_head)`). It sets head `head`'s slice to zero, or, if `replacement`
 # (shape `(seq, d_head)`) is given, to `replacement` for every batch entry, and leaves the other heads
-# alone. Return the edited `z` (editing it in place and returning nothing also works).
+# alone. Return the edited `z` (editing it in place and returning nothing also works). `hook` is the
+# TransformerLens `HookPoint` the hook runs on (`hook.name`, `hook.layer()`).
 
 # %% solution="ch2.ablate_head_hook"
 
@@ -514,8 +523,9 @@ claim(per_layer_dla[0] < 0.5 and prev_repeated - second_half_loss > 2,
 # 1's LayerNorm is ignored here: it rescales each row, which does not change a row's argmax, but its
 # centring is also skipped, an approximation.)
 #
-# **Spec.** `full_ov_top1(model, layer, head)` returns a Python float: the fraction of tokens `i` for
-# which entry `(i, i)` is the largest in row `i` of `model.W_E @ model.OV[layer, head] @ model.W_U`.
+# **Spec.** `full_ov_top1(model, layer, head)` returns a Python float (not a tensor: use `.item()`): the
+# fraction of tokens `i` for which entry `(i, i)` is the largest in row `i` of
+# `model.W_E @ model.OV[layer, head] @ model.W_U`.
 
 # %% solution="ch2.full_ov_top1"
 
@@ -602,7 +612,7 @@ claim(component_names[int(component_scores.argmax())] == f"0.{prev_head[1]}",
 # It is the weights-only way to find the edges of a circuit.
 #
 # **Spec.** `composition_score(write, read)` takes two `FactoredMatrix` (`d x d`) and returns a Python
-# float, `||write @ read||_F / (||write||_F * ||read||_F)`.
+# float (not a 0-dim tensor: use `.item()`), `||write @ read||_F / (||write||_F * ||read||_F)`.
 
 # %% solution="ch2.composition_score"
 

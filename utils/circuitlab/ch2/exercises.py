@@ -17,7 +17,8 @@ EXERCISES = [
         points=1, difficulty=1, importance=3, minutes=5,
         hints=[
             "Attention from position i to position i sits on the main diagonal of the (q, k) matrix.",
-            "pattern.diagonal(dim1=-2, dim2=-1) has shape (batch, head, pos); average over batch and pos.",
+            "pattern.diagonal(dim1=-2, dim2=-1) has shape (batch, head, pos); average over batch and pos (position 0 "
+            "included).",
         ],
     ),
     Exercise(
@@ -64,7 +65,7 @@ EXERCISES = [
             "The query at position half_len + i holds a copy of the token at i; induction attends to i + 1: the "
             "diagonal with offset -(half_len - 1).",
             "That diagonal starts with two first-half queries (at half_len - 1 and half_len): drop them before "
-            "averaging.",
+            "averaging. It goes by position, so a token repeated within the first half changes nothing.",
         ],
     ),
     Exercise(
@@ -82,8 +83,8 @@ EXERCISES = [
         points=2, difficulty=2, importance=3, minutes=15,
         hints=[
             "Stack the residual stream before each layer and after the last one.",
-            "Normalise each stage with its own mean and standard deviation (plus model.cfg.eps), as the final "
-            "LayerNorm would if the stream ended there, then multiply by W_U.",
+            "Normalise each stage as the final LayerNorm would if the stream ended there: centre it over d_model "
+            "and divide by sqrt(mean of squares + model.cfg.eps); then @ model.W_U + model.b_U.",
             "Finish as in token_log_probs: log_softmax, drop the last position, gather the next tokens.",
         ],
     ),

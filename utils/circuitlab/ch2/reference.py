@@ -35,7 +35,7 @@ def attention_pattern(q: Float[Tensor, "seq head d_head"], k: Float[Tensor, "seq
 
 
 def current_attn_score(pattern: Float[Tensor, "batch head q k"]) -> Float[Tensor, "head"]:
-    """Per head: mean attention from each position to itself."""
+    """Per head: mean attention from each position to itself, over the batch and every position (0 included)."""
     ### BEGIN SOLUTION
     diagonal = pattern.diagonal(offset=0, dim1=-2, dim2=-1)
     return einops.reduce(diagonal, "batch head pos -> head", "mean")
@@ -82,7 +82,11 @@ def token_log_probs(logits: Float[Tensor, "batch seq vocab"], tokens: Int[Tensor
 
 
 def induction_scores(model, tokens: Int[Tensor, "batch seq"], half_len: int) -> Float[Tensor, "layer head"]:
-    """Induction score of every head, read from the attention patterns by a forward hook."""
+    """Induction score of every head, read from the attention patterns by a forward hook.
+
+    By position: query ``half_len + i`` (i = 1 .. half_len) is scored on key ``i + 1``, whatever other
+    occurrences of its token the first half holds.
+    """
     scores = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
 
     ### BEGIN SOLUTION
@@ -108,7 +112,8 @@ def logit_attribution(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[T
 
     Components: 0 is the direct path (token + positional embedding); ``1 + layer * n_heads + head``
     is head (layer, head). Each is centred and divided by the final LayerNorm's scale (which the
-    cache recorded for the full residual stream), then read off by the correct token's unembedding.
+    cache recorded for the full residual stream), then read off by the correct token's unembedding
+    column. No bias terms (b_O, b_U): they belong to no component.
     """
     ### BEGIN SOLUTION
     direct = cache["hook_embed"] + cache["hook_pos_embed"]
@@ -129,7 +134,8 @@ def logit_lens(model, cache, tokens: Int[Tensor, "batch seq"]) -> Float[Tensor, 
     """Log-prob of the correct next token read from the residual stream before each layer and at the end.
 
     Stage ``l`` < n_layers reads ``resid_pre`` of layer ``l``; the last stage reads the final
-    ``resid_post``. Each is passed through a fresh LayerNorm (its own mean and scale) and the unembedding.
+    ``resid_post``. Each is passed through a fresh LayerNorm (its own mean and scale, with ``model.cfg.eps``)
+    and the unembedding ``W_U`` plus ``b_U`` (all zeros in this chapter's models).
     """
     ### BEGIN SOLUTION
     n_layers = model.cfg.n_layers
