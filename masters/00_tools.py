@@ -106,7 +106,8 @@ check("ch0.batched_matmul", batched_matmul)
 # so that the scores' spread does not grow with the head dimension (for queries and keys with entries
 # of size about 1, unscaled scores of a wide head make softmax almost one-hot).
 #
-# **Spec.** `attention_scores(q, k)` takes `q` and `k` of shape `(batch, pos, head, d_head)` and
+# **Spec.** `attention_scores(q, k)` takes `q` of shape `(batch, q_pos, head, d_head)` and `k` of shape
+# `(batch, k_pos, head, d_head)` (the two position counts may differ, as they do after a KV cache) and
 # returns `(batch, head, q_pos, k_pos)`: `scores[b, h, i, j] = q[b, i, h] · k[b, j, h] / sqrt(d_head)`.
 
 # %% solution="ch0.attention_scores"
@@ -180,9 +181,10 @@ cv.attention.attention_heads(attention=patterns, tokens=tokens, attention_head_n
 # Every training run in this course ends with a loss curve. Losses fall by orders of magnitude, so a
 # log-scaled axis is the honest way to show them: on a linear axis the last 90% of training looks flat.
 #
-# **Spec.** `loss_curve(losses, title="Training loss")` returns a `plotly.graph_objects.Figure` with one
-# line trace, `x` the step numbers `0, 1, ..., len(losses) - 1` and `y` the losses, a log-scaled y axis,
-# and both axes labelled.
+# **Spec.** `loss_curve(losses, title="Training loss")` takes a list of Python floats and returns a
+# `plotly.graph_objects.Figure` with one line trace (`go.Scatter` drawn with lines, or `px.line`), `x` the
+# step numbers `0, 1, ..., len(losses) - 1` (pass them, or leave `x` out: plotly then uses exactly these) and
+# `y` the losses in order, a log-scaled y axis, both axes labelled, and `title` as the figure's title.
 
 # %% solution="ch0.loss_curve"
 

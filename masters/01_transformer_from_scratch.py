@@ -193,8 +193,9 @@ check("ch1.pos_embed", PosEmbed)
 # a fact you will see in every attention pattern in this course.
 #
 # **Spec.** `apply_causal_mask(attn_scores)` takes scores `(batch, n_heads, query_pos, key_pos)` and
-# returns a new tensor of the same shape where every entry with `key_pos > query_pos` is `IGNORE`
-# (`-1e5`; `-inf` is also accepted) and every other entry is unchanged. Do not modify the input.
+# returns a new tensor of the same shape and dtype where every entry with `key_pos > query_pos` is masked
+# and every other entry is unchanged; `query_pos == key_pos`. A masked entry is any value at or below `-1e4`:
+# write `IGNORE` (`-1e5`); `-inf` and `torch.finfo(dtype).min` are accepted too. Do not modify the input.
 
 # %% solution="ch1.causal_mask"
 
@@ -223,6 +224,9 @@ px.imshow(uniform_pattern, color_continuous_scale="Blues", labels=dict(x="key po
 # 3. `apply_causal_mask`, then softmax over the key axis: the pattern;
 # 4. `z` = pattern-weighted sum of `v`, `(batch, seq, n_heads, d_head)`;
 # 5. output = sum over heads of `z @ W_O` (`W_O` is `(n_heads, d_head, d_model)`), plus `b_O`.
+#
+# Read every size from `self.cfg`: `n_heads * d_head` need not equal `d_model`, and the check uses configs
+# where it does not. It also compares the gradients of every weight with the reference's.
 
 # %% solution="ch1.attention"
 
@@ -409,8 +413,9 @@ print(f"uniform guess: {math.log(tiny.d_vocab):.3f} nats   unigram baseline: {un
 # measure (loss after an ablation, loss on repeated text).
 #
 # **Spec.** `next_token_loss(logits, tokens)` takes logits `(batch, seq, d_vocab)` and tokens
-# `(batch, seq)` and returns a scalar tensor: the mean over batch and positions `0..seq-2` of
-# `-log softmax(logits[b, i])[tokens[b, i + 1]]`. Keep it differentiable.
+# `(batch, seq)` and returns a 0-dim float tensor: the mean over batch and positions `0..seq-2` of
+# `-log softmax(logits[b, i])[tokens[b, i + 1]]`. Keep it differentiable: the check compares the gradient
+# with respect to the logits with the reference's.
 
 # %% solution="ch1.next_token_loss"
 
@@ -423,8 +428,10 @@ check("ch1.next_token_loss", next_token_loss)
 # a wrong order fails silently: the loss still goes down, just not the way it should.
 #
 # **Spec.** `train_step(model, optimizer, tokens)` computes `next_token_loss(model(tokens), tokens)`,
-# clears old gradients, back-propagates, takes one optimiser step, and returns the loss as a Python
-# float.
+# clears old gradients (the model may arrive holding gradients from earlier work), back-propagates, takes
+# one optimiser step, and returns the loss computed before the step as a Python float (`loss.item()`, not a
+# 0-dim tensor). The model arrives in train mode; leave it so. The check runs three steps, with plain SGD
+# and with AdamW, and compares the weights after every step with the reference's.
 
 # %% solution="ch1.train_step"
 
@@ -536,8 +543,8 @@ print(f"validation loss: yours {validation_loss(model):.3f}, shipped {validation
 # way to ask "what does the model think comes next?" in interpretability experiments.
 #
 # **Spec.** `greedy_decode(model, tokens, n_new)` takes a prompt `(batch, seq)` and returns
-# `(batch, seq + n_new)`: the prompt followed by `n_new` tokens, each the argmax of the model's logits
-# at the last position given everything before it.
+# `(batch, seq + n_new)`, a `torch.long` tensor: the prompt followed by `n_new` tokens, each the argmax
+# of the model's logits at the last position given everything before it. The prompt may be one token long.
 
 # %% solution="ch1.greedy_decode"
 
@@ -581,7 +588,8 @@ check("ch1.apply_temperature", apply_temperature)
 #
 # **Spec.** `top_k_filter(logits, k)` takes `(batch, d_vocab)` and returns the same shape: logits
 # that are at least as large as the k-th largest of their row are unchanged, the others are `-inf`.
-# Tokens tied with the k-th largest are all kept (so the result never depends on tie order).
+# Tokens tied with the k-th largest are all kept (so the result never depends on tie order), and a row
+# without ties keeps exactly k. `1 <= k <= d_vocab`; the input may already hold `-inf` entries.
 
 # %% solution="ch1.top_k"
 
@@ -596,7 +604,10 @@ check("ch1.top_k", top_k_filter)
 # **Spec.** `top_p_filter(logits, p)` takes `(batch, d_vocab)` and returns the same shape. Rank each
 # row's tokens by probability, most likely first; keep a token if the total probability of the tokens
 # ranked strictly above it is less than `p` (so the token that carries the total across `p` is kept);
-# set the others to `-inf`. Kept logits are unchanged.
+# set the others to `-inf`. Kept logits are unchanged; `0 < p <= 1`, and the input may already hold `-inf`.
+# Two cases are left to you: tokens of equal probability may be ranked in either order (a tie across `p`
+# may keep either token, but only as many tokens as the rule gives), and when the mass above a token equals
+# `p` exactly the rule drops it, but float rounding may tip it either way, so the check accepts both there.
 
 # %% solution="ch1.top_p"
 
@@ -647,8 +658,9 @@ for count, prob in zip(kept.tolist(), top_prob.tolist()):
 # continuation than greedy. It is still a heuristic: nothing guarantees it finds the most likely one.
 #
 # **Spec.** `beam_search(model, tokens, n_new, beam_width)` takes a 1-D prompt `(seq,)` and returns
-# `(best_sequence, score)`: `best_sequence` `(seq + n_new,)` is the prompt followed by the best of the
-# beams after `n_new` steps, and `score` (a float) is the sum of the log-probabilities of its new tokens.
+# `(best_sequence, score)`: `best_sequence` `(seq + n_new,)` (`torch.long`) is the prompt followed by the
+# best of the beams after `n_new` steps, and `score` (a Python float, not a tensor) is the sum of the
+# log-probabilities of its new tokens.
 # Start from one beam (the prompt, score 0). At every step, extend every beam by every token, score
 # each extension by its beam's score plus the token's log-probability, and keep the `beam_width` best.
 
@@ -692,7 +704,8 @@ describe([(min(beam_gains) >= -1e-4 and max(beam_gains) > 1e-4,
 # feed only the newest token `(batch, 1)`, at position `n_past` (use `W_pos[n_past]`), compute its
 # query, key and value, append the key and value to the layer's cache, and attend to all cached keys.
 # Use the model's own modules and weights (`block.ln1`, `block.attn.W_Q`, `block.mlp`, ...): the check
-# counts how many positions go through `blocks[0].ln1`.
+# records the sequence length of every call of each block's `ln1`, and expects the prompt's length once,
+# then 1 per new token (feeding the last new token through the model is allowed but not needed).
 
 # %% solution="ch1.kv_cache"
 

@@ -33,3 +33,14 @@ def with_matmul(q, k):
 @alternative
 def with_torch_einsum(q, k):
     return torch.einsum("bqhd,bkhd->bhqk", q, k) / torch.tensor(q.shape[-1]).sqrt()
+
+
+@mutant(hint="number of heads")
+def scaled_by_the_head_count(q, k):
+    return einsum(q, k, "b q h d, b k h d -> b h q k") / q.shape[2] ** 0.5
+
+
+@mutant(hint="shape")
+def assumes_square_scores(q, k):
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, k[:, : q.shape[1]])
+    return scores / q.shape[-1] ** 0.5

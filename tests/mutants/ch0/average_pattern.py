@@ -22,3 +22,13 @@ def transposed(pattern):
 @alternative
 def with_torch_mean(pattern):
     return pattern.mean(dim=(0, 1))
+
+
+@mutant(hint="shape")
+def squeezed(pattern):
+    return pattern.mean(dim=(0, 1)).squeeze()
+
+
+@mutant(hint="on a pattern of shape (3, 4, 5, 6) differs")
+def first_sequence_only(pattern):
+    return pattern[0].mean(0) if pattern.shape[0] > 1 else pattern.mean((0, 1))

@@ -28,3 +28,8 @@ def with_matmul(a, b):
 @alternative
 def with_bmm(a, b):
     return torch.bmm(a, b)
+
+
+@mutant(hint="shape")
+def squeezed(a, b):
+    return (a @ b).squeeze()

@@ -25,3 +25,13 @@ def plain_reshape_wrong_order(x, n_heads):
 def with_view(x, n_heads):
     batch, pos, width = x.shape
     return x.view(batch, pos, n_heads, width // n_heads)
+
+
+@mutant(hint="shape")
+def hard_coded_head_size(x, n_heads):
+    return rearrange(x, "b p (h d) -> b p h d", d=5)
+
+
+@mutant(hint="shape")
+def squeezed(x, n_heads):
+    return rearrange(x, "b p (h d) -> b p h d", h=n_heads).squeeze()
