@@ -137,3 +137,376 @@ def test_ch5_top_activating_brute_force():
     ranked = sorted(((float(acts[b, p, 1]), b, p) for b in range(5) for p in range(7)), reverse=True)
     assert out.dtype == torch.long
     assert out.tolist() == [[b, p] for _, b, p in ranked[:6]]
+
+
+# --------------------------------------------------------------------------- chapter 5
+
+import math
+
+from circuitlab.ch5 import reference as ch5
+
+
+def test_ch5_dimensionality_closed_forms():
+    """1 for a feature with its own dimension, 1/2 in an antipodal pair, 2/5 in a pentagon, 0 for a zero column."""
+    angles = torch.arange(5, dtype=torch.float64) * 2 * math.pi / 5
+    pentagon = torch.stack([angles.cos(), angles.sin()]) * 1.7
+    own_pair_zero = torch.tensor([[3.0, 0.0, 0.0, 0.0, 0.0],
+                                  [0.0, 0.5, -0.5, 0.0, 0.0]], dtype=torch.float64)
+    out = ch5.dimensionality(torch.stack([pentagon, own_pair_zero]))
+    expected = torch.tensor([[0.4] * 5, [1.0, 0.5, 0.5, 0.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(out, expected, atol=1e-9, rtol=0)
+
+
+def test_ch5_dimensionality_brute_force():
+    """The vectorised formula against a per-feature loop on random W."""
+    torch.manual_seed(0)
+    W = torch.randn(3, 4, 6, dtype=torch.float64)
+    out = ch5.dimensionality(W)
+    for i in range(3):
+        for f in range(6):
+            w = W[i, :, f]
+            unit = w / w.norm()
+            denominator = sum(float(unit @ W[i, :, g]) ** 2 for g in range(6))
+            assert float(out[i, f]) == pytest.approx(float(w @ w) / denominator, rel=1e-9)
+
+
+def _smoothed_sum(z: torch.Tensor, threshold: float) -> float:
+    """sum_z z * H(z - threshold): the quantity whose derivative the pseudo-gradient estimates."""
+    return float((z * (z > threshold)).sum())
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.55])
+def test_ch5_jumprelu_gradient_matches_finite_differences_of_the_expected_output(threshold):
+    """Over a dense grid of pre-activations, the threshold's pseudo-gradient sums to the derivative of the
+    summed output, which finite differences measure (d/dθ of N * (1 - θ²) / 2 is -N θ)."""
+    n, bandwidth, step = 200_001, 0.02, 0.01
+    z = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+    theta = torch.tensor([threshold], dtype=torch.float64, requires_grad=True)
+    ch5.jumprelu(z[:, None], theta, bandwidth).sum().backward()
+    numeric = (_smoothed_sum(z, threshold + step) - _smoothed_sum(z, threshold - step)) / (2 * step)
+    assert float(theta.grad) == pytest.approx(numeric, rel=1e-3)
+    assert numeric == pytest.approx(-(n - 1) * threshold, rel=1e-3)
+
+
+def test_ch5_jumprelu_forward_and_pre_gradient():
+    pre = torch.tensor([[0.1, 0.5, 0.9]], requires_grad=True)
+    threshold = torch.tensor([0.5, 0.5, 0.5], requires_grad=True)
+    out = ch5.jumprelu(pre, threshold, 0.1)
+    assert out.tolist() == [[0.0, 0.0, pytest.approx(0.9)]]  # pre == threshold is off
+    out.sum().backward()
+    assert pre.grad.tolist() == [[0.0, 0.0, 1.0]]
+    assert threshold.grad.tolist() == [0.0, pytest.approx(-5.0), 0.0]
+
+
+def test_ch5_generate_batch_statistics():
+    """Presence frequency p per entry, magnitudes uniform (mean 1/2, variance 1/12), entries independent."""
+    torch.manual_seed(0)
+    probability = torch.tensor([[1.0, 0.5, 0.2], [0.0, 0.7, 0.05]])
+    n = 40_000
+    batch = ch5.generate_batch(probability, n)
+    frequency = (batch != 0).double().mean(0)
+    assert torch.all((frequency - probability).abs() <= 5 * (probability * (1 - probability) / n).sqrt() + 1e-3)
+    present = batch[batch != 0].double()
+    assert float(present.mean()) == pytest.approx(0.5, abs=0.01)
+    assert float(present.var()) == pytest.approx(1 / 12, abs=0.003)
+    flat = (batch != 0).flatten(1).double()[:, [1, 2, 4]]  # the entries with 0 < p < 1 (and p != 0.05 pair)
+    corr = torch.corrcoef(flat.T)
+    assert float((corr - torch.eye(3, dtype=torch.float64)).abs().max()) < 0.03
+
+
+def test_ch5_correlated_batch_statistics():
+    torch.manual_seed(1)
+    probability = torch.tensor([[0.3, 0.1]])
+    n = 40_000
+    for correlated in (True, False):
+        present = ch5.correlated_batch(probability, n, correlated) != 0
+        frequency = present.double().mean(0)[0]
+        assert torch.allclose(frequency, probability[0].repeat_interleave(2).double(), atol=0.01)
+        first, second = present[..., 0::2], present[..., 1::2]
+        if correlated:
+            assert torch.equal(first, second)
+        else:
+            assert not bool((first & second).any())
+
+
+def test_ch5_top_activating_brute_force():
+    torch.manual_seed(2)
+    acts = torch.rand(5, 7, 3)
+    out = ch5.top_activating(acts, 1, 6)
+    ranked = sorted(((float(acts[b, p, 1]), b, p) for b in range(5) for p in range(7)), reverse=True)
+    assert out.dtype == torch.long
+    assert out.tolist() == [[b, p] for _, b, p in ranked[:6]]
+
+
+# --------------------------------------------------------------------------- chapter 2 (induction heads)
+# Each check recomputes the reference's quantity with explicit loops, dense matrices, or an identity the
+# model itself guarantees (the cached activations), on the trained model and a random one with biases.
+
+from circuitlab.ch2 import reference as ch2  # noqa: E402
+from circuitlab.ch2 import models as ch2_models  # noqa: E402
+
+
+def _ch2_random_pattern(batch: int = 2, heads: int = 3, seq: int = 6) -> torch.Tensor:
+    torch.manual_seed(3)
+    scores = torch.randn(batch, heads, seq, seq)
+    return scores.masked_fill(torch.triu(torch.ones(seq, seq, dtype=torch.bool), 1), -torch.inf).softmax(-1)
+
+
+def test_ch2_detectors_brute_force():
+    pattern = _ch2_random_pattern()
+    batch, heads, seq, _ = pattern.shape
+    for h in range(heads):
+        current = sum(float(pattern[b, h, i, i]) for b in range(batch) for i in range(seq)) / (batch * seq)
+        previous = sum(float(pattern[b, h, i, i - 1]) for b in range(batch) for i in range(1, seq)) / (batch * (seq - 1))
+        first = sum(float(pattern[b, h, i, 0]) for b in range(batch) for i in range(seq)) / (batch * seq)
+        assert float(ch2.current_attn_score(pattern)[h]) == pytest.approx(current, abs=1e-6)
+        assert float(ch2.prev_attn_score(pattern)[h]) == pytest.approx(previous, abs=1e-6)
+        assert float(ch2.first_attn_score(pattern)[h]) == pytest.approx(first, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random"])
+def test_ch2_attention_pattern_is_the_models(name):
+    _, _, cache = ch2_models.cached_run(name)
+    for layer in range(ch2_models.model_named(name).cfg.n_layers):
+        mine = ch2.attention_pattern(cache["q", layer][1], cache["k", layer][1])
+        assert torch.allclose(mine, cache["pattern", layer][1], atol=1e-6)
+
+
+def test_ch2_repeated_tokens_are_torch_randint():
+    torch.manual_seed(5)
+    tokens = ch2.repeated_tokens(3, 4, 2, 9, 0)
+    torch.manual_seed(5)
+    half = torch.randint(2, 9, (3, 4))
+    assert tokens.dtype == torch.long
+    assert tokens.tolist() == [[0, *row, *row] for row in half.tolist()]
+
+
+def test_ch2_token_log_probs_loop():
+    torch.manual_seed(6)
+    logits, tokens = torch.randn(2, 5, 7), torch.randint(0, 7, (2, 5))
+    out = ch2.token_log_probs(logits, tokens)
+    for b in range(2):
+        for j in range(4):
+            row = logits[b, j].double()
+            expected = float(row[tokens[b, j + 1]] - row.exp().sum().log())
+            assert float(out[b, j]) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random"])
+def test_ch2_induction_scores_loop(name):
+    model = ch2_models.model_named(name)
+    half_len = 5
+    tokens = ch2_models.repeated_inputs(name, 2, half_len)
+    scores = ch2.induction_scores(model, tokens, half_len)
+    _, cache = model.run_with_cache(tokens)
+    for layer in range(model.cfg.n_layers):
+        pattern = cache["pattern", layer]
+        for h in range(model.cfg.n_heads):
+            values = [float(pattern[b, h, half_len + i, i + 1]) for b in range(2) for i in range(1, half_len + 1)]
+            assert float(scores[layer, h]) == pytest.approx(sum(values) / len(values), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
+def test_ch2_logit_attribution_adds_up_to_the_logits(name):
+    """Components + the bias terms (b_O of every layer, through the same LayerNorm; b_U) = the correct logit."""
+    model = ch2_models.model_named(name)
+    tokens, logits, cache = ch2_models.cached_run(name)
+    attribution = ch2.logit_attribution(model, cache, tokens)
+    bias = model.b_O.sum(0)
+    scale = cache["ln_final.hook_scale"][:, :-1]
+    bias_logits = ((bias - bias.mean()) / scale) @ model.W_U + model.b_U
+    bias_term = bias_logits.gather(-1, tokens[:, 1:, None])[..., 0]
+    correct = logits[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
+    assert torch.allclose(attribution.sum(-1) + bias_term, correct, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
+def test_ch2_logit_lens_last_stage_is_the_output(name):
+    model = ch2_models.model_named(name)
+    tokens, logits, cache = ch2_models.cached_run(name)
+    lens = ch2.logit_lens(model, cache, tokens)
+    assert torch.allclose(lens[-1], ch2.token_log_probs(logits, tokens), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
+def test_ch2_decomposed_keys_rebuild_the_cached_keys(name):
+    model = ch2_models.model_named(name)
+    _, _, cache = ch2_models.cached_run(name)
+    scale = cache["blocks.1.ln1.hook_scale"]
+    b_O = model.b_O[0]
+    for head in range(model.cfg.n_heads):
+        keys = ch2.decompose_keys(model, cache, head)
+        bias = ((b_O - b_O.mean()) / scale) @ model.W_K[1, head] + model.b_K[1, head]
+        assert torch.allclose(keys.sum(0) + bias, cache["k", 1][:, :, head], atol=1e-4)
+
+
+def test_ch2_ablation_scores_match_zeroed_weights():
+    """Zeroing a head's z is zeroing its slice of W_O: ablate through the weights of a copy instead."""
+    import copy
+
+    name, half_len = "random", 4
+    model = ch2_models.model_named(name)
+    tokens = ch2_models.repeated_inputs(name, 2, half_len)
+    scores = ch2.ablation_scores(model, tokens, half_len)
+    baseline = -ch2.token_log_probs(model(tokens), tokens)[:, half_len + 1:].mean()
+    d_head = model.cfg.d_head
+    for layer, head in [(0, 0), (1, 2), (2, 1)]:
+        edited = copy.deepcopy(model)
+        out_proj = edited.blocks[layer].attn.o.weight  # (d_model, n_heads * d_head)
+        with torch.no_grad():
+            out_proj[:, head * d_head:(head + 1) * d_head] = 0.0
+        loss = -ch2.token_log_probs(edited(tokens), tokens)[:, half_len + 1:].mean()
+        assert float(scores[layer, head]) == pytest.approx(float(loss - baseline), abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["shipped", "wide"])
+def test_ch2_circuits_with_dense_matrices(name):
+    model = ch2_models.model_named(name)
+    with torch.no_grad():
+        ov = [model.W_V[0, h] @ model.W_O[0, h] for h in range(model.cfg.n_heads)]
+        qk_t = [(model.W_Q[1, h] @ model.W_K[1, h].T).T for h in range(model.cfg.n_heads)]
+        dense = torch.tensor([[float(torch.linalg.matrix_norm(a @ b) / (torch.linalg.matrix_norm(a) *
+                                                                       torch.linalg.matrix_norm(b)))
+                               for b in qk_t] for a in ov])
+        assert torch.allclose(ch2.k_composition_scores(model), dense, atol=1e-5)
+        full = model.W_E @ (model.W_V[1, 0] @ model.W_O[1, 0]) @ model.W_U
+        hits = sum(int(full[i].argmax()) == i for i in range(full.shape[0]))
+        assert ch2.full_ov_top1(model, 1, 0) == pytest.approx(hits / full.shape[0], abs=1e-9)
+        assert isinstance(ch2.full_ov_top1(model, 1, 0), float)
+        assert isinstance(ch2.composition_score(model.OV[0, 0], model.QK[1, 0].T), float)
+
+
+# --------------------------------------------------------------------------- chapters 0 and 1
+
+import itertools
+
+import torch.nn.functional as F
+
+from circuitlab.ch0 import reference as ch0
+from circuitlab.ch1 import reference as ch1
+from circuitlab.ch1.grading_support import CONFIGS as CH1_CONFIGS, reference_module, sampling_model
+
+
+def test_ch0_attention_scores_brute_force():
+    torch.manual_seed(3)
+    q, k = torch.randn(2, 3, 2, 5, dtype=torch.float64), torch.randn(2, 4, 2, 5, dtype=torch.float64)
+    out = ch0.attention_scores(q, k)
+    for b, h, i, j in itertools.product(range(2), range(2), range(3), range(4)):
+        assert float(out[b, h, i, j]) == pytest.approx(float(q[b, i, h] @ k[b, j, h]) / math.sqrt(5), rel=1e-12)
+
+
+def test_ch0_split_heads_is_slicing():
+    x = torch.arange(2 * 3 * 12, dtype=torch.float64).reshape(2, 3, 12)
+    out = ch0.split_heads(x, 4)
+    for h in range(4):
+        assert torch.equal(out[:, :, h], x[..., h * 3:(h + 1) * 3])
+
+
+def test_ch0_previous_token_pattern_closed_form():
+    for n in (1, 2, 6):
+        expected = torch.tensor([[1.0 if j == max(i - 1, 0) else 0.0 for j in range(n)] for i in range(n)])
+        assert torch.equal(ch0.previous_token_pattern(n), expected)
+
+
+@pytest.mark.parametrize("cfg_name", list(CH1_CONFIGS))
+def test_ch1_layer_norm_is_torchs(cfg_name):
+    cfg = CH1_CONFIGS[cfg_name]
+    ln = reference_module("LayerNorm", cfg, seed=1)
+    x = 0.05 * torch.randn(2, 3, cfg.d_model)  # small variance: eps matters
+    with torch.no_grad():
+        torch.testing.assert_close(ln(x), F.layer_norm(x, (cfg.d_model,), ln.w, ln.b, cfg.layer_norm_eps))
+
+
+def test_ch1_attention_brute_force():
+    """Attention against a loop over batch, head, query and key, written from the definition."""
+    cfg = CH1_CONFIGS["odd"]
+    attn = reference_module("Attention", cfg, seed=2).double()
+    x = torch.randn(2, 4, cfg.d_model, dtype=torch.float64)
+    with torch.no_grad():
+        out = attn(x)
+        for b in range(2):
+            for i in range(4):
+                total = attn.b_O.clone()
+                for h in range(cfg.n_heads):
+                    q = x[b, i] @ attn.W_Q[h] + attn.b_Q[h]
+                    keys = [x[b, j] @ attn.W_K[h] + attn.b_K[h] for j in range(i + 1)]
+                    values = [x[b, j] @ attn.W_V[h] + attn.b_V[h] for j in range(i + 1)]
+                    weights = torch.softmax(torch.stack([q @ key for key in keys]) / math.sqrt(cfg.d_head), 0)
+                    z = sum(w * v for w, v in zip(weights, values))
+                    total = total + z @ attn.W_O[h]
+                torch.testing.assert_close(out[b, i], total, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("cfg_name", ["small", "odd"])
+def test_ch1_transformer_equals_transformerlens(cfg_name):
+    from circuitlab.ch1.equivalence import load_tl_weights
+    from circuitlab.ch1.grading_support import tl_twin_of
+
+    cfg = CH1_CONFIGS[cfg_name]
+    tl_model = tl_twin_of(cfg_name)
+    model = load_tl_weights(ch1.DemoTransformer(cfg), tl_model).eval()
+    tokens = torch.randint(0, cfg.d_vocab, (2, cfg.n_ctx))
+    with torch.no_grad():
+        torch.testing.assert_close(model(tokens), tl_model(tokens), atol=1e-5, rtol=1e-5)
+
+
+def test_ch1_next_token_loss_is_cross_entropy():
+    logits, tokens = torch.randn(3, 5, 7), torch.randint(0, 7, (3, 5))
+    expected = F.cross_entropy(logits[:, :-1].reshape(-1, 7), tokens[:, 1:].reshape(-1))
+    torch.testing.assert_close(ch1.next_token_loss(logits, tokens), expected)
+
+
+def test_ch1_train_step_is_one_sgd_step():
+    cfg = CH1_CONFIGS["wide"]
+    model = reference_module("DemoTransformer", cfg, seed=3).train()
+    tokens = torch.randint(0, cfg.d_vocab, (2, 6))
+    params = list(model.parameters())
+    grads = torch.autograd.grad(F.cross_entropy(model(tokens)[:, :-1].flatten(0, 1), tokens[:, 1:].flatten()), params)
+    expected = [p.detach() - 0.1 * g for p, g in zip(params, grads)]
+    for p in params:
+        p.grad = torch.ones_like(p)  # leftover gradients must not count
+    ch1.train_step(model, torch.optim.SGD(params, lr=0.1), tokens)
+    for p, want in zip(params, expected):
+        torch.testing.assert_close(p.detach(), want, atol=1e-6, rtol=1e-5)
+
+
+def test_ch1_top_k_and_top_p_brute_force():
+    torch.manual_seed(4)
+    logits = torch.randn(4, 9)
+    logits[0, 3] = logits[0, 5]  # a tie
+    for k in (1, 3, 9):
+        out = ch1.top_k_filter(logits, k)
+        for row in range(4):
+            kth = sorted(logits[row].tolist(), reverse=True)[k - 1]
+            assert [bool(v) for v in torch.isfinite(out[row])] == [v >= kth for v in logits[row].tolist()]
+    for p in (0.2, 0.5, 0.95):
+        out = ch1.top_p_filter(logits, p)
+        probs = logits.double().softmax(-1)
+        for row in range(4):
+            for token in range(9):
+                above = float(probs[row][probs[row] > probs[row, token]].sum())
+                if abs(above - p) > 1e-6 and not bool((probs[row] == probs[row, token]).sum() > 1):
+                    assert bool(torch.isfinite(out[row, token])) == (above < p), (p, row, token)
+
+
+def test_ch1_beam_search_is_exhaustive_when_wide_enough():
+    """With a beam as wide as the vocabulary, two steps of beam search find the best of all continuations."""
+    model = sampling_model(5)
+    prompt = torch.tensor([3, 1, 4])
+    d_vocab = CH1_CONFIGS["small"].d_vocab
+    with torch.no_grad():
+        best = max(
+            (sum(float(model(torch.cat([prompt, torch.tensor(pair[:i])])[None])[0, -1].log_softmax(-1)[pair[i]])
+                 for i in range(2)), pair)
+            for pair in itertools.product(range(d_vocab), repeat=2)
+        )
+    sequence, score = ch1.beam_search(model, prompt, 2, d_vocab)
+    assert sequence[3:].tolist() == list(best[1])
+    assert score == pytest.approx(best[0], abs=1e-4)
+
+
+@pytest.mark.parametrize("cfg_name", list(CH1_CONFIGS))
+def test_ch1_kv_cache_equals_greedy(cfg_name):
+    model = sampling_model(6, cfg_name)
+    prompt = torch.randint(0, CH1_CONFIGS[cfg_name].d_vocab, (2, 3))
+    assert torch.equal(ch1.generate_with_kv_cache(model, prompt, 4), ch1.greedy_decode(model, prompt, 4))
