@@ -450,6 +450,9 @@ def grading_config(course_dir: Path, out_dir: Path, work: Path, submissions: Pat
     site = kernel_package(work / "kernel", keep)
     kernel_env, removed = settings.without_plugin_variables(settings.kernel_environment(threads))
     kernel_env["PYTHONPATH"] = str(site)
+    # Figures as plain JSON: the interactive renderer embeds all of plotly.js in every output,
+    # which costs seconds per figure and megabytes per executed notebook.
+    kernel_env["PLOTLY_RENDERER"] = "json"
     grader_env, _ = settings.without_plugin_variables(settings.kernel_environment(threads))
     grader_env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     missing = sandbox.namespaces_available()

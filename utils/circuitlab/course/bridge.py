@@ -321,12 +321,16 @@ def decode(value: Any, session: "Channel", depth: int = 0) -> Any:
             result[pair[0]] = decode(pair[1], session, depth + 1)
         return result
     if kind == "figure":
-        import plotly.io
+        import plotly.graph_objects as go
 
         text = value.get("json")
         if not isinstance(text, str):
             raise WireError("a figure without JSON")
-        return plotly.io.from_json(text, skip_invalid=False)
+        try:
+            spec = _plain_arrays(json.loads(text))
+            return go.Figure(spec, skip_invalid=False)
+        except (ValueError, TypeError) as exc:
+            raise WireError(f"the figure is not a valid plotly figure ({type(exc).__name__})") from None
     if kind == "handle":
         if type(value.get("id")) is not int:
             raise WireError("a handle without an id")
@@ -334,6 +338,28 @@ def decode(value: Any, session: "Channel", depth: int = 0) -> Any:
         return RemoteObject(session, value["id"], str(value.get("type", "object"))[:100], bool(value.get("callable")),
                             name)
     raise WireError(f"unknown kind of value {kind!r}")
+
+
+PLOTLY_ARRAY_CODES = {"f8", "f4", "i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8"}
+
+
+def _plain_arrays(spec: Any) -> Any:
+    """A figure's JSON with plotly's base64 typed arrays turned back into lists of numbers."""
+    if isinstance(spec, list):
+        return [_plain_arrays(item) for item in spec]
+    if not isinstance(spec, dict):
+        return spec
+    if set(spec) <= {"dtype", "bdata", "shape"} and {"dtype", "bdata"} <= set(spec):
+        import numpy
+
+        if spec["dtype"] not in PLOTLY_ARRAY_CODES or not isinstance(spec["bdata"], str):
+            raise ValueError("unsupported typed array")
+        array = numpy.frombuffer(base64.b64decode(spec["bdata"], validate=True), dtype=numpy.dtype(spec["dtype"]))
+        shape = spec.get("shape")
+        if isinstance(shape, str):
+            array = array.reshape([int(n) for n in shape.split(",")])
+        return array.tolist()
+    return {key: _plain_arrays(item) for key, item in spec.items()}
 
 
 def _items(value: dict[str, Any]) -> list[Any]:
