@@ -7,6 +7,7 @@ the shipped model, so the numbers in both come from the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterable, Sequence
 
 import einops
@@ -15,8 +16,10 @@ from jaxtyping import Float
 from torch import Tensor
 
 from circuitlab.ch3 import ioi_setup
+from circuitlab.ch3 import reference as ref
 from circuitlab.ch3.ioi_setup import IOIBatch
 from circuitlab.ch3.reference import Head, mean_ablate_except
+from circuitlab.data import ioi
 
 __all__ = [
     "IOIScores",
@@ -229,8 +232,6 @@ def _pool_placeholder(batch: IOIBatch) -> Tensor:
 
 def circuit_prompts() -> list:
     """The analysis prompts of the chapter: 8 per template (4 ABBA, 4 BABA) for 8 training templates."""
-    from circuitlab.data import ioi
-
     return ioi.ioi_prompts(64, templates=ioi.TRAIN_TEMPLATES[:8], seed=1)
 
 
@@ -243,10 +244,6 @@ def find_circuit(model, batch: IOIBatch, pool: Tensor, threshold: float = 0.8, p
     heads outside layer 0 whose direct path matters most). Heads are added in order of evidence until
     mean-ablating everything else keeps ``threshold`` of the logit difference and of the top-1 accuracy.
     """
-    from functools import partial
-
-    from circuitlab.ch3 import reference as ref
-
     args = (batch.end_pos, batch.io_tokens, batch.s_tokens)
     clean_logits, clean_cache = model.run_with_cache(batch.tokens)
     corrupt_logits, corrupt_cache = model.run_with_cache(batch.corrupt_tokens)

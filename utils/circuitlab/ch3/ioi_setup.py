@@ -18,8 +18,12 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from circuitlab.data import ioi
 from circuitlab.data.ioi import IOIPrompt
-from circuitlab.models import CHECKPOINT_DIR, load_gpt2_from_hf, load_gpt2_small, load_hf_directory, load_tokenizer
+from circuitlab.models import (CHECKPOINT_DIR, load_gpt2_from_hf, load_gpt2_small, load_hf_directory, load_tokenizer,
+                               make_tokenizer)
+
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
 OFFLINE_MODEL = "ioi-wordlevel"
 # CIRCUITLAB_IOI_DIR points the chapter at another trained model (for example a second seed).
@@ -49,14 +53,39 @@ def chapter_model():
     return offline_model(), OFFLINE_MODEL_DIR.name  # "ioi-wordlevel" unless CIRCUITLAB_IOI_DIR names another model
 
 
+def build_tokenizer():
+    """The word-level tokenizer: one token per word or punctuation mark, ``<bos>`` prepended."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + ioi.vocabulary())}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    # Split on whitespace, then split punctuation off words, so "store," is "store" + ",".
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", vocab["<bos>"])]
+    )
+    return make_tokenizer(tokenizer, name="ioi-wordlevel", bos="<bos>", eos="<eos>", pad="<pad>", unk="<unk>")
+
+
+def build_gpt2(vocab_size: int, *, n_layer: int, n_head: int, n_embd: int, n_inner: int, n_positions: int = 64,
+               seed: int = 0):
+    """An untrained Hugging Face GPT-2 of this shape, seeded (the training script trains one of these)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+        n_inner=n_inner, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+    )
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(config)
+
+
 @lru_cache(maxsize=1)
 def tiny_random_model():
     """An untrained 2-layer, 3-head GPT-2 with the offline model's tokenizer (fixed seed)."""
-    from circuitlab.ch3.train_ioi import Recipe, build_model
-
     tokenizer = load_tokenizer(OFFLINE_MODEL_DIR)
     generator_state = torch.random.get_rng_state()  # seeding for this model must not reseed the caller's work
-    hf_model = build_model(Recipe(n_layer=2, n_head=3, n_embd=48, n_inner=64, seed=1234), vocab_size=len(tokenizer)).eval()
+    hf_model = build_gpt2(len(tokenizer), n_layer=2, n_head=3, n_embd=48, n_inner=64, seed=1234).eval()
     torch.random.set_rng_state(generator_state)
     return load_gpt2_from_hf(hf_model, tokenizer)
 

@@ -29,9 +29,10 @@ from typing import Iterator, Sequence
 import torch
 
 from circuitlab import threads as thread_policy
+from circuitlab.ch3 import analysis, ioi_setup
+from circuitlab.ch3.ioi_setup import build_tokenizer
 from circuitlab.data import ioi
-
-SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+from circuitlab.models import load_hf_directory
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "ioi-wordlevel"
 
 
@@ -57,32 +58,10 @@ class Recipe:
     seed: int = 0
 
 
-def build_tokenizer():
-    """The word-level tokenizer: one token per word or punctuation mark, ``<bos>`` prepended."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-
-    from circuitlab.models import make_tokenizer
-
-    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + ioi.vocabulary())}
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    # Split on whitespace, then split punctuation off words, so "store," is "store" + ",".
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", vocab["<bos>"])]
-    )
-    return make_tokenizer(tokenizer, name="ioi-wordlevel", bos="<bos>", eos="<eos>", pad="<pad>", unk="<unk>")
-
-
 def build_model(recipe: Recipe, vocab_size: int):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    config = GPT2Config(
-        vocab_size=vocab_size, n_positions=recipe.n_positions, n_embd=recipe.n_embd, n_layer=recipe.n_layer,
-        n_head=recipe.n_head, n_inner=recipe.n_inner, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        bos_token_id=1, eos_token_id=2, pad_token_id=0,
-    )
-    torch.manual_seed(recipe.seed)
-    return GPT2LMHeadModel(config)
+    """The untrained GPT-2 of ``recipe``'s shape (seeded by ``recipe.seed``)."""
+    return ioi_setup.build_gpt2(vocab_size, n_layer=recipe.n_layer, n_head=recipe.n_head, n_embd=recipe.n_embd,
+                                n_inner=recipe.n_inner, n_positions=recipe.n_positions, seed=recipe.seed)
 
 
 def _batches(token_ids: Sequence[list[int]], batch_size: int, pad_id: int, seed: int) -> Iterator[torch.Tensor]:
@@ -205,9 +184,6 @@ def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads
 
 def record_circuit(directory: Path) -> dict:
     """Find the circuit of a saved model with the chapter's rule and store it in its metadata."""
-    from circuitlab.ch3 import analysis, ioi_setup
-    from circuitlab.models import load_hf_directory
-
     with torch.no_grad():
         bridge = load_hf_directory(directory)
         batch = ioi_setup.make_batch(bridge, analysis.circuit_prompts())
