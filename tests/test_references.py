@@ -397,7 +397,7 @@ def test_ch1_beam_search_is_exhaustive_when_wide_enough():
     d_vocab = CH1_CONFIGS["small"].d_vocab
     with torch.no_grad():
         best = max(
-            (sum(float(model(torch.cat([prompt, torch.tensor(pair[:i])])[None])[0, -1].log_softmax(-1)[pair[i]])
+            (sum(float(model(torch.cat([prompt, torch.tensor(pair[:i], dtype=torch.long)])[None])[0, -1].log_softmax(-1)[pair[i]])
                  for i in range(2)), pair)
             for pair in itertools.product(range(d_vocab), repeat=2)
         )
