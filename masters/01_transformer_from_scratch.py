@@ -255,7 +255,7 @@ print(f"max |exact GELU - tanh GELU| on [-6, 6]: {(F.gelu(grid) - F.gelu(grid, a
 # `gelu_tanh(x @ W_in + b_in) @ W_out + b_out`, with `W_in` `(d_model, d_mlp)` and `W_out`
 # `(d_mlp, d_model)`.
 
-# %% solution="ch1.mlp"
+# %% solution="ch1.mlp" defines="gelu_new"
 
 
 # %% check="ch1.mlp"

@@ -181,8 +181,7 @@ class MLP(nn.Module):
     def forward(self, normalized_resid_mid: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
         ### BEGIN SOLUTION
         pre = einops.einsum(normalized_resid_mid, self.W_in, "b s d, d m -> b s m") + self.b_in
-        post = F.gelu(pre, approximate="tanh")  # GPT-2's tanh approximation of GELU
-        return einops.einsum(post, self.W_out, "b s m, m d -> b s d") + self.b_out
+        return einops.einsum(gelu_new(pre), self.W_out, "b s m, m d -> b s d") + self.b_out
         ### END SOLUTION
 
 
