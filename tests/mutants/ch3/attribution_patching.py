@@ -98,3 +98,17 @@ def with_retain_grad(model, clean_tokens, corrupt_tokens, metric):
         metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(n, keep) for n in names])).backward()
     model.zero_grad(set_to_none=True)
     return torch.stack([((clean[n] - kept[n].detach()) * kept[n].grad).sum(dim=(0, 1, 3)) for n in names])
+
+
+@mutant(hint="hooks piling up")
+def leaves_backward_hooks(model, clean_tokens, corrupt_tokens, metric):
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, clean = model.run_with_cache(clean_tokens, names_filter=lambda n: n in names)
+    corrupt, grads = {}, {}
+    for name in names:
+        model.add_hook(name, lambda z, hook: corrupt.__setitem__(hook.name, z.detach()), "fwd")
+        model.add_hook(name, lambda g, hook: grads.__setitem__(hook.name, g.detach()), "bwd")
+    with torch.enable_grad():
+        metric(model(corrupt_tokens)).backward()
+    return torch.stack([((clean[n] - corrupt[n]) * grads[n]).sum(dim=(0, 1, 3)) for n in names])

@@ -69,3 +69,25 @@ def with_einops_mask(model, corrupt_tokens, clean_cache, metric):
                 return z * (1 - mask) + clean_cache[hook.name] * mask
             out[layer, head] = metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, hook)])).item()
     return out
+
+
+@mutant(hint="5 heads")
+def four_heads_hard_coded(model, corrupt_tokens, clean_cache, metric):
+    out = torch.zeros(model.cfg.n_layers, 4)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(4):
+            def hook(z, hook, head=head):
+                z[:, :, head] = clean_cache[hook.name][:, :, head]
+                return z
+            out[layer, head] = metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, hook)])).item()
+    return out
+
+
+@mutant(hint="changed the model's weights")
+def zeroes_the_output_weights(model, corrupt_tokens, clean_cache, metric):
+    # Patches by editing W_O, then forgets to put it back.
+    out = _grid(model, corrupt_tokens, clean_cache, metric, slice(None))
+    with torch.no_grad():
+        model.blocks[0].attn.W_O.mul_(0.0)
+    return out

@@ -82,3 +82,19 @@ def one_hook_per_layer(model, clean_tokens, clean_cache, corrupt_cache, metric):
                 hooks.append((name, lambda z, hook, frozen=frozen: frozen))
             out[layer, head] = metric(model.run_with_hooks(clean_tokens, fwd_hooks=hooks)).item()
     return out
+
+
+@mutant(hint="wrote into clean_cache")
+def pins_with_the_cached_tensor(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    # `new = clean_cache[hook.name]` without .clone(): each sender's corrupted output stays in the cache.
+    names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            def hook(z, hook, layer=layer, head=head):
+                new = clean_cache[hook.name]
+                if hook.layer() == layer:
+                    new[:, :, head] = corrupt_cache[hook.name][:, :, head]
+                return new
+            out[layer, head] = metric(model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in names, hook)])).item()
+    return out

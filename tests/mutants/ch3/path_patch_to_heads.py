@@ -89,3 +89,69 @@ def one_run_per_layer_hooks(model, clean_tokens, clean_cache, corrupt_cache, met
                 patch_hooks.append((name, patch))
             out[layer, head] = metric(model.run_with_hooks(clean_tokens, fwd_hooks=patch_hooks)).item()
     return out
+
+
+@mutant(hint="receivers can sit in several layers")
+def only_the_last_receiver_layer(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers, component):
+    last = max(layer for layer, _ in receivers)
+    return _grid(model, clean_tokens, clean_cache, corrupt_cache, metric, [r for r in receivers if r[0] == last],
+                 component)
+
+
+@mutant(hint="In the second run you pinned the heads")
+def pins_heads_in_the_second_run(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers, component):
+    names = {f"blocks.{l}.attn.hook_{component}" for l, _ in receivers}
+    z_names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            seen = {}
+
+            def sender(z, hook, layer=layer, head=head):
+                new = clean_cache[hook.name].clone()
+                if hook.layer() == layer:
+                    new[:, :, head] = corrupt_cache[hook.name][:, :, head]
+                return new
+
+            model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in z_names, sender),
+                                                          (lambda n: n in names, lambda a, hook: seen.__setitem__(hook.name, a.clone()))])
+
+            def patch(act, hook):
+                for r_layer, r_head in receivers:
+                    if r_layer == hook.layer():
+                        act[:, :, r_head] = seen[hook.name][:, :, r_head]
+                return act
+
+            pin = lambda z, hook: clean_cache[hook.name].clone()
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in names, patch), (lambda n: n in z_names, pin)])
+            out[layer, head] = metric(logits).item()
+    return out
+
+
+@mutant(hint="wrote into clean_cache")
+def pins_with_the_cached_tensor(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers, component):
+    # `new = clean_cache[hook.name]` without .clone(): the sender's corrupted output is written into the cache.
+    names = {f"blocks.{l}.attn.hook_{component}" for l, _ in receivers}
+    z_names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            seen = {}
+
+            def sender(z, hook, layer=layer, head=head):
+                new = clean_cache[hook.name]
+                if hook.layer() == layer:
+                    new[:, :, head] = corrupt_cache[hook.name][:, :, head]
+                return new
+
+            model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in z_names, sender),
+                                                          (lambda n: n in names, lambda a, hook: seen.__setitem__(hook.name, a.clone()))])
+
+            def patch(act, hook):
+                for r_layer, r_head in receivers:
+                    if r_layer == hook.layer():
+                        act[:, :, r_head] = seen[hook.name][:, :, r_head]
+                return act
+
+            out[layer, head] = metric(model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in names, patch)])).item()
+    return out
