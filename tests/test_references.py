@@ -411,3 +411,141 @@ def test_ch1_kv_cache_equals_greedy(cfg_name):
     model = sampling_model(6, cfg_name)
     prompt = torch.randint(0, CH1_CONFIGS[cfg_name].d_vocab, (2, 3))
     assert torch.equal(ch1.generate_with_kv_cache(model, prompt, 4), ch1.greedy_decode(model, prompt, 4))
+
+
+# --------------------------------------------------------------------------- chapter 2 (induction heads)
+# Each check recomputes a reference's quantity with explicit loops, dense matrices, or an identity the
+# model itself guarantees (its cached activations), on the trained model and random ones with biases.
+
+from circuitlab.ch2 import models as ch2_models  # noqa: E402
+from circuitlab.ch2 import reference as ch2  # noqa: E402
+
+
+def _ch2_random_pattern(batch: int = 2, heads: int = 3, seq: int = 6) -> torch.Tensor:
+    torch.manual_seed(3)
+    scores = torch.randn(batch, heads, seq, seq)
+    return scores.masked_fill(torch.triu(torch.ones(seq, seq, dtype=torch.bool), 1), -torch.inf).softmax(-1)
+
+
+def test_ch2_detectors_brute_force():
+    pattern = _ch2_random_pattern()
+    batch, heads, seq, _ = pattern.shape
+    for h in range(heads):
+        current = sum(float(pattern[b, h, i, i]) for b in range(batch) for i in range(seq)) / (batch * seq)
+        previous = sum(float(pattern[b, h, i, i - 1]) for b in range(batch) for i in range(1, seq)) / (batch * (seq - 1))
+        first = sum(float(pattern[b, h, i, 0]) for b in range(batch) for i in range(seq)) / (batch * seq)
+        assert float(ch2.current_attn_score(pattern)[h]) == pytest.approx(current, abs=1e-6)
+        assert float(ch2.prev_attn_score(pattern)[h]) == pytest.approx(previous, abs=1e-6)
+        assert float(ch2.first_attn_score(pattern)[h]) == pytest.approx(first, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random"])
+def test_ch2_attention_pattern_is_the_models(name):
+    _, _, cache = ch2_models.cached_run(name)
+    for layer in range(ch2_models.model_named(name).cfg.n_layers):
+        mine = ch2.attention_pattern(cache["q", layer][1], cache["k", layer][1])
+        assert torch.allclose(mine, cache["pattern", layer][1], atol=1e-6)
+
+
+def test_ch2_repeated_tokens_are_torch_randint():
+    torch.manual_seed(5)
+    tokens = ch2.repeated_tokens(3, 4, 2, 9, 0)
+    torch.manual_seed(5)
+    half = torch.randint(2, 9, (3, 4))
+    assert tokens.dtype == torch.long
+    assert tokens.tolist() == [[0, *row, *row] for row in half.tolist()]
+
+
+def test_ch2_token_log_probs_loop():
+    torch.manual_seed(6)
+    logits, tokens = torch.randn(2, 5, 7), torch.randint(0, 7, (2, 5))
+    out = ch2.token_log_probs(logits, tokens)
+    for b in range(2):
+        for j in range(4):
+            row = logits[b, j].double()
+            expected = float(row[tokens[b, j + 1]] - row.exp().sum().log())
+            assert float(out[b, j]) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random"])
+def test_ch2_induction_scores_loop(name):
+    model = ch2_models.model_named(name)
+    half_len = 5
+    tokens = ch2_models.repeated_inputs(name, 2, half_len)
+    scores = ch2.induction_scores(model, tokens, half_len)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+    for layer in range(model.cfg.n_layers):
+        pattern = cache["pattern", layer]
+        for h in range(model.cfg.n_heads):
+            values = [float(pattern[b, h, half_len + i, i + 1]) for b in range(2) for i in range(1, half_len + 1)]
+            assert float(scores[layer, h]) == pytest.approx(sum(values) / len(values), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
+def test_ch2_logit_attribution_adds_up_to_the_logits(name):
+    """Components + the bias terms (every layer's b_O through the same LayerNorm, and b_U) = the correct logit."""
+    model = ch2_models.model_named(name)
+    tokens, logits, cache = ch2_models.cached_run(name)
+    attribution = ch2.logit_attribution(model, cache, tokens)
+    bias = model.b_O.sum(0)
+    scale = cache["ln_final.hook_scale"][:, :-1]
+    bias_logits = ((bias - bias.mean()) / scale) @ model.W_U + model.b_U
+    bias_term = bias_logits.gather(-1, tokens[:, 1:, None])[..., 0]
+    correct = logits[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
+    assert torch.allclose(attribution.sum(-1) + bias_term, correct, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
+def test_ch2_logit_lens_last_stage_is_the_output(name):
+    model = ch2_models.model_named(name)
+    tokens, logits, cache = ch2_models.cached_run(name)
+    lens = ch2.logit_lens(model, cache, tokens)
+    assert torch.allclose(lens[-1], ch2.token_log_probs(logits, tokens), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
+def test_ch2_decomposed_keys_rebuild_the_cached_keys(name):
+    model = ch2_models.model_named(name)
+    _, _, cache = ch2_models.cached_run(name)
+    scale = cache["blocks.1.ln1.hook_scale"]
+    b_O = model.b_O[0]
+    for head in range(model.cfg.n_heads):
+        keys = ch2.decompose_keys(model, cache, head)
+        bias = ((b_O - b_O.mean()) / scale) @ model.W_K[1, head] + model.b_K[1, head]
+        assert torch.allclose(keys.sum(0) + bias, cache["k", 1][:, :, head], atol=1e-4)
+
+
+def test_ch2_ablation_scores_match_zeroed_weights():
+    """Zeroing a head's z is zeroing its columns of the output projection: ablate through a copy's weights."""
+    import copy
+
+    name, half_len = "random", 4
+    model = ch2_models.model_named(name)
+    tokens = ch2_models.repeated_inputs(name, 2, half_len)
+    scores = ch2.ablation_scores(model, tokens, half_len)
+    with torch.no_grad():
+        baseline = -ch2.token_log_probs(model(tokens), tokens)[:, half_len + 1:].mean()
+        d_head = model.cfg.d_head
+        for layer, head in [(0, 0), (1, 2), (2, 1)]:
+            edited = copy.deepcopy(model)
+            out_proj = edited.blocks[layer].attn.o.weight  # (d_model, n_heads * d_head)
+            out_proj[:, head * d_head:(head + 1) * d_head] = 0.0
+            loss = -ch2.token_log_probs(edited(tokens), tokens)[:, half_len + 1:].mean()
+            assert float(scores[layer, head]) == pytest.approx(float(loss - baseline), abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["shipped", "wide"])
+def test_ch2_circuits_with_dense_matrices(name):
+    model = ch2_models.model_named(name)
+    with torch.no_grad():
+        norm = torch.linalg.matrix_norm
+        ov = [model.W_V[0, h] @ model.W_O[0, h] for h in range(model.cfg.n_heads)]
+        qk_t = [(model.W_Q[1, h] @ model.W_K[1, h].T).T for h in range(model.cfg.n_heads)]
+        dense = torch.tensor([[float(norm(a @ b) / (norm(a) * norm(b))) for b in qk_t] for a in ov])
+        assert torch.allclose(ch2.k_composition_scores(model), dense, atol=1e-5)
+        full = model.W_E @ (model.W_V[1, 0] @ model.W_O[1, 0]) @ model.W_U
+        hits = sum(int(full[i].argmax()) == i for i in range(full.shape[0]))
+        accuracy = ch2.full_ov_top1(model, 1, 0)
+        assert isinstance(accuracy, float) and accuracy == pytest.approx(hits / full.shape[0], abs=1e-9)
+        assert isinstance(ch2.composition_score(model.OV[0, 0], model.QK[1, 0].T), float)
