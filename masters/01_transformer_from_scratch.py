@@ -36,11 +36,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from circuitlab.ch1.equivalence import compare_with_tl, config_from_tl, load_tl_weights, tl_twin
+from circuitlab import threads
 from circuitlab.claims import describe
 
 # One thread: this chapter's matrices are small, and on a shared or busy machine a second thread
-# spends most of its time waiting (measured: several times slower, not faster).
-torch.set_num_threads(1)
+# spends most of its time waiting (measured: several times slower, not faster). A thread count you
+# set yourself (setup(threads=N) or CIRCUITLAB_THREADS) is kept.
+threads.at_most(1, "this chapter's matrices are small")
 torch.manual_seed(0)
 
 # %% [markdown]

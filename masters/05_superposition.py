@@ -31,12 +31,14 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 from tqdm.auto import trange
 
+from circuitlab import threads
 from circuitlab.ch5 import plots, toy
 from circuitlab.claims import describe
 from circuitlab.ch5.reference import ToyConfig
 
-# Small tensors train fastest on one thread; a second thread mostly waits on the first.
-torch.set_num_threads(1)
+# Small tensors train fastest on one thread; a second thread mostly waits on the first. A thread
+# count you set yourself (setup(threads=N) or CIRCUITLAB_THREADS) is kept.
+threads.at_most(1, "the toy models' tensors are small")
 
 # %% [markdown]
 # ## 1. The toy model
@@ -61,7 +63,8 @@ torch.set_num_threads(1)
 # **Spec.** `feature_probability(n_instances, n_features, min_probability)` returns a tensor of shape
 # `(n_instances, n_features)`. Every feature of instance `i` has probability
 # `min_probability ** (i / (n_instances - 1))`: instance 0 is dense (probability 1), the last
-# instance has `min_probability`.
+# instance has `min_probability`. A sweep of a single instance is dense: probability 1.
+# Return floats (any float dtype).
 
 # %% solution="ch5.feature_probability"
 
@@ -80,8 +83,10 @@ print([round(p, 3) for p in feature_probability(8, 5, 0.02)[:, 0].tolist()])
 # what a model (or an SAE) has learned about them.
 #
 # **Spec.** `generate_batch(probability, batch_size)` takes `probability` of shape `(inst, feat)` and
-# returns `(batch_size, inst, feat)`. Each entry is, independently of all others, present with its
-# probability `p`; a present entry has a magnitude uniform in `[0, 1)` and an absent one is 0.
+# returns a float tensor `(batch_size, inst, feat)` (keep the batch axis when `batch_size` is 1). Each
+# entry is, independently of all others (other features, other instances, other examples, other
+# calls), present with its probability `p`; a present entry has a magnitude uniform in `[0, 1)`,
+# independent of everything else, and an absent one is 0. Do not set a seed inside the function.
 
 # %% solution="ch5.generate_batch"
 
@@ -103,7 +108,7 @@ print("fraction nonzero per instance:", [round(v, 3) for v in (sample != 0).floa
 # **Spec.** `importance_weighted_loss(output, features, importance)`: `output` and `features` are
 # `(batch, inst, feat)`; `importance` is `(feat,)` or `(inst, feat)`. For each instance take the mean,
 # over batch and features, of `importance * (features - output) ** 2`; return the **sum** over
-# instances (a scalar). Summing keeps each instance's gradient the same however many instances
+# instances as a 0-dim tensor (not a Python float: training backpropagates through it). Summing keeps each instance's gradient the same however many instances
 # train together.
 
 # %% solution="ch5.importance_weighted_loss"
@@ -134,9 +139,13 @@ check("ch5.toy_model_forward", ToyModel)
 #
 # **Spec.** `train_toy_model(model, probability, importance, steps, batch_size, lr, batch_fn, loss_fn,
 # progress)` trains `model` with `torch.optim.Adam(model.parameters(), lr=lr)` for `steps` steps.
-# Each step draws a fresh batch `batch_fn(probability, batch_size)`, computes
-# `loss_fn(model(batch), batch, importance)`, zeroes the gradients, backpropagates and steps. Return
-# the list of the `steps` losses as Python floats. Show a progress bar when `progress` is true.
+# Create the optimizer once, before the loop, with Adam's other settings at their defaults. Each step
+# draws a fresh batch `batch_fn(probability, batch_size)`, computes
+# `loss_fn(model(batch), batch, importance)`, zeroes the gradients (before `backward`: the model may
+# arrive with gradients left over), backpropagates and steps. Return the list of the `steps` losses,
+# each the loss of its step computed before the update, as Python floats (`loss.item()`). Show a
+# progress bar when `progress` is true. The check trains three small models on fixed batches and
+# compares every step with the reference loop.
 
 # %% solution="ch5.train_toy_model"
 
@@ -226,8 +235,8 @@ claim(represented[-1] == 5, "at the sparse end all five sit at the corners of a 
 # superposition snap to a few special fractions rather than spreading out continuously.
 #
 # **Spec.** `dimensionality(W)` takes `W` of shape `(inst, hidden, feat)` and returns `(inst, feat)`:
-# `D_i` per instance and feature, as defined above. A feature with `W_i = 0` has dimensionality 0
-# (not NaN).
+# `D_i` per instance and feature, as defined above, as floats. A feature with `W_i = 0` exactly has
+# dimensionality 0 (not NaN).
 
 # %% solution="ch5.dimensionality"
 
@@ -279,7 +288,8 @@ claim(sum(on_plateau) >= 0.8 * len(on_plateau), "features sit on the plateaus th
 #
 # **Spec.** `correlated_batch(probability, batch_size, correlated=True)`: `probability` has shape
 # `(inst, pairs)`; the output has shape `(batch_size, inst, 2 * pairs)`, with pair `k` made of features
-# `2k` and `2k + 1`. Magnitudes are independent and uniform in `[0, 1)`.
+# `2k` and `2k + 1`. Magnitudes are independent and uniform in `[0, 1)`. Different pairs, instances,
+# examples and calls are independent of each other; only the two features of a pair depend on each other.
 #
 # - `correlated=True`: with probability `p` both features of the pair are present, otherwise both are 0;
 # - `correlated=False` (anticorrelated): the pair fires with probability `2p`, and then exactly one of
@@ -448,7 +458,8 @@ check("ch5.sae_forward", ToySAE)
 # The loss trades reconstruction against sparsity. The L1 norm of the latents is the usual
 # stand-in for "how many latents are active", and `l1_coeff` sets the exchange rate.
 #
-# **Spec.** `sae_loss(h, acts, recon, l1_coeff)` returns one loss per instance, shape `(inst,)`:
+# **Spec.** `sae_loss(h, acts, recon, l1_coeff)` returns one loss per instance, a tensor of shape
+# `(inst,)` (also for one instance) that the SAE backpropagates through:
 # the mean over batch and `d_in` of `(recon - h) ** 2`, plus `l1_coeff` times the mean over the batch of
 # `sum over latents of |acts|`.
 
@@ -599,7 +610,9 @@ fig.show()
 # activation function of several published SAE families.
 #
 # **Spec.** `jumprelu(pre, threshold, bandwidth)` returns `pre * (pre > threshold)`; `threshold` has
-# shape `(d_sae,)` and broadcasts over the leading axes of `pre`. Its backward pass must give
+# shape `(d_sae,)` and broadcasts over the leading axes of `pre` (any number of them, none included).
+# Both comparisons are strict: at `pre == threshold` the latent is off, and an input exactly
+# `bandwidth / 2` from the threshold is outside the window. Its backward pass must give
 #
 # - with respect to `pre`: `1[pre > threshold]` (times the incoming gradient);
 # - with respect to `threshold`: `-(threshold / bandwidth) * 1[|pre - threshold| < bandwidth / 2]`
@@ -672,9 +685,11 @@ print(f"held out: variance explained {quality['variance_explained']:.2f} (traini
 # Max-activating examples are the first thing anyone looks at for a new latent: the contexts where
 # it fires most strongly suggest what it represents (and then need testing).
 #
-# **Spec.** `top_activating(acts, latent, k)`: `acts` is `(batch, pos, d_sae)`. Return an integer tensor
-# of shape `(k, 2)`: the `(sequence, position)` pairs of the `k` largest values of `acts[..., latent]`
-# over the whole batch, largest first. One sequence may appear more than once.
+# **Spec.** `top_activating(acts, latent, k)`: `acts` is `(batch, pos, d_sae)`. Return a `torch.long`
+# tensor of shape `(k, 2)` (also for `k = 1` and batch 1): the `(sequence, position)` pairs of the `k`
+# largest values of `acts[..., latent]` over the whole batch, largest first. One sequence may appear
+# more than once. Equal activations may come in any order, and with ties at the k-th place any of the
+# tied pairs will do.
 
 # %% solution="ch5.top_activating"
 

@@ -117,3 +117,16 @@ def test_setup_says_how_many_threads_and_why(monkeypatch, capsys):
         env = setup(check_network=False)
         assert env.threads == 1 and torch.get_num_threads() == 1
     assert "1 thread (set by CIRCUITLAB_THREADS=1)" in capsys.readouterr().out
+
+
+def test_a_chapter_caps_threads_unless_the_user_fixed_them(monkeypatch, capsys):
+    monkeypatch.setattr(threads, "_applied", None)
+    with threads.using(2):
+        assert threads.at_most(1, "small matrices", environ={}) == 1
+        assert "Threads: 1, because small matrices" in capsys.readouterr().out
+    with threads.using(2):
+        assert threads.at_most(1, "small matrices", environ={"CIRCUITLAB_THREADS": "2"}) == 2
+        assert "keeping the 2 you asked for" in capsys.readouterr().out
+    monkeypatch.setattr(threads, "_applied", threads.ThreadChoice(2, "asked for with threads=2", 2, explicit=True))
+    with threads.using(2):
+        assert threads.at_most(1, "small matrices", environ={}) == 2

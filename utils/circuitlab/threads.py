@@ -54,6 +54,7 @@ class ThreadChoice:
     reason: str
     cores: int  # cores this process may use
     busy_elsewhere: float | None = None  # cores' worth of work by other processes (None: not measured)
+    explicit: bool = False  # the user fixed the count (setup(threads=N) or an environment variable)
 
 
 # --------------------------------------------------------------------------- cores
@@ -165,7 +166,7 @@ def choose_threads(requested: int | None = None, environ: Mapping[str, str] | No
     cores = usable_cores()
     explicit = _explicit(requested, environ)
     if explicit is not None:
-        return ThreadChoice(explicit[0], explicit[1], cores)
+        return ThreadChoice(explicit[0], explicit[1], cores, explicit=True)
     if cores == 1:
         return ThreadChoice(1, "1 core available", cores)
     busy = busy_elsewhere(sample_seconds)
@@ -182,13 +183,33 @@ def choose_threads(requested: int | None = None, environ: Mapping[str, str] | No
     return ThreadChoice(threads, reason, cores, round(busy, 2))
 
 
+_applied: ThreadChoice | None = None  # the last choice applied in this process (setup's, usually)
+
+
 def apply(choice: ThreadChoice) -> ThreadChoice:
     """Make torch use ``choice.threads`` (torch passes the count on to OpenMP and MKL)."""
+    global _applied
     import torch
 
     if torch.get_num_threads() != choice.threads:
         torch.set_num_threads(choice.threads)
+    _applied = choice
     return choice
+
+
+def at_most(threads: int, why: str, environ: Mapping[str, str] | None = None) -> int:
+    """Cap torch's threads at ``threads`` for work too small to gain from more (a chapter's toy models),
+    unless the user fixed the count, which always wins. Prints what it did and returns the count in use."""
+    import torch
+
+    environ = os.environ if environ is None else environ
+    user_fixed = (_applied is not None and _applied.explicit) or _explicit(None, environ) is not None
+    if user_fixed:
+        print(f"Threads: keeping the {torch.get_num_threads()} you asked for ({why}, {threads} would be enough).")
+    elif torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
+        print(f"Threads: {threads}, because {why}.")
+    return torch.get_num_threads()
 
 
 def use_policy(requested: int | None = None) -> ThreadChoice:
