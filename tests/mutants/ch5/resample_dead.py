@@ -75,3 +75,26 @@ def with_topk_and_data(sae, h, dead):
         sae.W_dec.data[i, idx] = u
         sae.W_enc.data[i, :, idx] = u.T * norm
         sae.b_enc.data[i, idx] = 0
+
+
+@mutant(hint="replaced the parameter")
+def new_parameters(sae, h, dead):
+    _resample(sae, h, dead)
+    sae.W_dec = torch.nn.Parameter(sae.W_dec.detach().clone())
+
+
+_first_errors = {}
+
+
+@mutant(hint="second call")
+def ranks_once(sae, h, dead):
+    # Keeps the ranking of the first call's inputs: later calls reuse stale inputs.
+    if "h" not in _first_errors:
+        _first_errors["h"] = h.clone()
+    _resample(sae, _first_errors["h"], dead)
+
+
+@mutant(hint="Gradients are switched off")
+def leaves_grad_mode_off(sae, h, dead):
+    torch.set_grad_enabled(False)
+    _resample(sae, h, dead)

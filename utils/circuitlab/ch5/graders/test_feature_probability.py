@@ -5,7 +5,7 @@ import torch
 from circuitlab.grading.testing import expect_close, reference, run_learner, submitted
 
 
-@pytest.mark.parametrize("n_instances, n_features, min_probability", [(8, 5, 0.02), (3, 4, 0.1)])
+@pytest.mark.parametrize("n_instances, n_features, min_probability", [(8, 5, 0.02), (3, 4, 0.1), (1, 3, 0.1), (5, 1, 0.5)])
 def test_matches_reference(n_instances, n_features, min_probability):
     """(inst, feat), from probability 1 (instance 0) down geometrically to min_probability"""
     out = run_learner(submitted(), n_instances, n_features, min_probability)

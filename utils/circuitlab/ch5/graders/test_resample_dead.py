@@ -12,6 +12,7 @@ CASES = {
     # name: (inst, d_in, d_sae, dead latents per instance)
     "some dead": (3, 4, 6, [[1, 4], [], [0, 2, 3, 5]]),
     "all dead in one instance": (2, 2, 5, [[0, 1, 2, 3, 4], [3]]),
+    "one instance, d_in 3, d_sae 4": (1, 3, 4, [[2]]),
 }
 
 
@@ -108,3 +109,31 @@ def test_encoder_of_resampled_latents(case):
     got_bias = torch.cat([learner.b_enc[i, dead[i]].detach() for i in range(dead.shape[0])])
     expect(torch.allclose(got_bias, torch.zeros_like(got_bias)), "Set the resampled latents' encoder bias b_enc "
            "to 0.")
+
+
+def test_second_call_and_parameters_kept():
+    """a second call resamples again from the SAE as it is now; the parameters stay the same tensors"""
+    sae, h, dead = _setup("some dead")
+    learner, expected = copy.deepcopy(sae), copy.deepcopy(sae)
+    parameters = {name: p for name, p in learner.named_parameters()}
+    with seeded(7):
+        h2 = torch.randn(40, *h.shape[1:])
+    dead2 = dead.clone()
+    dead2[1, 0] = True  # a latent of the instance that had none dead
+    run_learner(submitted(), learner, h, dead)
+    run_learner(submitted(), learner, h2, dead2, what="your resample_dead (second call)")
+    ref.resample_dead(expected, h, dead)
+    ref.resample_dead(expected, h2, dead2)
+    for name, p in learner.named_parameters():
+        expect(p is parameters[name], f"resample_dead replaced the parameter {name} with a new tensor; write into "
+               "the existing parameters (under torch.no_grad()), so an optimizer built on them keeps training them.")
+    expect(torch.is_grad_enabled(), "Gradients are switched off after your resample_dead: use torch.no_grad() as "
+           "a context manager or decorator, not torch.set_grad_enabled(False).")
+    for name, p in learner.named_parameters():
+        q = dict(expected.named_parameters())[name]
+        if not torch.allclose(p.detach(), q.detach(), atol=1e-5):
+            bad = (p.detach() - q.detach()).abs() > 1e-5
+            instances = sorted({int(i) for i in bad.nonzero()[:, 0]})
+            fail(f"After a second call (new inputs, one more dead latent in instance 1), {name} differs from the "
+                 f"reference's in instance(s) {instances}: each call must rank the inputs it is given, with the "
+                 "SAE as it is at that call.")
