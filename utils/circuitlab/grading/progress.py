@@ -37,6 +37,7 @@ def notebook_progress(path: str | os.PathLike, timeout: int = 900) -> dict[str, 
     from nbclient import NotebookClient
 
     from circuitlab.grading.engine import PROGRESS_LOG_VARIABLE
+    from circuitlab.threads import child_environment
 
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
@@ -44,19 +45,14 @@ def notebook_progress(path: str | os.PathLike, timeout: int = 900) -> dict[str, 
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "progress.jsonl"
         log.touch()
-        previous = os.environ.get(PROGRESS_LOG_VARIABLE)
-        os.environ[PROGRESS_LOG_VARIABLE] = str(log)
-        try:
-            client = NotebookClient(
-                notebook, timeout=timeout, allow_errors=True, kernel_name="python3",
-                resources={"metadata": {"path": str(path.parent.resolve())}},
-            )
-            client.execute()
-        finally:
-            if previous is None:
-                os.environ.pop(PROGRESS_LOG_VARIABLE, None)
-            else:
-                os.environ[PROGRESS_LOG_VARIABLE] = previous
+        # The kernel is a process of its own: it learns where to log, and that idle OpenMP threads
+        # should sleep rather than spin (circuitlab.threads), from its environment.
+        kernel_env = {**os.environ, **child_environment(), PROGRESS_LOG_VARIABLE: str(log)}
+        client = NotebookClient(
+            notebook, timeout=timeout, allow_errors=True, kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent.resolve())}},
+        )
+        client.execute(env=kernel_env)
         statuses: dict[str, str] = {}
         for line in log.read_text().splitlines():
             entry = json.loads(line)
