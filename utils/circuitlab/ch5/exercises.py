@@ -42,7 +42,8 @@ EXERCISES = [
         id="ch5.train_toy_model", title="Train all instances at once", reference="train_toy_model",
         points=2, difficulty=2, importance=4, minutes=10,
         hints=[
-            "A standard loop: fresh batch, forward, loss, zero the gradients, backward, step.",
+            "Build torch.optim.Adam(model.parameters(), lr=lr) once, before the loop; then each step: fresh "
+            "batch, forward, loss, zero the gradients, backward, step.",
             "Draw a new batch with batch_fn(probability, batch_size) at every step, and record loss.item().",
         ],
     ),
@@ -127,7 +128,7 @@ EXERCISES = [
         hints=[
             "Select the latent's activations, flatten (batch, pos) into one axis, and take the top k.",
             "torch.topk on the flat tensor gives indices; torch.unravel_index turns them back into "
-            "(sequence, position) pairs.",
+            "(sequence, position) pairs, already torch.long.",
         ],
     ),
 ]
