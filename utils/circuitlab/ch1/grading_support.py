@@ -68,9 +68,18 @@ def expect_same_gradients(learner: nn.Module, reference: nn.Module, make_input: 
             "Was .detach(), .data, .item(), torch.no_grad() or a NumPy step used inside forward?"
         )
     run_learner(lambda: (out * cotangent).sum().backward(), what="back-propagating through your module")
-    expect_grads_close(learner, reference, what=f"gradient on {what}")
-    if float_input:
-        expect_grads_close({"the input": x_mine.grad}, {"the input": x_ref.grad}, what=f"gradient on {what}")
+    try:
+        expect_grads_close(learner, reference, what="the gradient", context=what)
+        if float_input:
+            expect_grads_close({"the input": x_mine.grad}, {"the input": x_ref.grad}, what="the gradient",
+                               context=what)
+    except GradingFailure as failure:
+        if not torch.allclose(out.detach(), out_ref.detach(), atol=1e-4, rtol=1e-3):
+            raise GradingFailure(f"{failure} (The outputs differ too: fix them first.)") from None
+        raise GradingFailure(
+            f"{failure} Your outputs are right, so look for a step that stops or bends the gradient: .detach(), "
+            ".data, a value computed under torch.no_grad(), or a statistic treated as a constant."
+        ) from None
     learner.zero_grad(set_to_none=True)
     reference.zero_grad(set_to_none=True)
 

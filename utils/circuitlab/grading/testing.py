@@ -583,7 +583,7 @@ def _gradients(source: Any) -> dict[str, torch.Tensor | None]:
 
 
 def expect_grads_close(actual: Any, expected: Any, *, what: str = "the gradient", atol: float = 1e-6,
-                       rtol: float = 1e-3) -> None:
+                       rtol: float = 1e-3, context: str = "") -> None:
     """Compare gradients, name by name: modules (their parameters' .grad), sequences of tensors (.grad) or
     mappings name -> gradient.
 
@@ -596,21 +596,22 @@ def expect_grads_close(actual: Any, expected: Any, *, what: str = "the gradient"
     # so "zero" and the absolute tolerance are measured against the largest gradient of the whole set.
     overall = max((float(g.detach().abs().max()) for g in want.values() if g is not None and g.numel()), default=0.0)
     floor = max(atol, 1e-5 * overall)
+    where = f" ({context})" if context else ""
     for name, want_grad in want.items():
         if name not in got:
             raise GradingFailure(f"{what}: there is no {name!r} to compare (expected one).")
         got_grad = got[name]
         if want_grad is None or float(want_grad.detach().abs().max()) <= floor:
             if got_grad is not None and float(got_grad.detach().abs().max()) > 10 * floor:
-                raise GradingFailure(f"{what} of {name} is non-zero, but no gradient should reach it.")
+                raise GradingFailure(f"{what} of {name}{where} is non-zero, but no gradient should reach it.")
             continue
         if got_grad is None:
             raise GradingFailure(
-                f"No gradient reached {name}: {what} is None. Was it detached (.detach(), .item(), .data, "
+                f"No gradient reached {name}{where}: {what} is None. Was it detached (.detach(), .item(), .data, "
                 "torch.no_grad()) or did backward() never run?"
             )
         scale = float(want_grad.detach().abs().max())
-        expect_close(got_grad, want_grad, atol=max(floor, rtol * scale), rtol=rtol, what=f"{what} of {name}")
+        expect_close(got_grad, want_grad, atol=max(floor, rtol * scale), rtol=rtol, what=f"{what} of {name}{where}")
 
 
 # --------------------------------------------------------------------------- models handed to learners

@@ -31,8 +31,8 @@ def _mistakes(attn, x):
     if cfg.d_model != cfg.d_head:
         mistakes["You scaled the scores by 1/sqrt(d_model); the scale is 1/sqrt(d_head), the size of one head."] = \
             attention_variant(attn, x, scale_size=cfg.d_model)
-    if cfg.d_model % cfg.n_heads == 0 and cfg.d_model // cfg.n_heads != cfg.d_head:
-        mistakes["You scaled by sqrt(d_model / n_heads), which is d_head only when n_heads * d_head = d_model: "
+    if cfg.d_model // cfg.n_heads != cfg.d_head:
+        mistakes["You scaled by sqrt(d_model // n_heads), which is d_head only when n_heads * d_head = d_model: "
                  "use cfg.d_head."] = attention_variant(attn, x, scale_size=cfg.d_model // cfg.n_heads)
     for bias, where in (("b_Q", "after W_Q"), ("b_K", "after W_K"), ("b_V", "after W_V"), ("b_O", "once at the end")):
         mistakes[f"The bias {bias} is missing: add it {where}."] = attention_variant(attn, x, without=bias)
