@@ -25,3 +25,8 @@ def as_log_probabilities(logits, temperature):
 @alternative
 def by_inverse(logits, temperature):
     return logits * (1.0 / temperature)
+
+
+@mutant(hint="shape")
+def squeezed(logits, temperature):
+    return (logits / temperature).squeeze()
