@@ -3,10 +3,13 @@ share its code (finite differences, a brute-force loop, a closed form), so a wro
 hide behind graders that agree with it."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from circuitlab.ch3 import reference as ch3
+from circuitlab.ch4 import reference as ch4
 from circuitlab.ch3.grading_support import batch_for, metric_for, model_named
 
 
@@ -38,6 +41,138 @@ def test_attribution_patching_is_the_full_derivative(model_name):
     for head in range(model.cfg.n_heads):
         numeric = _directional_derivative(model, batch, metric, 0, head)
         assert estimate[0, head].item() == pytest.approx(numeric, rel=0.05, abs=2e-3), (model_name, head)
+
+
+# --------------------------------------------------------------------------- chapter 3: patching, metrics
+
+
+@pytest.mark.parametrize("model_name", ["offline", "wide"])
+def test_patch_head_output_matches_transformer_lens(model_name):
+    from transformer_lens import patching
+
+    model = model_named(model_name)
+    batch, metric = batch_for(model_name, mixed=True), metric_for(model_name, mixed=True)
+    with torch.no_grad():
+        _, clean_cache = model.run_with_cache(batch.tokens)
+        ours = ch3.patch_head_output(model, batch.corrupt_tokens, clean_cache, metric)
+        theirs = patching.get_act_patch_attn_head_out_all_pos(model, batch.corrupt_tokens, clean_cache, metric)
+    model.reset_hooks()
+    torch.testing.assert_close(ours, theirs.cpu().float(), atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("model_name", ["offline", "random"])
+def test_patch_residual_matches_transformer_lens(model_name):
+    from transformer_lens import patching
+
+    model = model_named(model_name)
+    batch, metric = batch_for(model_name, width=6), metric_for(model_name, width=6)
+    with torch.no_grad():
+        _, clean_cache = model.run_with_cache(batch.tokens)
+        ours = ch3.patch_residual(model, batch.corrupt_tokens, clean_cache, metric)
+        theirs = patching.get_act_patch_resid_pre(model, batch.corrupt_tokens, clean_cache, metric)
+    model.reset_hooks()
+    torch.testing.assert_close(ours, theirs.cpu().float(), atol=1e-4, rtol=1e-3)
+
+
+def test_logit_diff_matches_a_loop():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 7, 11, generator=generator)
+    end_pos, io, s = torch.tensor([6, 3, 4, 6, 2]), torch.tensor([1, 2, 3, 4, 5]), torch.tensor([0, 9, 8, 7, 6])
+    loop = [logits[i, int(end_pos[i]), int(io[i])].item() - logits[i, int(end_pos[i]), int(s[i])].item() for i in range(5)]
+    torch.testing.assert_close(ch3.logit_diff(logits, end_pos, io, s, per_prompt=True), torch.tensor(loop))
+    assert ch3.logit_diff(logits, end_pos, io, s).item() == pytest.approx(sum(loop) / 5, abs=1e-6)
+    normalised = ch3.normalised_logit_diff(logits, end_pos, io, s, clean_diff=2.0, corrupt_diff=-1.0).item()
+    assert normalised == pytest.approx((sum(loop) / 5 + 1.0) / 3.0, abs=1e-6)
+
+
+def test_residual_dla_adds_up_to_the_logit_difference():
+    """Summed over every component, DLA is the logit difference minus the unembedding bias's share."""
+    model = model_named("wide")
+    batch = batch_for("wide", mixed=True)
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(batch.tokens)
+        rows = torch.arange(len(batch))
+        stack = cache.decompose_resid(layer=-1, apply_ln=False)[:, rows, batch.end_pos]
+        directions = (model.tokens_to_residual_directions(batch.io_tokens)
+                      - model.tokens_to_residual_directions(batch.s_tokens))
+        total = ch3.residual_to_logit_diff(stack, cache, batch.end_pos, directions).sum()
+        bias = (model.b_U[batch.io_tokens] - model.b_U[batch.s_tokens]).mean()
+        want = ch3.logit_diff(logits, batch.end_pos, batch.io_tokens, batch.s_tokens) - bias
+    assert total.item() == pytest.approx(want.item(), rel=1e-4, abs=1e-4)
+
+
+def test_single_token_names_by_hand():
+    from circuitlab.ch3.grading_support import small_bpe_tokenizer
+
+    tokenizer = small_bpe_tokenizer()
+    # In the hand-built tokenizer " Ann", " Anna" and " Mary" are single tokens; "Annabel" and "Bartholomew"
+    # are single tokens only without a space.
+    assert ch3.single_token_names(["Mary", "Annabel", "Ann", "Bartholomew", "Anna"], tokenizer) == ["Mary", "Ann", "Anna"]
+
+
+# --------------------------------------------------------------------------- chapter 4: Fourier tools, losses
+
+
+@pytest.mark.parametrize("p", [3, 7, 113])
+def test_fourier_basis_is_orthonormal_and_real_fft(p):
+    basis = ch4.fourier_basis(p).double()
+    torch.testing.assert_close(basis @ basis.T, torch.eye(p, dtype=torch.float64), atol=1e-5, rtol=0)
+    x = torch.randn(p, 3, generator=torch.Generator().manual_seed(p), dtype=torch.float64)
+    coefficients = ch4.fft1d(x, basis)
+    spectrum = torch.fft.rfft(x, dim=0)  # sum_x x e^{-2 pi i k x / p}: real part the cos, minus imaginary the sin
+    expected = torch.cat([spectrum[:1].real / p ** 0.5,
+                          torch.stack([spectrum[1:].real, -spectrum[1:].imag], dim=1).reshape(-1, 3) * (2 / p) ** 0.5])
+    torch.testing.assert_close(coefficients, expected, atol=1e-4, rtol=1e-4)  # the basis is float32
+
+
+def test_fft2d_is_two_1d_transforms_and_its_terms():
+    p = 7
+    basis = ch4.fourier_basis(p).double()
+    x = torch.randn(p, p, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    coefficients = ch4.fft2d(x, basis)
+    for i, j in [(0, 0), (1, 4), (6, 2)]:
+        term = ch4.fourier_2d_basis_term(i, j, basis)
+        assert coefficients[i, j].item() == pytest.approx((term * x).sum().item(), abs=1e-9)
+
+
+def _sum_only_logits(p: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits that depend on a + b only (a random table of (a + b) mod p against the output)."""
+    table = torch.randn(p, p, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    a, b = torch.arange(p).repeat_interleave(p), torch.arange(p).repeat(p)
+    return table[(a + b) % p], (a + b) % p
+
+
+def test_restricted_loss_keeping_every_frequency_is_the_full_loss():
+    p = 11
+    logits, labels = _sum_only_logits(p, 0)
+    every = torch.arange(1, p // 2 + 1)
+    full = torch.nn.functional.cross_entropy(logits, labels).item()
+    assert ch4.restricted_loss(logits, labels, every).item() == pytest.approx(full, rel=1e-9)
+    # Removing every frequency leaves each output's mean: the loss of constant logits.
+    train = torch.arange(0, p * p, 2)
+    constant = logits.mean(0, keepdim=True).expand_as(logits)
+    want = torch.nn.functional.cross_entropy(constant[train], labels[train]).item()
+    assert ch4.excluded_loss(logits, labels, every, train).item() == pytest.approx(want, rel=1e-9)
+
+
+def test_key_frequencies_of_a_planted_embedding():
+    p = 13
+    x = torch.arange(p, dtype=torch.float64)
+    angle = 2 * math.pi * x / p
+    W_E = torch.stack([3 * torch.cos(5 * angle), 2 * torch.sin(2 * angle), torch.cos(4 * angle), 0.1 * torch.cos(angle)], 1)
+    # Shares 9 : 4 : 1 : 0.01 of the squared norm: 0.9 needs 5 and 2, 0.5 needs 5 alone, 0.99 needs 5, 2 and 4.
+    basis = ch4.fourier_basis(p).double()
+    assert ch4.key_frequencies(W_E, basis, 0.9).tolist() == [5, 2]
+    assert ch4.key_frequencies(W_E, basis, 0.5).tolist() == [5]
+    assert ch4.key_frequencies(W_E, basis, 0.99).tolist() == [5, 2, 4]
+
+
+def test_mod_add_dataset_by_hand():
+    tokens, labels, train, test = ch4.make_dataset(5, 0.4, seed=3)
+    for row in range(25):
+        a, b = divmod(row, 5)
+        assert tokens[row].tolist() == [a, b, 5] and labels[row].item() == (a + b) % 5
+    assert len(train) == 10 and sorted(train.tolist() + test.tolist()) == list(range(25))
 
 
 # --------------------------------------------------------------------------- chapter 5
@@ -137,144 +272,6 @@ def test_ch5_top_activating_brute_force():
     ranked = sorted(((float(acts[b, p, 1]), b, p) for b in range(5) for p in range(7)), reverse=True)
     assert out.dtype == torch.long
     assert out.tolist() == [[b, p] for _, b, p in ranked[:6]]
-
-
-# --------------------------------------------------------------------------- chapter 2 (induction heads)
-# Each check recomputes the reference's quantity with explicit loops, dense matrices, or an identity the
-# model itself guarantees (the cached activations), on the trained model and a random one with biases.
-
-from circuitlab.ch2 import reference as ch2  # noqa: E402
-from circuitlab.ch2 import models as ch2_models  # noqa: E402
-
-
-def _ch2_random_pattern(batch: int = 2, heads: int = 3, seq: int = 6) -> torch.Tensor:
-    torch.manual_seed(3)
-    scores = torch.randn(batch, heads, seq, seq)
-    return scores.masked_fill(torch.triu(torch.ones(seq, seq, dtype=torch.bool), 1), -torch.inf).softmax(-1)
-
-
-def test_ch2_detectors_brute_force():
-    pattern = _ch2_random_pattern()
-    batch, heads, seq, _ = pattern.shape
-    for h in range(heads):
-        current = sum(float(pattern[b, h, i, i]) for b in range(batch) for i in range(seq)) / (batch * seq)
-        previous = sum(float(pattern[b, h, i, i - 1]) for b in range(batch) for i in range(1, seq)) / (batch * (seq - 1))
-        first = sum(float(pattern[b, h, i, 0]) for b in range(batch) for i in range(seq)) / (batch * seq)
-        assert float(ch2.current_attn_score(pattern)[h]) == pytest.approx(current, abs=1e-6)
-        assert float(ch2.prev_attn_score(pattern)[h]) == pytest.approx(previous, abs=1e-6)
-        assert float(ch2.first_attn_score(pattern)[h]) == pytest.approx(first, abs=1e-6)
-
-
-@pytest.mark.parametrize("name", ["shipped", "random"])
-def test_ch2_attention_pattern_is_the_models(name):
-    _, _, cache = ch2_models.cached_run(name)
-    for layer in range(ch2_models.model_named(name).cfg.n_layers):
-        mine = ch2.attention_pattern(cache["q", layer][1], cache["k", layer][1])
-        assert torch.allclose(mine, cache["pattern", layer][1], atol=1e-6)
-
-
-def test_ch2_repeated_tokens_are_torch_randint():
-    torch.manual_seed(5)
-    tokens = ch2.repeated_tokens(3, 4, 2, 9, 0)
-    torch.manual_seed(5)
-    half = torch.randint(2, 9, (3, 4))
-    assert tokens.dtype == torch.long
-    assert tokens.tolist() == [[0, *row, *row] for row in half.tolist()]
-
-
-def test_ch2_token_log_probs_loop():
-    torch.manual_seed(6)
-    logits, tokens = torch.randn(2, 5, 7), torch.randint(0, 7, (2, 5))
-    out = ch2.token_log_probs(logits, tokens)
-    for b in range(2):
-        for j in range(4):
-            row = logits[b, j].double()
-            expected = float(row[tokens[b, j + 1]] - row.exp().sum().log())
-            assert float(out[b, j]) == pytest.approx(expected, abs=1e-5)
-
-
-@pytest.mark.parametrize("name", ["shipped", "random"])
-def test_ch2_induction_scores_loop(name):
-    model = ch2_models.model_named(name)
-    half_len = 5
-    tokens = ch2_models.repeated_inputs(name, 2, half_len)
-    scores = ch2.induction_scores(model, tokens, half_len)
-    _, cache = model.run_with_cache(tokens)
-    for layer in range(model.cfg.n_layers):
-        pattern = cache["pattern", layer]
-        for h in range(model.cfg.n_heads):
-            values = [float(pattern[b, h, half_len + i, i + 1]) for b in range(2) for i in range(1, half_len + 1)]
-            assert float(scores[layer, h]) == pytest.approx(sum(values) / len(values), abs=1e-6)
-
-
-@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
-def test_ch2_logit_attribution_adds_up_to_the_logits(name):
-    """Components + the bias terms (b_O of every layer, through the same LayerNorm; b_U) = the correct logit."""
-    model = ch2_models.model_named(name)
-    tokens, logits, cache = ch2_models.cached_run(name)
-    attribution = ch2.logit_attribution(model, cache, tokens)
-    bias = model.b_O.sum(0)
-    scale = cache["ln_final.hook_scale"][:, :-1]
-    bias_logits = ((bias - bias.mean()) / scale) @ model.W_U + model.b_U
-    bias_term = bias_logits.gather(-1, tokens[:, 1:, None])[..., 0]
-    correct = logits[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
-    assert torch.allclose(attribution.sum(-1) + bias_term, correct, atol=1e-4)
-
-
-@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
-def test_ch2_logit_lens_last_stage_is_the_output(name):
-    model = ch2_models.model_named(name)
-    tokens, logits, cache = ch2_models.cached_run(name)
-    lens = ch2.logit_lens(model, cache, tokens)
-    assert torch.allclose(lens[-1], ch2.token_log_probs(logits, tokens), atol=1e-4)
-
-
-@pytest.mark.parametrize("name", ["shipped", "random", "wide"])
-def test_ch2_decomposed_keys_rebuild_the_cached_keys(name):
-    model = ch2_models.model_named(name)
-    _, _, cache = ch2_models.cached_run(name)
-    scale = cache["blocks.1.ln1.hook_scale"]
-    b_O = model.b_O[0]
-    for head in range(model.cfg.n_heads):
-        keys = ch2.decompose_keys(model, cache, head)
-        bias = ((b_O - b_O.mean()) / scale) @ model.W_K[1, head] + model.b_K[1, head]
-        assert torch.allclose(keys.sum(0) + bias, cache["k", 1][:, :, head], atol=1e-4)
-
-
-def test_ch2_ablation_scores_match_zeroed_weights():
-    """Zeroing a head's z is zeroing its slice of W_O: ablate through the weights of a copy instead."""
-    import copy
-
-    name, half_len = "random", 4
-    model = ch2_models.model_named(name)
-    tokens = ch2_models.repeated_inputs(name, 2, half_len)
-    scores = ch2.ablation_scores(model, tokens, half_len)
-    baseline = -ch2.token_log_probs(model(tokens), tokens)[:, half_len + 1:].mean()
-    d_head = model.cfg.d_head
-    for layer, head in [(0, 0), (1, 2), (2, 1)]:
-        edited = copy.deepcopy(model)
-        out_proj = edited.blocks[layer].attn.o.weight  # (d_model, n_heads * d_head)
-        with torch.no_grad():
-            out_proj[:, head * d_head:(head + 1) * d_head] = 0.0
-        loss = -ch2.token_log_probs(edited(tokens), tokens)[:, half_len + 1:].mean()
-        assert float(scores[layer, head]) == pytest.approx(float(loss - baseline), abs=1e-5)
-
-
-@pytest.mark.parametrize("name", ["shipped", "wide"])
-def test_ch2_circuits_with_dense_matrices(name):
-    model = ch2_models.model_named(name)
-    with torch.no_grad():
-        ov = [model.W_V[0, h] @ model.W_O[0, h] for h in range(model.cfg.n_heads)]
-        qk_t = [(model.W_Q[1, h] @ model.W_K[1, h].T).T for h in range(model.cfg.n_heads)]
-        dense = torch.tensor([[float(torch.linalg.matrix_norm(a @ b) / (torch.linalg.matrix_norm(a) *
-                                                                       torch.linalg.matrix_norm(b)))
-                               for b in qk_t] for a in ov])
-        assert torch.allclose(ch2.k_composition_scores(model), dense, atol=1e-5)
-        full = model.W_E @ (model.W_V[1, 0] @ model.W_O[1, 0]) @ model.W_U
-        hits = sum(int(full[i].argmax()) == i for i in range(full.shape[0]))
-        assert ch2.full_ov_top1(model, 1, 0) == pytest.approx(hits / full.shape[0], abs=1e-9)
-        assert isinstance(ch2.full_ov_top1(model, 1, 0), float)
-        assert isinstance(ch2.composition_score(model.OV[0, 0], model.QK[1, 0].T), float)
 
 
 # --------------------------------------------------------------------------- chapters 0 and 1
