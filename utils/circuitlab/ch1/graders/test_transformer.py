@@ -47,7 +47,9 @@ def test_matches_reference(cfg_name, batch, seq):
                      axis_names=AXES, hint="The first call changed something the second one reads.")
 
 
-@pytest.mark.parametrize("cfg_name", ["small", "odd"])
+# One TransformerLens twin (booting one costs seconds): the odd config, whose heads do not tile d_model,
+# catches more than the small one would; the reference comparisons above cover the other configs.
+@pytest.mark.parametrize("cfg_name", ["odd"])
 def test_matches_transformerlens(cfg_name):
     """with a TransformerLens model's weights loaded, logits match TransformerLens to 1e-5"""
     from circuitlab.ch1.equivalence import load_tl_weights
