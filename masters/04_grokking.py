@@ -270,7 +270,9 @@ print("largest deviation of basis @ basis.T from the identity:",
 # Applying it to the embedding tells us which frequencies the model uses to represent numbers.
 #
 # **Spec.** `fft1d(x, basis)` takes `x` whose first axis has length p (the input value; any further axes
-# are kept) and returns the coefficients with the same shape: `out[i, ...] = Σ_x basis[i, x] · x[x, ...]`.
+# are kept, a trailing axis of length 1 included) and returns the coefficients with the same shape:
+# `out[i, ...] = Σ_x basis[i, x] · x[x, ...]`. `x` and `basis` share a dtype, float32 or float64; return a
+# floating-point tensor (either dtype).
 
 # %% solution="ch4.fft1d"
 
@@ -296,7 +298,11 @@ print(f"largest single component's share: trained {embedding_power.max() / embed
 # **Spec.** `key_frequencies(W_E, basis, fraction=0.9)` takes an embedding (p, d_model). Frequency k's
 # share is the squared norm of rows 2k-1 and 2k of `fft1d(W_E, basis)` over the squared norm of all the
 # coefficients. Return a 1D long tensor of the fewest frequencies whose shares add up to at least
-# `fraction`, taken largest share first and listed in that order.
+# `fraction`, taken largest share first and listed in that order (shape `(n,)`, also when n is 1). "At least"
+# includes equality: when the first frequencies' shares add up to exactly `fraction`, stop there. Frequencies
+# with equal shares may come in either order, and when the cut falls between equal shares either may be taken.
+# `basis` is `fourier_basis(p)` or any orthonormal basis laid out the same way (one check uses the identity, so
+# that the shares are exact fractions).
 
 # %% solution="ch4.key_frequencies"
 
@@ -345,7 +351,8 @@ claim(len(key_freqs) <= 8 and embedding_power.max() / embedding_power.sum() > 5 
 # `cos(w(a + b))`. So the 2D basis functions are outer products of 1D ones, never sums (a sum of a wave
 # in a and a wave in b cannot represent anything that depends on a and b jointly).
 #
-# **Spec.** `fourier_2d_basis_term(i, j, basis)` returns the (p, p) grid `f[a, b] = basis[i][a] · basis[j][b]`.
+# **Spec.** `fourier_2d_basis_term(i, j, basis)` (i and j Python ints, `basis` float32 or float64) returns the
+# (p, p) floating-point grid `f[a, b] = basis[i][a] · basis[j][b]`.
 
 # %% solution="ch4.fourier_2d_basis_term"
 
@@ -366,7 +373,9 @@ fig.show()
 # made of; applied to all 512 neurons at once it becomes the basis of the clustering below.
 #
 # **Spec.** `fft2d(x, basis)` takes `x` whose first two axes are a and b (length p each; further axes are
-# kept) and returns coefficients of the same shape: `out[i, j, ...] = Σ_a Σ_b basis[i, a] · basis[j, b] · x[a, b, ...]`.
+# kept, a trailing axis of length 1 included) and returns coefficients of the same shape:
+# `out[i, j, ...] = Σ_a Σ_b basis[i, a] · basis[j, b] · x[a, b, ...]`. `x` and `basis` share a dtype, float32 or
+# float64; return a floating-point tensor (either dtype).
 # Transform one axis at a time: a single three-operand `einsum` is correct, but without a contraction
 # optimiser torch evaluates it through a (p, p, p, p) intermediate, which is slow and large.
 
@@ -400,8 +409,11 @@ fig.update_layout(height=420).show()
 # **Spec.** `neuron_freq_fve(neuron_acts, basis)` takes activations (p, p, d_mlp) indexed [a, b, neuron].
 # Compute the squared 2D coefficients and zero the [0, 0] term. For each k = 1..(p-1)/2, the explained
 # power is the sum over rows and columns {0, 2k-1, 2k}; the fraction of variance explained is that over
-# the neuron's total power. Return `(freqs, fve)`, both of shape (d_mlp,): each neuron's best frequency
-# (long) and its fraction of variance explained (float).
+# the neuron's total power (its own: sum over the two Fourier axes). Return the tuple `(freqs, fve)`, both of
+# shape (d_mlp,) (also for one neuron): each neuron's best frequency as a `torch.long` tensor, and its fraction
+# of variance explained as a floating-point tensor. When two frequencies explain the same fraction, either may
+# be returned. A neuron whose activations are all zero has no variance: its fve may be NaN (0 / 0) or 0, and
+# its frequency is not checked.
 
 # %% solution="ch4.neuron_freq_fve"
 

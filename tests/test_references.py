@@ -175,6 +175,31 @@ def test_mod_add_dataset_by_hand():
     assert len(train) == 10 and sorted(train.tolist() + test.tolist()) == list(range(25))
 
 
+
+@pytest.mark.parametrize("p", [5, 13])
+def test_neuron_freq_fve_is_a_least_squares_fit_of_waves(p):
+    """A frequency's explained variance is what a least-squares fit on the nine products of {1, cos k, sin k}
+    in a and in b (built from torch.cos directly, not the basis) recovers of the neuron's variance."""
+    generator = torch.Generator().manual_seed(p)
+    angle = 2 * math.pi * torch.arange(p, dtype=torch.float64) / p
+    a, b = angle[:, None, None], angle[None, :, None]
+    k = torch.randint(1, p // 2 + 1, (6,), generator=generator)
+    acts = torch.relu(torch.cos(k * a + 1.0) + torch.cos(k * b - 0.5)
+                      + 0.3 * torch.randn(p, p, 6, generator=generator, dtype=torch.float64))
+    freqs, fve = ch4.neuron_freq_fve(acts, ch4.fourier_basis(p).double())
+    flat = acts.reshape(p * p, -1)
+    centred_norm = (flat - flat.mean(0)).pow(2).sum(0)
+    explained = []
+    for frequency in range(1, p // 2 + 1):
+        waves_a = torch.stack([torch.ones(p, dtype=torch.float64), torch.cos(frequency * angle),
+                               torch.sin(frequency * angle)], 1)
+        design = torch.einsum("au,bv->abuv", waves_a, waves_a).reshape(p * p, 9)
+        fitted = design @ torch.linalg.lstsq(design, flat).solution
+        explained.append((fitted - flat.mean(0)).pow(2).sum(0) / centred_norm)
+    table = torch.stack(explained)
+    torch.testing.assert_close(fve, table.max(0).values, atol=1e-6, rtol=1e-6)
+    assert freqs.tolist() == (table.argmax(0) + 1).tolist()
+
 # --------------------------------------------------------------------------- chapter 5
 
 import math

@@ -42,7 +42,7 @@ EXERCISES = [
         hints=["Square the coefficients of fft1d(W_E, basis) and sum over d_model: one power per basis row.",
                "Frequency k's power is rows 2k-1 and 2k together: power[1::2] + power[2::2] is indexed by k-1.",
                "Sort descending, take the cumulative sum divided by the total power, and keep frequencies until "
-               "it reaches the fraction (the one that crosses it included)."],
+               "it reaches the fraction (the one that crosses it included; reaching it exactly is enough)."],
     ),
     Exercise(
         id="ch4.fourier_2d_basis_term", title="A 2D Fourier basis function", reference="fourier_2d_basis_term",

@@ -13,7 +13,12 @@ from circuitlab.ch4.training import SERIES_NAME
 from circuitlab.data.modular import ModularAdditionData, modular_addition_data
 
 __all__ = ["final_model", "early_model", "shipped_data", "all_pair_logits", "neuron_acts", "key_freqs",
-           "synthetic_embedding", "trig_directions", "progress_cases", "mean_cross_entropy"]
+           "synthetic_embedding", "trig_directions", "progress_cases", "mean_cross_entropy", "on_input"]
+
+
+def on_input(case: str, mistakes: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The named mistakes with the input they were recognised on in front, so the learner can reproduce it."""
+    return {f"On {case}: {hint}": candidate for hint, candidate in mistakes.items()}
 
 
 @lru_cache(maxsize=None)
