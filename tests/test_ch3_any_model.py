@@ -1,9 +1,12 @@
 """Chapter 3 tells the truth about whichever model runs: the solution notebook, executed on a model it
 has never seen, runs top to bottom, every check passes, and it says when there is nothing to find.
 
-The model has GPT-2 small's layout (12 layers of 12 heads, so every loop over heads runs at the
-paper's scale) with a tiny width and random weights, saved as a Hugging Face directory and loaded
-through ``CIRCUITLAB_IOI_DIR``, the same path a learner uses for a second trained seed.
+The model stands where a download of GPT-2 small would: GPT-2's architecture and layout (12 layers of
+12 heads, so every loop over heads runs at the paper's scale) with a tiny width and random weights,
+and a byte-level BPE tokenizer, in a temporary Hugging Face cache under the name ``gpt2``
+(tests/fake_gpt2.py). The chapter's default, ``CIRCUITLAB_IOI_MODEL=auto``, finds it with
+``HF_HUB_OFFLINE=1`` and loads it by the code that loads GPT-2 small, so this one run covers both the
+download path and a model that does not do the task.
 """
 from __future__ import annotations
 
@@ -15,15 +18,7 @@ from nbclient import NotebookClient
 
 from circuitlab.authoring.build import output_paths
 from exercise_sources import ROOT
-
-
-def _random_gpt2_layout_model(directory) -> None:
-    from circuitlab.ch3 import train_ioi
-
-    tokenizer = train_ioi.build_tokenizer()
-    layout = train_ioi.Recipe(n_layer=12, n_head=12, n_embd=48, n_inner=64, seed=0)
-    train_ioi.build_model(layout, vocab_size=len(tokenizer)).save_pretrained(str(directory))
-    tokenizer.save_pretrained(str(directory))
+from fake_gpt2 import offline_cache_environment, write_fake_gpt2
 
 
 def _stdout(notebook) -> list[str]:
@@ -32,17 +27,20 @@ def _stdout(notebook) -> list[str]:
 
 
 @pytest.mark.notebook
-def test_chapter_3_runs_on_an_untrained_gpt2_layout_model(tmp_path, monkeypatch):
-    model_dir = tmp_path / "untrained-12x12"
-    _random_gpt2_layout_model(model_dir)
-    monkeypatch.setenv("CIRCUITLAB_IOI_DIR", str(model_dir))  # the kernel inherits this process's environment
+def test_chapter_3_runs_on_an_untrained_gpt2_from_the_cache(tmp_path, monkeypatch):
+    write_fake_gpt2(tmp_path / "hf-home", n_layer=12, n_head=12, n_embd=48, n_inner=64)
+    # The kernel inherits this process's environment: the temporary cache, offline, the default choice.
+    for name, value in offline_cache_environment(tmp_path / "hf-home").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CIRCUITLAB_IOI_MODEL", raising=False)
+    monkeypatch.delenv("CIRCUITLAB_IOI_DIR", raising=False)
     notebook = nbformat.read(output_paths(ROOT, "03_ioi").solution, as_version=4)
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
     NotebookClient(notebook, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = "\n".join(_stdout(notebook))
-    assert "Loaded untrained-12x12: 12 layers x 12 heads" in text
-    assert "untrained-12x12 does not do the task" in text
+    assert "Chapter 3 model: gpt2, because CIRCUITLAB_IOI_MODEL=auto and GPT-2 small is in the local" in text
+    assert "Loaded gpt2: 12 layers x 12 heads, d_model 48" in text
+    assert "gpt2 does not do the task" in text
     assert "❌" not in text and "⏳" not in text
     # No role is claimed for a model that has none.
     assert "name mover              : none found" in text and "duplicate-token         : none found" in text

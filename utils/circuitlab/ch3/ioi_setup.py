@@ -1,7 +1,8 @@
 """Models and batches for chapter 3.
 
 - ``offline_model()``: the shipped IOI model, booted through TransformerLens exactly like GPT-2 small.
-- ``chapter_model()``: GPT-2 small when the network allows (and ``CIRCUITLAB_IOI_MODEL=gpt2``), else the offline model.
+- ``chapter_model()``: the model ``CIRCUITLAB_IOI_MODEL`` asks for (``auto``, the default: GPT-2 small when
+  it can be downloaded or is cached, else the offline model; ``gpt2``; ``offline``), saying which and why.
 - ``tiny_random_model()``: an untrained two-layer GPT-2 with the offline tokenizer, used by the graders
   to check that a solution does not depend on one particular model.
 - ``make_batch(model, prompts)``: tokens, corrupted tokens, answer tokens and end positions.
@@ -20,8 +21,8 @@ from torch import Tensor
 
 from circuitlab.data import ioi
 from circuitlab.data.ioi import IOIPrompt
-from circuitlab.models import (CHECKPOINT_DIR, load_gpt2_from_hf, load_gpt2_small, load_hf_directory, load_tokenizer,
-                               make_tokenizer)
+from circuitlab.models import (CHECKPOINT_DIR, gpt2_source, load_gpt2_from_hf, load_gpt2_small, load_hf_directory,
+                               load_tokenizer, make_tokenizer)
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
@@ -43,14 +44,70 @@ def offline_metadata() -> dict:
     return json.loads((OFFLINE_MODEL_DIR / "config.json").read_text()).get("circuitlab_metadata", {})
 
 
+IOI_MODEL_VARIABLE = "CIRCUITLAB_IOI_MODEL"
+IOI_DIR_VARIABLE = "CIRCUITLAB_IOI_DIR"
+GPT2_NAME = "gpt2"
+# Accepted spellings of CIRCUITLAB_IOI_MODEL; unset or empty means auto.
+_MODEL_CHOICES = {"": "auto", "auto": "auto", "gpt2": "gpt2", "gpt2-small": "gpt2", "offline": "offline"}
+
+
+def requested_model() -> str:
+    """``auto``, ``gpt2`` or ``offline``, from ``CIRCUITLAB_IOI_MODEL`` (a typo is an error, not a silent default)."""
+    raw = os.environ.get(IOI_MODEL_VARIABLE, "").strip().lower()
+    if raw not in _MODEL_CHOICES:
+        raise ValueError(f"{IOI_MODEL_VARIABLE}={raw!r} is not a choice: use auto (the default), gpt2 or offline.")
+    return _MODEL_CHOICES[raw]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model chapter 3 runs on, and the sentence that says why."""
+
+    name: str  # "gpt2", or the offline model directory's name
+    reason: str
+
+    @property
+    def is_gpt2(self) -> bool:
+        return self.name == GPT2_NAME
+
+
+def choose_model() -> ModelChoice:
+    """Decide the chapter's model without loading it (the cache and the Hub are only looked up)."""
+    request = requested_model()
+    offline_name = OFFLINE_MODEL_DIR.name  # "ioi-wordlevel" unless CIRCUITLAB_IOI_DIR names another model
+    if request == "offline":
+        return ModelChoice(offline_name, f"{IOI_MODEL_VARIABLE}=offline")
+    if request == "auto" and os.environ.get(IOI_DIR_VARIABLE):
+        # Naming a directory is a more specific request than "whatever is available".
+        return ModelChoice(offline_name, f"{IOI_DIR_VARIABLE} names it")
+    source = gpt2_source()
+    if source == "cache":
+        return ModelChoice(GPT2_NAME, f"{IOI_MODEL_VARIABLE}={request} and GPT-2 small is in the local Hugging Face cache")
+    if source == "hub":
+        return ModelChoice(GPT2_NAME, f"{IOI_MODEL_VARIABLE}={request} and the Hugging Face Hub answers "
+                                      "(the first run downloads about 550 MB)")
+    if request == "gpt2":
+        return ModelChoice(GPT2_NAME, f"{IOI_MODEL_VARIABLE}=gpt2, although the Hub is out of reach and nothing is cached")
+    return ModelChoice(offline_name, f"{IOI_MODEL_VARIABLE}=auto, and GPT-2 small can neither be downloaded (the Hub is "
+                                     "out of reach, or HF_HUB_OFFLINE=1) nor found in the local Hugging Face cache")
+
+
 def chapter_model():
-    """GPT-2 small if requested and reachable, otherwise the offline model. Returns (model, name)."""
-    if os.environ.get("CIRCUITLAB_IOI_MODEL", "").lower() in {"gpt2", "gpt2-small"}:
+    """The model :func:`choose_model` picks, loaded; prints which and why. Returns (model, name).
+
+    ``CIRCUITLAB_IOI_MODEL=gpt2`` insists: if GPT-2 small cannot be loaded, that is an error. Under ``auto`` a
+    failed load (a broken download, say) is reported and the offline model is used instead.
+    """
+    choice = choose_model()
+    print(f"Chapter 3 model: {choice.name}, because {choice.reason}.")
+    if choice.is_gpt2:
         try:
-            return load_gpt2_small(stand_in=OFFLINE_MODEL), "gpt2"
-        except Exception as error:  # offline: say so and fall back
-            print(f"GPT-2 small is unavailable ({error}); using the offline model.")
-    return offline_model(), OFFLINE_MODEL_DIR.name  # "ioi-wordlevel" unless CIRCUITLAB_IOI_DIR names another model
+            return load_gpt2_small(stand_in=OFFLINE_MODEL), GPT2_NAME
+        except Exception as error:
+            if requested_model() == "gpt2":
+                raise
+            print(f"GPT-2 small could not be loaded ({error}); using {OFFLINE_MODEL_DIR.name} instead.")
+    return offline_model(), OFFLINE_MODEL_DIR.name
 
 
 def build_tokenizer():

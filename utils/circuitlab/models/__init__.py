@@ -10,8 +10,11 @@ touches this file (and the API smoke test in ``tests/test_tl_api.py``) and nothi
 - ``load_shipped(name)`` loads a checkpoint that ships inside this package.
 - ``load_hf_directory(path)`` boots a saved Hugging Face model (GPT-2 architecture)
   through the same TransformerLens path as GPT-2 small.
-- ``load_gpt2_small()`` loads the real GPT-2 small when the network allows, and
-  otherwise raises ``ModelNeedsNetwork`` naming the offline stand-in.
+- ``load_gpt2_small()`` loads the real GPT-2 small when the network allows or a
+  previous download sits in the local Hugging Face cache, and otherwise raises
+  ``ModelNeedsNetwork`` naming the offline stand-in.
+- ``gpt2_source()`` says where GPT-2 small would come from (the cache, the Hub) or
+  ``None``, without loading anything.
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ __all__ = [
     "make_tokenizer",
     "act_name",
     "hub_is_reachable",
+    "GPT2_REPO",
+    "gpt2_in_local_cache",
+    "gpt2_source",
 ]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -242,19 +248,52 @@ def hub_is_reachable(timeout: float = 1.5) -> bool:
         return False
 
 
-def load_gpt2_small(device: str | None = None, stand_in: str | None = None):
-    """GPT-2 small through TransformerLens with compatibility mode, when the network allows.
+# The Hub name GPT-2 small is loaded by; a download is cached under ``models--gpt2``.
+GPT2_REPO = "gpt2"
+# What a usable cached copy must hold: the config and the weights in one of the Hub's formats.
+_GPT2_CONFIG_FILE = "config.json"
+_GPT2_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
-    Offline, raises :class:`ModelNeedsNetwork` whose message names ``stand_in`` (the
-    shipped model a chapter uses instead), so the learner knows what to do.
+
+def gpt2_in_local_cache() -> bool:
+    """Whether GPT-2 small's config and weights sit in the local Hugging Face cache.
+
+    The cache is wherever ``HF_HUB_CACHE`` / ``HF_HOME`` pointed when ``huggingface_hub``
+    was imported: the same place the loader will read, so the answer and the load agree.
     """
-    if not hub_is_reachable():
+    from huggingface_hub import try_to_load_from_cache
+
+    def cached(filename: str) -> bool:
+        return isinstance(try_to_load_from_cache(GPT2_REPO, filename), str)
+
+    return cached(_GPT2_CONFIG_FILE) and any(cached(name) for name in _GPT2_WEIGHT_FILES)
+
+
+def gpt2_source() -> str | None:
+    """Where GPT-2 small would be loaded from: ``"cache"``, ``"hub"`` or ``None`` (nowhere).
+
+    The cache is asked first: it costs a file lookup, the Hub a network round trip.
+    """
+    if gpt2_in_local_cache():
+        return "cache"
+    if hub_is_reachable():
+        return "hub"
+    return None
+
+
+def load_gpt2_small(device: str | None = None, stand_in: str | None = None):
+    """GPT-2 small through TransformerLens with compatibility mode, when the network or the cache allows.
+
+    Without either, raises :class:`ModelNeedsNetwork` whose message names ``stand_in``
+    (the shipped model a chapter uses instead), so the learner knows what to do.
+    """
+    if gpt2_source() is None:
         where = f" The offline stand-in for this chapter is {stand_in!r}." if stand_in else ""
         raise ModelNeedsNetwork(
             "GPT-2 small has to be downloaded from the Hugging Face Hub, which is out of reach "
-            f"(offline, or HF_HUB_OFFLINE=1).{where}"
+            f"(offline, or HF_HUB_OFFLINE=1), and it is not in the local Hugging Face cache.{where}"
         )
-    model = _bridge().boot_transformers("gpt2", device=device or "cpu")
+    model = _bridge().boot_transformers(GPT2_REPO, device=device or "cpu")
     model.enable_compatibility_mode()
     return model.eval()
 
