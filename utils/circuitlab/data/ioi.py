@@ -24,6 +24,7 @@ pre-tokenizer splits punctuation off.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
@@ -44,6 +45,13 @@ __all__ = [
     "ioi_prompts",
     "corpus_documents",
     "vocabulary",
+    "SHORTCUT_FREE_FAMILIES",
+    "SHORTCUT_FREE_TEMPLATES",
+    "shortcut_free_prompts",
+    "SHORTCUTS",
+    "name_layout",
+    "shortcut_accuracy",
+    "shortcut_table",
 ]
 
 # Common first names (each a single token for GPT-2 with a leading space; the offline
@@ -256,19 +264,26 @@ def corpus_documents(
     seed: int = 0,
     ioi_fraction: float = 0.5,
     distractor_fraction: float = 0.35,
+    shortcut_free: bool = False,
 ) -> Iterator[str]:
     """Documents of one or two sentences, a fraction of the sentences IOI.
 
     ``distractor_fraction`` of the IOI sentences use :data:`DISTRACTOR_TEMPLATES`, which
-    a model can only complete by noticing which name is repeated.
+    a model can only complete by noticing which name is repeated. With ``shortcut_free``
+    (opt-in, for a future model) every IOI sentence comes from :func:`shortcut_free_prompts`
+    instead, and ``distractor_fraction`` is not used; the default corpus is unchanged.
     """
     rng = random.Random(seed)
     for _ in range(n_documents):
         sentences = []
         for _ in range(rng.choice((1, 2))):
             if rng.random() < ioi_fraction:
-                pool = DISTRACTOR_TEMPLATES if rng.random() < distractor_fraction else TRAIN_TEMPLATES
-                sentences.append(_ioi_sentence(rng, pool, TRAIN_NAMES))
+                if shortcut_free:
+                    prompt = shortcut_free_prompts(1, names=TRAIN_NAMES, seed=rng.randrange(2**31))[0]
+                    sentences.append(f"{prompt.text} {prompt.io}.")
+                else:  # the default corpus: the same draws, in the same order, as before the option existed
+                    pool = DISTRACTOR_TEMPLATES if rng.random() < distractor_fraction else TRAIN_TEMPLATES
+                    sentences.append(_ioi_sentence(rng, pool, TRAIN_NAMES))
             else:
                 sentences.append(_filler(rng, NAMES))
         yield " ".join(sentences)
@@ -279,11 +294,16 @@ def _words(text: str) -> Iterable[str]:
         yield raw
 
 
-def vocabulary() -> list[str]:
-    """Every word the generator can write (the word-level tokenizer's vocabulary), sorted."""
+def vocabulary(shortcut_free: bool = False) -> list[str]:
+    """Every word the generator can write (the word-level tokenizer's vocabulary), sorted.
+
+    ``shortcut_free`` adds the words of :data:`SHORTCUT_FREE_TEMPLATES` (for a model trained with
+    ``corpus_documents(shortcut_free=True)``); the default list is the shipped tokenizer's.
+    """
     words: set[str] = set(NAMES) | set(PLACES) | set(OBJECTS)
-    blank = dict(A="", B="", S="", C="", P="", O="", X="", Y="", Z="")
-    for template in TEMPLATES + DISTRACTOR_TEMPLATES + FILLER_TEMPLATES:
+    blank = dict(A="", B="", S="", C="", P="", O="", X="", Y="", Z="", IO="", S1="", S2="")
+    extra = SHORTCUT_FREE_TEMPLATES if shortcut_free else ()
+    for template in TEMPLATES + DISTRACTOR_TEMPLATES + FILLER_TEMPLATES + extra:
         words.update(_words(template.format(**blank)))
     return sorted(words)
 
@@ -292,3 +312,174 @@ def with_order(prompts: Sequence[IOIPrompt], order: str) -> list[IOIPrompt]:
     """The prompts of one order only."""
     return [p for p in prompts if p.order == order]
 
+
+
+# --------------------------------------------------------------------------- a corpus without shortcuts
+#
+# In every template above, the first clause names IO and S and the second clause repeats S. A model can
+# then answer "a name of the first clause that the second clause does not repeat", or "not the most
+# recent name", without detecting which name is repeated. The families below move the answer around:
+# into its own middle clause, alone into the first clause, or to the most recent name before the end,
+# so each such shortcut is right on some prompts and wrong on others, while "the name mentioned only
+# once" is always right. A third name C stands only beside the second S, as a co-subject of the final
+# verb, so it is never a plausible recipient. These templates are opt-in (``shortcut_free=True`` in
+# :func:`corpus_documents` and :func:`vocabulary`): the shipped model and its tokenizer do not use them.
+#
+# Placeholders: {IO}, {S1} and {S2} (the subject's two mentions), {C}, {P}, {O}. Each family is named by
+# its layout: the names of each clause in order, clauses separated by "|".
+
+SHORTCUT_FREE_FAMILIES: dict[str, tuple[str, ...]] = {
+    # The answer alone in the middle clause; S before and after it.
+    "S|IO|S C": (
+        "When {S1} arrived at the {P}, {IO} was already there, and {S2} and {C} gave a {O} to",
+        "After {S1} got to the {P}, {IO} came in, so {S2} and {C} handed a {O} to",
+        "As {S1} walked into the {P}, {IO} waved, and {S2} and {C} brought a {O} to",
+    ),
+    "S|IO|C S": (
+        "When {S1} arrived at the {P}, {IO} was waiting, and {C} and {S2} passed a {O} to",
+        "After {S1} reached the {P}, {IO} sat down, so {C} and {S2} sent a {O} to",
+    ),
+    # The answer alone in the first clause; both mentions of S later.
+    "IO|S|S C": (
+        "After {IO} left the {P}, {S1} found a {O}, and {S2} and {C} sent it to",
+        "While {IO} was at the {P}, {S1} bought a {O}, and later {S2} and {C} mailed it to",
+    ),
+    "IO|S|C S": (
+        "When {IO} went home from the {P}, {S1} picked up a {O}, and {C} and {S2} returned it to",
+        "Once {IO} had left the {P}, {S1} spotted a {O}, so {C} and {S2} took it to",
+    ),
+    # The answer is the most recent name; the first clause names only S.
+    "S|S IO": (
+        "When {S1} arrived at the {P}, {S2} met {IO} and gave a {O} to",
+        "After {S1} reached the {P}, {S2} saw {IO} and handed a {O} to",
+        "As {S1} left the {P}, {S2} ran into {IO} and passed a {O} to",
+    ),
+}
+# How often each family is drawn. Chosen (by a small least-squares search over the families' heuristic
+# scores) so that every shortcut in SHORTCUTS scores as close to chance as these families allow; the
+# classic two-name-first-clause layouts enter through the distractor templates ("IO S|S C" / "S IO|S C").
+SHORTCUT_FREE_WEIGHTS: dict[str, float] = {
+    "S|IO|S C": 0.26, "S|IO|C S": 0.14, "IO|S|S C": 0.12, "IO|S|C S": 0.24, "S|S IO": 0.17, "distractor": 0.07,
+}
+# The distractor share uses only the templates where C is a co-subject ("S and C gave a O to"), never a recipient.
+CO_SUBJECT_TEMPLATES: tuple[str, ...] = tuple(t for t in NAME_AFTER_S2_TEMPLATES if "{S} and {C}" in t)
+SHORTCUT_FREE_TEMPLATES: tuple[str, ...] = tuple(t for family in SHORTCUT_FREE_FAMILIES.values() for t in family)
+
+
+def _family_prompt(rng: random.Random, family: str, names: Sequence[str]) -> IOIPrompt:
+    template = rng.choice(SHORTCUT_FREE_FAMILIES[family])
+    io, s, c, d = rng.sample(list(names), 4)
+    slots = dict(IO=io, S1=s, C=c, P=rng.choice(PLACES), O=rng.choice(OBJECTS))
+    text = template.format(S2=s, **slots)
+    corrupt = template.format(S2=d, **slots)  # S2 becomes a name the prompt does not contain
+    return IOIPrompt(text, io, s, c, family, SHORTCUT_FREE_TEMPLATES.index(template), corrupt)
+
+
+def shortcut_free_prompts(n: int, *, names: Sequence[str] = TRAIN_NAMES, seed: int = 0) -> list[IOIPrompt]:
+    """``n`` prompts drawn from the shortcut-free mixture (families by :data:`SHORTCUT_FREE_WEIGHTS`).
+
+    ``order`` holds the family's layout (for example ``"S|IO|S C"``), or ABBA/BABA for distractor prompts.
+    """
+    rng = random.Random(seed)
+    families, weights = zip(*SHORTCUT_FREE_WEIGHTS.items())
+    prompts = []
+    for _ in range(n):
+        family = rng.choices(families, weights=weights)[0]
+        if family == "distractor":
+            prompts += ioi_prompts(1, templates=CO_SUBJECT_TEMPLATES, names=names, seed=rng.randrange(2**31),
+                                   balanced=False)
+        else:
+            prompts.append(_family_prompt(rng, family, names))
+    return prompts
+
+
+# --------------------------------------------------------------------------- shortcuts, measured
+#
+# Each shortcut scores a candidate name from where it stands in the prompt; it "answers IO" on a prompt
+# when it scores IO above S (a tie counts as half: a coin flip). Clauses are split at "," and "."; the
+# first clause is the first one that names anybody.
+
+
+@dataclass(frozen=True)
+class NameLayout:
+    """The names of a prompt, clause by clause (clauses that name nobody are left out)."""
+
+    clauses: tuple[tuple[str, ...], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for clause in self.clauses for name in clause)
+
+    @property
+    def after_first_clause(self) -> tuple[str, ...]:
+        return tuple(name for clause in self.clauses[1:] for name in clause)
+
+
+def name_layout(text: str, names: Iterable[str] = NAMES) -> NameLayout:
+    """Where the names of ``text`` stand, clause by clause."""
+    known = set(names)
+    clauses = [tuple(w for w in clause.split() if w in known) for clause in re.split(r"[,.]", text)]
+    return NameLayout(tuple(c for c in clauses if c))
+
+
+def copy_first_clause(layout: NameLayout, name: str) -> float:
+    return float(name in layout.clauses[0])
+
+
+def suppress_second_clause(layout: NameLayout, name: str) -> float:
+    return -float(len(layout.clauses) > 1 and name in layout.clauses[1])
+
+
+def copy_first_suppress_second(layout: NameLayout, name: str) -> float:
+    return copy_first_clause(layout, name) + suppress_second_clause(layout, name)
+
+
+def suppress_most_recent_name(layout: NameLayout, name: str) -> float:
+    return -float(layout.names[-1] == name)
+
+
+def first_name_after_the_comma(layout: NameLayout, name: str) -> float:
+    after = layout.after_first_clause
+    return float(len(after) > 0 and after[0] == name)
+
+
+def second_name_after_the_comma(layout: NameLayout, name: str) -> float:
+    after = layout.after_first_clause
+    return float(len(after) > 1 and after[1] == name)
+
+
+def first_name_of_the_prompt(layout: NameLayout, name: str) -> float:
+    return float(layout.names[0] == name)
+
+
+def name_mentioned_once(layout: NameLayout, name: str) -> float:
+    """Not a shortcut: the rule IOI asks for (the repeated name is the subject). Always right."""
+    return -float(layout.names.count(name))
+
+
+SHORTCUTS = {
+    "copy the first clause": copy_first_clause,
+    "suppress the second clause": suppress_second_clause,
+    "copy the first clause, suppress the second": copy_first_suppress_second,
+    "suppress the most recent name": suppress_most_recent_name,
+    "answer the first name after the comma": first_name_after_the_comma,
+    "answer the second name after the comma": second_name_after_the_comma,
+    "answer the first name of the prompt": first_name_of_the_prompt,
+}
+
+
+def shortcut_accuracy(shortcut, prompts: Sequence[IOIPrompt]) -> float:
+    """How often ``shortcut`` picks IO over S on ``prompts`` (ties count one half)."""
+    def outcome(prompt: IOIPrompt) -> float:
+        layout = name_layout(prompt.text)
+        io, s = shortcut(layout, prompt.io), shortcut(layout, prompt.s)
+        return 1.0 if io > s else 0.0 if io < s else 0.5
+
+    return sum(outcome(p) for p in prompts) / len(prompts)
+
+
+def shortcut_table(prompts: Sequence[IOIPrompt]) -> dict[str, float]:
+    """Every shortcut's accuracy on ``prompts``, and the rule IOI asks for, last."""
+    table = {label: shortcut_accuracy(rule, prompts) for label, rule in SHORTCUTS.items()}
+    table["(the rule: the name mentioned once)"] = shortcut_accuracy(name_mentioned_once, prompts)
+    return table
