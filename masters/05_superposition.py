@@ -474,8 +474,11 @@ check("ch5.sae_loss", sae_loss)
 # pointing the same way?
 #
 # **Spec.** `matched_cosine(learned, true)`: `learned` is `(inst, d_sae, d_in)` (decoder rows), `true` is
-# `(inst, n_feat, d_in)`. Return `(inst, n_feat)`: for each true direction, the largest cosine
-# similarity with any learned direction of the same instance. A zero true direction scores 0.
+# `(inst, n_feat, d_in)`, float32 or float64, with any number of latents and features (more latents than
+# features or fewer) and `inst` possibly 1. Return a floating-point tensor of shape `(inst, n_feat)`: for each
+# true direction, the largest cosine similarity with any learned direction of the same instance. Several
+# features may have the same best latent (this is not a one-to-one matching). A zero direction, true or
+# learned, has cosine 0 with everything (so a zero true direction scores 0), never NaN.
 
 # %% solution="ch5.matched_cosine"
 

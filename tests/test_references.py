@@ -299,6 +299,22 @@ def test_ch5_top_activating_brute_force():
     assert out.tolist() == [[b, p] for _, b, p in ranked[:6]]
 
 
+
+def test_ch5_matched_cosine_brute_force():
+    """Each feature's best cosine by a Python loop over latents, with a zero latent and a zero feature."""
+    generator = torch.Generator().manual_seed(5)
+    learned = torch.randn(2, 4, 3, generator=generator, dtype=torch.float64)
+    true = torch.randn(2, 6, 3, generator=generator, dtype=torch.float64)
+    learned[1, 2] = 0.0
+    true[0, 3] = 0.0
+
+    def cosine(u: torch.Tensor, v: torch.Tensor) -> float:
+        norms = u.norm().item() * v.norm().item()
+        return 0.0 if norms == 0 else float(u @ v) / norms
+
+    loop = [[max(cosine(true[i, f], learned[i, s]) for s in range(4)) for f in range(6)] for i in range(2)]
+    torch.testing.assert_close(ch5.matched_cosine(learned, true), torch.tensor(loop, dtype=torch.float64))
+
 # --------------------------------------------------------------------------- chapters 0 and 1
 
 import itertools
