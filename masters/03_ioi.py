@@ -10,13 +10,14 @@
 # the store, John gave a drink to", the next word should be " Mary", the *indirect object* (IO), and
 # not " John", the *subject* (S) who is mentioned twice.
 #
-# **Which model.** The paper studies GPT-2 small. GPT-2 has to be downloaded, so this chapter runs by
-# default on a small GPT-2-architecture model that ships with Circuit Lab: 4 layers of 4 heads, trained
-# by `python -m circuitlab.ch3.train_ioi` on generated sentences, half of them IOI sentences. It is loaded
-# through the very same TransformerLens path as GPT-2. With a network connection, set the environment
-# variable `CIRCUITLAB_IOI_MODEL=gpt2` before the setup cell to run everything on GPT-2 small instead
-# (slower: it has 144 heads). Every sentence below that names a head or a role is printed by code from
-# the model that is loaded, so the chapter is right about whichever model runs.
+# **Which model.** The paper studies GPT-2 small. Where it can be downloaded (on Colab, say) or has been
+# downloaded before, the chapter runs on GPT-2 small (slower: it has 144 heads). Offline it runs on a
+# small GPT-2-architecture model that ships with Circuit Lab: 4 layers of 4 heads, trained by
+# `python -m circuitlab.ch3.train_ioi` on generated sentences, half of them IOI sentences, and loaded
+# through the very same TransformerLens path as GPT-2. The setup cell prints which one it loaded and why;
+# set the environment variable `CIRCUITLAB_IOI_MODEL` to `gpt2` or `offline` before it to choose. Every
+# sentence below that names a head or a role is printed by code from the model that is loaded, so the
+# chapter is right about whichever model runs.
 #
 # **Prerequisites.** Chapter 0 (einops, plotly, the grader) and chapter 2 (hooks, attention patterns,
 # direct logit attribution).
@@ -133,6 +134,27 @@ for label, prompts in evaluation_sets.items():
     if label == "training templates" and s.accuracy < 0.8:
         print(f"  -> {model_name} does not do the task (IO beats S in only {100 * s.accuracy:.0f}% of prompts): "
               "the tools below still run, but there is no circuit for them to find.")
+
+# %% [markdown]
+# A *shortcut* is a rule about positions that gets IOI prompts right without noticing which name is
+# repeated. Each one below is a small function in `circuitlab.data.ioi` (`ioi.SHORTCUTS`); the table
+# gives how often it picks IO over S, with ties counted as half. 0.5 is chance, and 1.0 and 0.0 are both
+# perfect shortcuts (at 0.0 the opposite rule always works). The last column is for the *shortcut-free*
+# families, which the shipped model never saw: they put the answer alone in a middle clause, alone in the
+# first clause, or last before the end, so that only "the name mentioned once" always works. A corpus built
+# from them (`ioi.corpus_documents(..., shortcut_free=True)`) is meant for training a model that has to
+# detect the repeated name.
+
+# %%
+shortcut_sets = {
+    "training templates": evaluation_sets["training templates"],
+    "distractors": evaluation_sets["distractor (name after S2)"] + evaluation_sets["distractor (name before S2)"],
+    "shortcut-free": ioi.shortcut_free_prompts(2000, names=train_names, seed=8),
+}
+shortcut_tables = {label: ioi.shortcut_table(prompts) for label, prompts in shortcut_sets.items()}
+print(f"{'shortcut':45s}" + "".join(f"{label:>20s}" for label in shortcut_sets))
+for rule in shortcut_tables["training templates"]:
+    print(f"{rule:45s}" + "".join(f"{table[rule]:20.2f}" for table in shortcut_tables.values()))
 
 # %% [markdown]
 # The analysis batch: 8 prompts (4 ABBA, 4 BABA) for each of 8 training templates, with their ABC twins.
@@ -776,5 +798,6 @@ for family in ["distractor (name after S2)", "distractor (name before S2)"]:
 #    sender patched only at S2 versus only at END.
 # 4. **Which token carries the signal?** Patch one head's output at a single position (IO, S1, S2, END).
 #    First experiment: the layer-0 and layer-1 heads at S2.
-# 5. **GPT-2 small.** With a network connection, set `CIRCUITLAB_IOI_MODEL=gpt2` and rerun the chapter.
+# 5. **GPT-2 small.** With a network connection the chapter already runs on it; offline, it does once
+#    GPT-2 small is in the local Hugging Face cache. `CIRCUITLAB_IOI_MODEL=offline` switches back to the shipped model.
 #    First experiment: does the head table find 9.9, 9.6 and 10.0 as name movers?
