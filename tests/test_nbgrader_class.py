@@ -313,6 +313,13 @@ def test_copies_of_the_solution_are_flagged_not_zeroed(graded):
 # --------------------------------------------------------------------------- forgery
 
 
+def test_the_probe_grades_every_chapter_0_exercise_sealed(graded):
+    # The forgeries below are stopped by sealing: none of these exercises may fall back to the kernel.
+    sealing = graded["result"].sealing[CHAPTER]
+    assert {name: s.mode for name, s in sealing.items()} == {e.id: "sealed" for e in EXERCISES}, sealing
+    assert not any("not sealed" in row["detail"] for rows in graded["rows"].values() for row in rows.values())
+
+
 @pytest.mark.parametrize("student", [f"cheat-{name}" for name in (*CHEATS, *ESCAPE)] + ["cheat-skip-execution"])
 def test_every_forgery_scores_zero(graded, student):
     if student not in graded["rows"]:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import nbformat
 
-from circuitlab.course import gradebook, sandbox, settings
+from circuitlab.course import gradebook, probe, sandbox, settings
 from circuitlab.course.intake import Intake, StudentFiles, collect, write_id_map
 from circuitlab.course.plan import Plan, build_plan, exercise_name, published_shapes
 from circuitlab.course.release import HIDDEN_MARKERS
@@ -427,6 +427,7 @@ class ClassResult:
     missing: list[str] = field(default_factory=list)
     sandbox: str = ""
     removed_variables: list[str] = field(default_factory=list)
+    sealing: dict[str, dict[str, probe.Sealing]] = field(default_factory=dict)  # assignment -> exercise -> mode
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes.values() if o.status == status)
@@ -441,13 +442,18 @@ def _select(assignments: dict[str, Assignment], only: list[str] | None) -> dict[
     return {name: a for name, a in assignments.items() if name in only}
 
 
-def grading_config(course_dir: Path, out_dir: Path, work: Path, submissions: Path,
-                   threads: int) -> tuple[dict[str, Any], dict[str, str], list[str], str]:
-    """The grading processes' settings and environment, the variables removed, the sandbox state."""
+def grading_config(course_dir: Path, out_dir: Path, work: Path, submissions: Path, threads: int,
+                   graders: set[str] = frozenset(), probe: bool = False,
+                   ) -> tuple[dict[str, Any], dict[str, str], list[str], str]:
+    """The grading processes' settings and environment, the variables removed, the sandbox state.
+
+    ``graders``: the exercises checked inside the students' kernels (their graders are copied in).
+    ``probe``: the settings of the reference probe, whose kernel runs only the installed
+    references and so may import the whole package."""
     from circuitlab.course.sealed import chapters_needing_reference, hidden_from_kernels, kernel_package
 
-    keep = chapters_needing_reference()
-    site = kernel_package(work / "kernel", keep)
+    keep = chapters_needing_reference() | {int(e[2:].split(".")[0]) for e in graders}
+    site = Path(__file__).resolve().parents[2] if probe else kernel_package(work / "kernel", keep, set(graders))
     kernel_env, removed = settings.without_plugin_variables(settings.kernel_environment(threads))
     kernel_env["PYTHONPATH"] = str(site)
     # Figures as plain JSON: the interactive renderer embeds all of plotly.js in every output,
@@ -461,12 +467,44 @@ def grading_config(course_dir: Path, out_dir: Path, work: Path, submissions: Pat
         "readonly": [str(p) for p in _readonly_folders(course_dir, out_dir, work, submissions)],
         "limits": {"memory_bytes": KERNEL_MEMORY, "file_bytes": KERNEL_FILE_SIZE},
         "isolate": missing is None,
-        "hidden": [str(p) for p in hidden_from_kernels(keep)],
+        "hidden": [] if probe else [str(p) for p in hidden_from_kernels(keep)],
     }
     state = ("each kernel in its own user, network, process and mount namespaces; no network; the package, "
              "course, submissions and results read-only" if missing is None else
              f"not available ({missing}): kernels run as plain child processes with resource limits only")
     return config, grader_env, removed, state
+
+
+def run_probe(assignments: dict[str, Assignment], course_dir: Path, out_dir: Path, work: Path, submissions: Path,
+              workers: int, limits: Limits, log: Callable[[str], None]) -> dict[str, dict[str, probe.Sealing]]:
+    """Grade each assignment's reference once, sealed (see ``probe``): how each exercise is graded."""
+    if not assignments:
+        return {}
+    shares = max(1, min(workers, len(assignments)))
+    config, grader_env, _, _ = grading_config(course_dir, out_dir, work, submissions,
+                                              max(1, (os.cpu_count() or 1) // shares), probe=True)
+    jobs = []
+    for name, assignment in assignments.items():
+        release = nbformat.read(str(assignment.release_path), as_version=4)
+        # The chapter's own limit at least: a probe cut short by a tight --timeout would grade in the kernel.
+        limit = max(limits.for_chapter(assignment.chapter), float(settings.chapter_time_limit(assignment.chapter)))
+        jobs.append({"student": probe.PROBE_STUDENT, "assignment": name, "chapter": assignment.chapter,
+                     "steps": probe.probe_steps(release), "cell_limit": limit, "exercise_limit": limit,
+                     "notebook_path": str(work / "probe" / name / assignment.notebook), "partial_credit": False,
+                     "notes": []})
+    log(f"Probing which exercises can be graded sealed ({', '.join(assignments)}): the reference, once per assignment.")
+    start = time.monotonic()
+    finished = run_processes(jobs, shares, work / "probe-graders", config, grader_env,
+                             start + limits.notebook_timeout, lambda event: None)
+    log(f"  probed in {time.monotonic() - start:.0f} s")
+    decisions = {}
+    for name, assignment in assignments.items():
+        decisions[name] = probe.decide({e.exercise: e.max_score for e in assignment.exercises},
+                                       finished.get((probe.PROBE_STUDENT, name)))
+        modes = [s.mode for s in decisions[name].values()]
+        log(f"  {name}: {modes.count(probe.SEALED)} sealed, {modes.count(probe.IN_KERNEL)} in the student's kernel"
+            + (f", {modes.count(probe.BY_HAND)} by hand" if probe.BY_HAND in modes else ""))
+    return decisions
 
 
 def grade_class(submissions: Path, course_dir: Path, out_dir: Path, workers: int = 1,
@@ -497,8 +535,13 @@ def grade_class(submissions: Path, course_dir: Path, out_dir: Path, workers: int
         prepared = prepare_jobs(intake, assignments, work, limits)
         shares = max(1, min(workers, len(prepared.jobs)))
         threads = max(1, (os.cpu_count() or 1) // shares)
+        graded = {job["assignment"] for job in prepared.jobs}
+        sealing = run_probe({n: a for n, a in assignments.items() if n in graded}, course_dir, out_dir, work,
+                            Path(submissions), workers, limits, log)
+        for job in prepared.jobs:
+            job["steps"] = probe.apply(job["steps"], sealing[job["assignment"]])
         config, grader_env, removed, sandbox_state = grading_config(course_dir, out_dir, work, Path(submissions),
-                                                                    threads)
+                                                                    threads, probe.exercises_in_kernel(sealing))
         if removed:
             log(f"removed from the grading environment: {', '.join(removed)}")
         log(f"Grading {len(prepared.jobs)} notebooks of {len(intake.students)} students ({', '.join(assignments)}) "
@@ -527,7 +570,7 @@ def grade_class(submissions: Path, course_dir: Path, out_dir: Path, workers: int
         if len(rows) != expected or len({(r["student"], r["assignment"], r["exercise"]) for r in rows}) != expected:
             raise RuntimeError(f"grades table has {len(rows)} rows, expected {expected}")
         result = ClassResult(rows, outcomes, intake.warnings, out_dir, list(intake.needs_a_look),
-                             sandbox=sandbox_state, removed_variables=removed)
+                             sandbox=sandbox_state, removed_variables=removed, sealing=sealing)
         _write_outputs(result, intake, assignments, work, roster_rows)
         return result
     finally:
@@ -558,6 +601,7 @@ def _write_outputs(result: ClassResult, intake: Intake, assignments: dict[str, A
         outcome.feedback = feedback.write_feedback(kept, outcome, assignments[name],
                                                    out_dir / "feedback" / student / name, [work, out_dir])
     (out_dir / "warnings.txt").write_text("".join(w + "\n" for w in intake.warnings), encoding="utf-8")
+    probe.write(result.sealing, out_dir / "sealing.json")
     (out_dir / "report.txt").write_text(report_text(result), encoding="utf-8")
 
 
@@ -576,6 +620,7 @@ def report_text(result: ClassResult) -> str:
                         "; ".join(([outcome.detail] if outcome.detail else []) + parts))
         for test_id, flag in sorted(outcome.flags.items()):
             lines.append(f"flagged {outcome.student} {exercise_name(test_id)}: {flag}")
+    lines += probe.report_lines(result.sealing)
     lines += ["", f"needs a look ({len(look)}):"] + [f"  {item}" for item in look]
     if result.missing:
         lines += ["", f"missing: on the roster, no submission ({len(result.missing)}):"] + \

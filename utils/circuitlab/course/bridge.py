@@ -494,6 +494,37 @@ class Channel:
     def lookup(self, expression: str) -> Any:
         return self.ask({"op": "lookup", "expression": expression})[0]
 
+    def check_in_kernel(self, exercise: str, expression: str, reference: bool = False) -> Any:
+        """Run the exercise's checks inside the kernel on ``expression``; the outcome as plain data.
+
+        ``reference``: the probe hands in the reference itself, which a check otherwise refuses."""
+        return self.ask({"op": "grade", "exercise": exercise, "expression": expression,
+                         "allow_reference": reference})[0]
+
+
+def _grad_enabled() -> bool:
+    import torch
+
+    return torch.is_grad_enabled()
+
+
+def random_state() -> dict[str, Any]:
+    """This process's torch, NumPy and ``random`` generator states, for a call made in the kernel.
+
+    A grader that seeds its generators before calling the student's code (``seeded``) then gets
+    the draws it would get in-process. The kernel's states are never adopted here: a student
+    cannot steer the grader's random inputs."""
+    import random
+
+    import numpy
+    import torch
+
+    name, keys, position, has_gauss, cached = numpy.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {"torch": encode(torch.random.get_rng_state()),
+            "numpy": [name, [int(k) for k in keys], int(position), int(has_gauss), float(cached)],
+            "python": [version, list(internal), gauss]}
+
 
 def _remote_exception(type_name: str, message: str, line: str | None) -> BaseException:
     """The student's exception, as the grader's helpers expect to see it: same name, same message."""
@@ -519,7 +550,8 @@ class RemoteObject:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             message = {"op": "call", "target": self._handle, "args": [encode(a) for a in args],
-                       "kwargs": [[k, encode(v)] for k, v in kwargs.items()]}
+                       "kwargs": [[k, encode(v)] for k, v in kwargs.items()], "random": random_state(),
+                       "grad": _grad_enabled()}
         except NotSealable as exc:
             self._channel.not_sealable = str(exc)
             raise

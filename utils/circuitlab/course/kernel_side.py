@@ -119,10 +119,58 @@ class _CircuitLabBridge:
         target = self.objects[message["target"]]
         args = [self.decode(a) for a in message["args"]]
         kwargs = {key: self.decode(v) for key, v in message["kwargs"]}
-        result = target(*args, **kwargs)
+        saved = self.use_random_state(message.get("random"))
+        try:
+            if "grad" in message:  # the grader's gradient mode, whatever the notebook set globally
+                import torch
+                with torch.set_grad_enabled(bool(message["grad"])):
+                    result = target(*args, **kwargs)
+            else:
+                result = target(*args, **kwargs)
+        finally:
+            self.restore_random_state(saved)
         # The arguments after the call: the grader checks that inputs were not changed in place.
         after = [self.encode(a) if type(a).__name__ in ("Tensor", "Parameter") else None for a in args]
         return {"value": self.encode(result), "args_after": after}
+
+    def use_random_state(self, state):
+        """Draw from the grader's generators (torch, NumPy, random) in this call, as if it ran there.
+
+        Returns the kernel's own states, put back after the call: grading leaves the notebook's
+        random streams as they were."""
+        if not state:
+            return None
+        import random
+
+        import numpy
+        import torch
+        saved = (torch.random.get_rng_state(), numpy.random.get_state(), random.getstate())
+        torch.random.set_rng_state(self.decode(state["torch"]))
+        name, keys, position, has_gauss, cached = state["numpy"]
+        numpy.random.set_state((name, numpy.array(keys, dtype=numpy.uint32), position, has_gauss, cached))
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+        return saved
+
+    def restore_random_state(self, saved):
+        if saved is None:
+            return
+        import random
+
+        import numpy
+        import torch
+        torch.random.set_rng_state(saved[0])
+        numpy.random.set_state(saved[1])
+        random.setstate(saved[2])
+
+    def op_grade(self, message):
+        """The exercise's own checks, run here on the student's object (exercises that cannot be
+        graded sealed): only the outcome goes back, as plain data."""
+        from circuitlab.grading.engine import run_check
+        result = run_check(message["exercise"], eval(message["expression"], self.namespace), record=False,
+                           allow_reference=bool(message.get("allow_reference")))
+        tests = [[str(t.name), bool(t.passed), str(t.message), bool(t.not_attempted)] for t in result.tests]
+        return {"value": self.encode({"problem": str(result.problem), "tests": tests})}
 
     def op_getattr(self, message):
         return {"value": self.encode(getattr(self.objects[message["target"]], message["name"]))}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,13 @@ CRASHED = "kernel crashed"
 NOT_SEALED = "needs a look"
 FAILED = "grading failed"
 
+# How an exercise is graded (a grade step's "mode"; see ``autograde.probe_jobs``).
+SEALED = "sealed"  # in this process, through proxies
+IN_KERNEL = "in kernel"  # by the exercise's checks run inside the student's kernel
+PROBE = "probe"  # the reference, sealed; where that fails, also in the kernel
+BY_HAND = "by hand"  # not even the reference passes: checked in the kernel, left for the instructor
+IN_KERNEL_NOTE = "graded in the student's kernel (not sealed)"
+
 
 @dataclass
 class ExerciseResult:
@@ -45,6 +53,8 @@ class ExerciseResult:
     checks: int = 0
     report: str = ""
     detail: str = ""
+    mode: str = SEALED  # how it was graded: SEALED or IN_KERNEL
+    probe: str = ""  # probe runs only: why the reference did not pass sealed
 
 
 @dataclass
@@ -60,12 +70,15 @@ class SubmissionResult:
 # --------------------------------------------------------------------------- what the kernel may import
 
 
-def kernel_package(target: Path, keep_reference: set[int]) -> Path:
+def kernel_package(target: Path, keep_reference: set[int], graders: set[str] = frozenset()) -> Path:
     """A copy of the circuitlab package for student kernels, made of links, without the graders,
     the instructor tools, and the reference solutions of chapters whose helpers do not need them.
 
+    ``graders``: the exercises checked inside the kernel (the probe found them not sealable);
+    their graders are copied in (the originals stay hidden), and their chapters' references kept.
     Returns the folder to put first on the kernel's PYTHONPATH.
     """
+    keep_reference = set(keep_reference) | {int(e[2:].split(".")[0]) for e in graders}
     import circuitlab
 
     source = Path(circuitlab.__file__).resolve().parent
@@ -89,6 +102,15 @@ def kernel_package(target: Path, keep_reference: set[int]) -> Path:
             destination.symlink_to(path)
     (package / "course").mkdir(parents=True, exist_ok=True)
     (package / "course" / "__init__.py").write_text('"""Instructor tools are not available in a grading kernel."""\n')
+    for exercise in sorted(graders):
+        chapter, name = exercise.split(".", 1)
+        folder = source / chapter / "graders"
+        wanted = [folder / f"test_{name}.py", *folder.glob("_*.py"), *folder.glob("conftest.py")]
+        for path in wanted:
+            if path.is_file():
+                (package / chapter / "graders").mkdir(parents=True, exist_ok=True)
+                # A copy, not a link: the original folder is covered (hidden) inside the sandbox.
+                shutil.copyfile(path, package / chapter / "graders" / path.name)
     return root
 
 
@@ -258,21 +280,52 @@ class Grader:
         exercise = step["exercise"]
         if self.trusted is not None and fingerprint() != self.trusted:
             raise TamperedGraders("the grading package's files changed while a submission was graded")
-        outcome = ExerciseResult(exercise)
         if step.get("zero_reason"):
-            outcome.detail = step["zero_reason"]
-            outcome.report = f"❌ {exercise}: {step['zero_reason']}"
+            return ExerciseResult(exercise, detail=step["zero_reason"], report=f"❌ {exercise}: {step['zero_reason']}")
+        mode = step.get("mode", SEALED)
+        if mode == PROBE:
+            return self._probe(kernel, step, job, ran_ok, result)
+        if mode in (IN_KERNEL, BY_HAND):
+            outcome = self._checked(kernel, step, job, ran_ok, result, in_kernel=True)
+            outcome.detail = _join(IN_KERNEL_NOTE, outcome.detail)
+            if mode == BY_HAND and outcome.status == GRADED:
+                outcome.status, outcome.score = NOT_SEALED, None
+                outcome.detail = _join(f"not even the reference solution passes this exercise's checks here "
+                                       f"({step.get('why', 'see report.txt')}): grade by hand", outcome.detail)
             return outcome
+        return self._checked(kernel, step, job, ran_ok, result, in_kernel=False)
+
+    def _probe(self, kernel: KernelSession, step: dict[str, Any], job: Job, ran_ok: list[str],
+               result: SubmissionResult) -> ExerciseResult:
+        """The reference, sealed; where it does not earn full marks that way, checked in the kernel too."""
+        sealed = self._checked(kernel, step, job, ran_ok, result, in_kernel=False)
+        if sealed.status == GRADED and sealed.score == float(step["points"]):
+            return sealed
+        why = sealed.detail.removesuffix("; grade by hand") or sealed.status
+        inside = self._checked(kernel, step, job, ran_ok, result, in_kernel=True)
+        inside.probe = why
+        return inside
+
+    def _checked(self, kernel: KernelSession, step: dict[str, Any], job: Job, ran_ok: list[str],
+                 result: SubmissionResult, in_kernel: bool) -> ExerciseResult:
+        """One exercise's checks on the handed-in object: here through proxies, or inside the kernel."""
+        exercise = step["exercise"]
+        outcome = ExerciseResult(exercise, mode=IN_KERNEL if in_kernel else SEALED)
         if not kernel.alive():
             self._restart(kernel, job, ran_ok, result)
         channel = Channel(kernel, job.exercise_limit)
         try:
             kernel.install_bridge()
-            handed_in = channel.lookup(step["handed_in"])
-            check = _run_check(exercise, handed_in)
+            if in_kernel:
+                answer = channel.check_in_kernel(exercise, step["handed_in"], reference=step.get("mode") == PROBE)
+                check = check_from_data(exercise, answer)
+            else:
+                check = _run_check(exercise, channel.lookup(step["handed_in"]))
         except (KernelDied, KernelHung) as exc:
             check = None
             channel.crashed, channel.hung = isinstance(exc, KernelDied), isinstance(exc, KernelHung)
+        except TimeoutError:
+            check = None
         except WireError as exc:
             outcome.detail = f"the kernel's answer could not be read: {exc}"
             outcome.report = f"❌ {exercise}: {outcome.detail}"
@@ -284,10 +337,12 @@ class Grader:
         if channel.crashed or channel.hung or not kernel.alive():
             self._restart(kernel, job, ran_ok, result)
         if check is None or channel.crashed:
-            return ExerciseResult(exercise, CRASHED if not channel.hung else TIMED_OUT,
-                                  None if not channel.hung else 0.0,
-                                  detail="the kernel died while this exercise was checked; grade by hand"
-                                  if not channel.hung else "a call ignored the interrupt and was stopped")
+            if channel.crashed and not channel.hung:
+                return ExerciseResult(exercise, CRASHED, None, mode=outcome.mode,
+                                      detail="the kernel died while this exercise was checked; grade by hand")
+            return ExerciseResult(exercise, TIMED_OUT, 0.0, mode=outcome.mode,
+                                  detail="a call ignored the interrupt and was stopped" if channel.hung else
+                                  f"the checks ran past {job.exercise_limit:g} s and were stopped")
         outcome.checks = len(check.tests)
         outcome.passed = sum(1 for t in check.tests if t.passed)
         outcome.report = check.report()
@@ -298,13 +353,54 @@ class Grader:
             outcome.score = round(points * outcome.passed / outcome.checks, 4)
         else:
             outcome.score = 0.0
+        if not check.passed:
+            outcome.detail = failure_summary(check)
         if channel.not_sealable:
             outcome.status, outcome.score = NOT_SEALED, None
             outcome.detail = f"cannot be graded sealed ({channel.not_sealable}); grade by hand"
         elif channel.timed_out or channel.hung:
             outcome.status = TIMED_OUT
-            outcome.detail = f"a call ran past its time limit and was stopped"
+            outcome.detail = _join("a call ran past its time limit and was stopped", outcome.detail)
         return outcome
+
+
+MAX_DETAIL = 400
+
+
+def failure_summary(check: Any) -> str:
+    """Why a check did not pass, in one line: the problem, or the failing checks and their first message."""
+    if check.problem:
+        return check.problem[:MAX_DETAIL]
+    failed = [t for t in check.tests if not t.passed]
+    if not failed:
+        return "no checks ran"
+    messages: list[str] = []
+    for test in failed:
+        first = (test.message.strip().splitlines() or [""])[0]
+        if first and first not in messages:
+            messages.append(first)
+    text = f"{len(failed)} of {len(check.tests)} checks failed: " + " | ".join(messages or [failed[0].name])
+    return text if len(text) <= MAX_DETAIL else text[:MAX_DETAIL - 1] + "…"
+
+
+def check_from_data(exercise: str, value: Any):
+    """A check result from the kernel's plain answer, each piece type-checked."""
+    from circuitlab.grading.engine import CheckResult, TestOutcome
+
+    if not isinstance(value, dict) or not isinstance(value.get("problem"), str) or \
+            not isinstance(value.get("tests"), list):
+        raise WireError("the kernel's check result is not a mapping of a problem and tests")
+    tests = []
+    for item in value["tests"]:
+        if not (isinstance(item, list) and len(item) == 4 and isinstance(item[0], str) and type(item[1]) is bool
+                and isinstance(item[2], str) and type(item[3]) is bool):
+            raise WireError("a test outcome from the kernel is malformed")
+        tests.append(TestOutcome(item[0][:500], item[1], item[2][:4000], item[3]))
+    return CheckResult(exercise, tests, value["problem"][:4000])
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 class TamperedGraders(Exception):
