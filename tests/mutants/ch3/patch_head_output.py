@@ -91,3 +91,43 @@ def zeroes_the_output_weights(model, corrupt_tokens, clean_cache, metric):
     with torch.no_grad():
         model.blocks[0].attn.W_O.mul_(0.0)
     return out
+
+
+@mutant(hint="should be a torch.Tensor, but it is a list")
+def nested_list(model, corrupt_tokens, clean_cache, metric):
+    return _grid(model, corrupt_tokens, clean_cache, metric, slice(None)).tolist()
+
+
+_scores_by_model: dict = {}
+
+
+@mutant(hint="returned the first call's values again")
+def memoised_by_model(model, corrupt_tokens, clean_cache, metric):
+    # "Patching is slow, keep the grid": the key forgets the prompts, so other prompts get the old grid.
+    if id(model) not in _scores_by_model:
+        _scores_by_model[id(model)] = _grid(model, corrupt_tokens, clean_cache, metric, slice(None))
+    return _scores_by_model[id(model)].clone()
+
+
+_shared_grids: dict = {}
+
+
+@mutant(hint="both calls fill the same tensor")
+def fills_a_shared_tensor(model, corrupt_tokens, clean_cache, metric):
+    grid = _shared_grids.setdefault((model.cfg.n_layers, model.cfg.n_heads),
+                                    torch.zeros(model.cfg.n_layers, model.cfg.n_heads))
+    grid[:] = _grid(model, corrupt_tokens, clean_cache, metric, slice(None))
+    return grid
+
+
+@mutant(hint="has dtype torch.int64")
+def integer_grid(model, corrupt_tokens, clean_cache, metric):
+    # torch.zeros(..., dtype=torch.long) (or torch.zeros_like of the tokens) truncates every metric value.
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=torch.long)
+    out[:] = _grid(model, corrupt_tokens, clean_cache, metric, slice(None))
+    return out
+
+
+@alternative
+def float64_grid(model, corrupt_tokens, clean_cache, metric):
+    return _grid(model, corrupt_tokens, clean_cache, metric, slice(None)).double()

@@ -57,3 +57,23 @@ def with_where(model, corrupt_tokens, clean_cache, metric):
         chosen = torch.arange(pattern.shape[1]).view(1, -1, 1, 1) == head
         return torch.where(chosen, clean, pattern)
     return _grid(model, corrupt_tokens, clean_cache, metric, swap)
+
+
+@mutant(hint="should be a torch.Tensor, but it is a ndarray")
+def numpy_grid(model, corrupt_tokens, clean_cache, metric):
+    return _grid(model, corrupt_tokens, clean_cache, metric, _right).numpy()
+
+
+_patterns_by_layer: dict = {}
+
+
+@mutant(hint="on a second call on the same model, with other prompts (the first call was right) raised")
+def clean_patterns_kept_between_calls(model, corrupt_tokens, clean_cache, metric):
+    # The clean patterns saved once per model "to save time": the next call patches in the old prompts' patterns.
+    for layer in range(model.cfg.n_layers):
+        key = (id(model), layer)
+        if key not in _patterns_by_layer:
+            _patterns_by_layer[key] = clean_cache[f"blocks.{layer}.attn.hook_pattern"].clone()
+    kept = {f"blocks.{layer}.attn.hook_pattern": _patterns_by_layer[(id(model), layer)]
+            for layer in range(model.cfg.n_layers)}
+    return _grid(model, corrupt_tokens, kept, metric, _right)

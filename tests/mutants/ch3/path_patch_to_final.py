@@ -98,3 +98,23 @@ def pins_with_the_cached_tensor(model, clean_tokens, clean_cache, corrupt_cache,
                 return new
             out[layer, head] = metric(model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in names, hook)])).item()
     return out
+
+
+_frozen_by_model: dict = {}
+
+
+@mutant(hint="on a second call on the same model, with other prompts (the first call was right) differs")
+def frozen_heads_kept_between_calls(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    # The pinned clean outputs saved once per model: the next call pins every head to the old prompts' outputs.
+    key = id(model)
+    if key not in _frozen_by_model:
+        _frozen_by_model[key] = ({name: t.clone() for name, t in clean_cache.items() if name.endswith("hook_z")},
+                                 {name: t.clone() for name, t in corrupt_cache.items() if name.endswith("hook_z")},
+                                 clean_tokens.clone())
+    clean_z, corrupt_z, tokens = _frozen_by_model[key]
+    return _grid(model, tokens, clean_z, corrupt_z, metric)
+
+
+@mutant(hint="should be a torch.Tensor, but it is a list")
+def list_of_rows(model, clean_tokens, clean_cache, corrupt_cache, metric):
+    return list(_grid(model, clean_tokens, clean_cache, corrupt_cache, metric))

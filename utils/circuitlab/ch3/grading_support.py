@@ -207,12 +207,17 @@ def _restore(name: str) -> None:
 
 
 def run_on_model(fn: Callable[..., Any], name: str, *args: Any, cache_names: Sequence[str] = (),
-                 gradients: bool = False, time_limit: float = 60.0, **kwargs: Any) -> Any:
+                 gradients: bool = False, time_limit: float = 60.0, context: str = "", **kwargs: Any) -> Any:
     """Call ``fn(model, *args)`` on model ``name`` and check that it left everything as it found it.
+
+    ``context`` (", 1 prompt of 16 tokens") follows the model's name in messages about the call.
 
     Each ActivationCache in ``args`` is replaced by a copy (named by ``cache_names``, in order); a write
     into one is reported. So are hooks left on the model and changed weights (both are undone).
-    Gradients are off unless ``gradients`` (attribution patching needs them); leftover .grad is cleared.
+    The call runs with gradients off, as in the notebook (``torch.set_grad_enabled(False)`` at the top): a
+    function that needs them (``gradients``: attribution patching) switches them on itself with
+    ``torch.enable_grad()``. Gradient mode switched on for good, or gradients left in the parameters' .grad,
+    are reported (and cleared).
     """
     model = model_named(name)
     model.reset_hooks()
@@ -220,13 +225,16 @@ def run_on_model(fn: Callable[..., Any], name: str, *args: Any, cache_names: Seq
     originals = [a for a in args if hasattr(a, "cache_dict")]
     copies = {id(a): copy_cache(a) for a in originals}
     learner_args = [copies.get(id(a), a) for a in args]
-    context = torch.enable_grad() if gradients else torch.no_grad()
-    what = f"your {getattr(fn, '__name__', 'function')} on {MODEL_LABELS[name]}"
+    what = f"your {getattr(fn, '__name__', 'function')} on {MODEL_LABELS[name]}{context}"
+    grad_mode_left_on = False
     try:
-        with context:
+        with torch.no_grad():
             result = run_learner(fn, model, *learner_args, what=what, time_limit=time_limit, **kwargs)
+            grad_mode_left_on = torch.is_grad_enabled()
     finally:
         left_behind = _has_hooks(model)
+        gradient_left = next((key for key, parameter in model.named_parameters()
+                              if parameter.grad is not None and bool(parameter.grad.any())), None)
         model.reset_hooks()
         model.zero_grad(set_to_none=True)
         changed = _changed_weight(name)
@@ -234,6 +242,16 @@ def run_on_model(fn: Callable[..., Any], name: str, *args: Any, cache_names: Seq
             _restore(name)
     if left_behind:
         raise GradingFailure(HOOKS_LEFT_BEHIND)
+    if grad_mode_left_on:
+        raise GradingFailure(
+            "Your function switched gradients on and left them on (torch.set_grad_enabled(True) or "
+            "torch.autograd.set_grad_enabled): the notebook turns them off on purpose, and every later cell would "
+            "build an autograd graph. Use `with torch.enable_grad():` around the part that needs them.")
+    if gradient_left is not None:
+        raise GradingFailure(
+            f"Your function left gradients in the model's parameters ({gradient_left}.grad is not zero): backward() "
+            "fills every parameter's .grad. Take the gradients you need with torch.autograd.grad, or call "
+            "model.zero_grad(set_to_none=True) before returning, so that nothing carries over into the next call.")
     if changed is not None:
         raise GradingFailure(
             f"Your function changed the model's weights ({changed}): patching edits activations in hooks, "
@@ -288,6 +306,54 @@ def to_float_tensor(value: Any, what: str) -> torch.Tensor:
         return torch.as_tensor(value, dtype=torch.float32)
     except (TypeError, ValueError, RuntimeError):
         raise GradingFailure(f"{what} should be a tensor of numbers, but it is {type(value).__name__}.") from None
+
+
+def expect_grid(value: Any, shape: Sequence[int], what: str) -> torch.Tensor:
+    """The learner's result as the specs say: a plain floating-point torch.Tensor of ``shape`` (float32 or float64;
+    a list, a NumPy array or an integer tensor fails). Returned detached, as float32 on the CPU."""
+    import numpy as np
+
+    from circuitlab.grading.testing import expect_tensor
+
+    if isinstance(value, (list, tuple, np.ndarray)):
+        raise GradingFailure(
+            f"{what} should be a torch.Tensor, but it is a {type(value).__name__}: fill a tensor made with "
+            "torch.zeros(...) (or turn your values into one with torch.tensor(...)).")
+    expect_tensor(value, what=what)
+    if not value.is_floating_point():
+        raise GradingFailure(f"{what} has dtype {value.dtype}; the metric values are floats: make the grid with "
+                             "torch.zeros(...), whose default dtype is float32.")
+    expect_tensor(value, shape=tuple(shape), what=what)
+    return value.detach().float().cpu()
+
+
+# The second call of a function on the same model, on other prompts: one prompt of another template.
+SECOND_CALL = dict(n=1, template=2, seed=11)
+
+
+def second_call_label(first_right: bool = True) -> str:
+    return ("on a second call on the same model, with other prompts" +
+            (" (the first call was right)" if first_right else ""))
+
+
+def expect_calls_independent(first: tuple[torch.Tensor, torch.Tensor, torch.Tensor], second: torch.Tensor,
+                             expected_second: torch.Tensor, *, what: str, atol: float = 1e-4,
+                             rtol: float = 1e-3) -> None:
+    """After two calls on one model: the first result is unchanged, and the second is not the first one again.
+
+    ``first`` is (the first call's result, a copy taken before the second call, its expected value).
+    """
+    first, first_snapshot, expected_first = first
+    if not torch.equal(first, first_snapshot):
+        raise GradingFailure(
+            "The result of your first call changed when your function was called again: both calls fill the same "
+            "tensor (one made outside the function, or a default argument). Make the result inside the function.")
+    if second.shape == expected_first.shape and torch.allclose(second, expected_first.float(), atol=atol, rtol=rtol) \
+            and not torch.allclose(second, expected_second.float(), atol=atol, rtol=rtol):
+        raise GradingFailure(
+            f"{what}: your second call returned the first call's values again, for other prompts. Something from "
+            "the first call was kept and reused (a global or default-argument dict or list, a result cached by "
+            "the model): compute everything from the arguments of each call.")
 
 
 def grid_difference(actual: torch.Tensor, expected: torch.Tensor, axes: tuple[str, str] = ("layer", "head"),

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from circuitlab.ch3 import reference as ref
-from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, batch_for, caches_for, expect_close_or_diagnose,
-                                            metric_for, model_named, run_on_model, to_float_tensor, where)
-from circuitlab.grading.testing import expect_tensor, submitted
+from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, SECOND_CALL, batch_for, batch_label, caches_for,
+                                            expect_calls_independent, expect_close_or_diagnose, expect_grid,
+                                            metric_for, model_named, run_on_model, second_call_label, where)
+from circuitlab.grading.testing import submitted
 
 BATCH = dict(mixed=True)  # right-padded prompts of several templates: end positions differ
 
@@ -26,23 +27,26 @@ def _variant(model, tokens, source_cache, metric, positions):
 
 
 @lru_cache(maxsize=None)
-def _expected(name):
-    batch, (_, clean_cache, _, _) = batch_for(name, **BATCH), caches_for(name, **BATCH)
+def _expected(name, batch_items=tuple(BATCH.items())):
+    kwargs = dict(batch_items)
+    batch, (_, clean_cache, _, _) = batch_for(name, **kwargs), caches_for(name, **kwargs)
     with torch.no_grad():
-        return ref.patch_head_output(model_named(name), batch.corrupt_tokens, clean_cache, metric_for(name, **BATCH))
+        return ref.patch_head_output(model_named(name), batch.corrupt_tokens, clean_cache, metric_for(name, **kwargs))
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
-def test_matches_reference(name):
-    """(layer, head) grid of the normalised metric with one head's clean output patched in"""
+def _check(name, kwargs, context="", first=None):
+    """Run the learner's function on ``batch_for(name, **kwargs)`` and compare it with the reference."""
     model = model_named(name)
-    batch = batch_for(name, **BATCH)
-    _, clean_cache, _, corrupt_cache = caches_for(name, **BATCH)
-    metric = metric_for(name, **BATCH)
-    expected = _expected(name)
-    out = run_on_model(submitted(), name, batch.corrupt_tokens, clean_cache, metric, cache_names=("clean_cache",))
-    what = f"your (layer, head) grid {where(name, batch)}"
-    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads), what=what)
+    batch = batch_for(name, **kwargs)
+    _, clean_cache, _, corrupt_cache = caches_for(name, **kwargs)
+    metric = metric_for(name, **kwargs)
+    expected = _expected(name, tuple(kwargs.items()))
+    out = run_on_model(submitted(), name, batch.corrupt_tokens, clean_cache, metric, cache_names=("clean_cache",),
+                       context=f", {batch_label(batch)}{context}")
+    what = f"your (layer, head) grid {where(name, batch)}{context}"
+    out = expect_grid(out, (model.cfg.n_layers, model.cfg.n_heads), what)
+    if first is not None:
+        expect_calls_independent(first, out, expected, what=what)
     mistakes = lambda: {
         "Every entry is 1: you patched clean activations into the clean run. Run the corrupted tokens and "
         "patch the clean head outputs into them.": torch.ones_like(expected),
@@ -54,3 +58,16 @@ def test_matches_reference(name):
     }
     expect_close_or_diagnose(out, expected, what=what, atol=1e-4, rtol=1e-3, mistakes=mistakes,
                              hint="hook_z is (batch, pos, head, d_head): patch z[:, :, head] only.")
+    return out, expected
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
+def test_matches_reference(name):
+    """(layer, head) grid of the normalised metric with one head's clean output patched in"""
+    _check(name, BATCH)
+
+
+def test_second_call():
+    """a second call on the same model, with other prompts, owes nothing to the first"""
+    first, expected_first = _check("random", BATCH)
+    _check("random", SECOND_CALL, context=f", {second_call_label()}", first=(first, first.clone(), expected_first))
