@@ -568,8 +568,43 @@ for name, lm in [("yours", model), ("shipped", shipped)]:
     print(f"{name:>8}:", repr(decode(greedy_decode(lm, encode(prompt), 30))))
 
 # %% [markdown]
-# Greedy text tends to loop: once a phrase is likely, repeating it keeps it likely. Sampling from the
-# distribution avoids that, and three knobs shape the distribution first.
+# Greedy text tends to loop: once a phrase is likely, repeating it keeps it likely. Sampling avoids
+# that: draw the next token at random, each with the probability the model gives it. First the draw
+# itself; then three knobs that shape the distribution before the draw.
+
+# %% [markdown] exercise="ch1.sample_categorical"
+# Every sampler, however it filters or reshapes the distribution, ends in this one draw. Drawing from a
+# `torch.Generator` you are handed, rather than from torch's global random state, is what makes an
+# experiment repeatable: the same seed gives the same text, whatever else ran in between.
+#
+# **Spec.** `sample_categorical(logits, generator)` takes logits `(batch, d_vocab)` (some may be `-inf`;
+# every row has at least one finite entry) and a `torch.Generator`, and returns a `torch.long` tensor of
+# shape `(batch,)`: for each row, one token drawn from `softmax(logits[row])`, independently of the other
+# rows. The generator must be the only source of randomness (pass `generator=generator`; don't seed or copy
+# it, and don't touch torch's global RNG), so two generators with the same seed give the same draws. Any
+# exact method is accepted (`torch.multinomial`, Gumbel-max or an inverse CDF on `torch.rand(...,
+# generator=generator)`): the check compares frequencies over many rows, not individual draws. Do not
+# modify `logits`.
+
+# %% solution="ch1.sample_categorical"
+
+
+# %% check="ch1.sample_categorical"
+check("ch1.sample_categorical", sample_categorical)
+
+# %% [markdown]
+# Ten thousand draws of the token after the prompt, from the shipped model's distribution: how often
+# each of the five most likely tokens came up, beside its probability.
+
+# %%
+with torch.no_grad():
+    prompt_logits = shipped(encode(prompt))[:, -1]
+prompt_probs = prompt_logits.softmax(-1)[0]
+draws = sample_categorical(prompt_logits.expand(10_000, -1), torch.Generator().manual_seed(0))
+draw_frequencies = torch.bincount(draws, minlength=prompt_probs.shape[0]).float() / draws.shape[0]
+for token in prompt_probs.topk(5).indices.tolist():
+    print(f"{tokenizer.decode([token])!r:>14}: probability {prompt_probs[token]:.3f}, drawn {draw_frequencies[token]:.3f}")
+print(f"largest |frequency - probability| over the vocabulary: {(draw_frequencies - prompt_probs).abs().max():.4f}")
 
 # %% [markdown] exercise="ch1.apply_temperature"
 # Temperature is the simplest control over how adventurous sampling is: below 1 it sharpens the
@@ -619,7 +654,7 @@ check("ch1.top_p", top_p_filter)
 
 # %% [markdown]
 # With the three filters, a sampler is a few lines. The temperature goes first (it changes which
-# tokens fall inside the nucleus), then the filters, then one draw from the softmax.
+# tokens fall inside the nucleus), then the filters, then one draw with your `sample_categorical`.
 
 # %%
 @torch.inference_mode()
@@ -632,8 +667,8 @@ def sample(model: nn.Module, tokens: Tensor, n_new: int, temperature: float = 1.
             logits = top_k_filter(logits, top_k)
         if top_p is not None:
             logits = top_p_filter(logits, top_p)
-        next_token = torch.multinomial(logits.softmax(-1), 1, generator=generator)
-        tokens = torch.cat([tokens, next_token], dim=-1)
+        next_token = sample_categorical(logits, generator)
+        tokens = torch.cat([tokens, next_token[:, None]], dim=-1)
     return tokens
 
 

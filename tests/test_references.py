@@ -587,3 +587,20 @@ def test_ch2_circuits_with_dense_matrices(name):
         accuracy = ch2.full_ov_top1(model, 1, 0)
         assert isinstance(accuracy, float) and accuracy == pytest.approx(hits / full.shape[0], abs=1e-9)
         assert isinstance(ch2.composition_score(model.OV[0, 0], model.QK[1, 0].T), float)
+
+
+# --------------------------------------------------------------------------- chapter 1: sampling, penalty, EOS beams
+
+
+def test_ch1_sample_categorical_frequencies_and_seeding():
+    """Frequencies within 6 standard errors of the softmax over 20000 rows; -inf never drawn; the seed decides."""
+    logits = torch.tensor([0.5, float("-inf"), -1.0, 2.0, 0.0])
+    probs = logits.double().softmax(-1)
+    draws = ch1.sample_categorical(logits.expand(20_000, -1), torch.Generator().manual_seed(0))
+    assert draws.dtype == torch.long and draws.shape == (20_000,)
+    frequencies = torch.bincount(draws, minlength=5).double() / 20_000
+    assert frequencies[1] == 0
+    assert ((frequencies - probs).abs() <= 6 * (probs * (1 - probs) / 20_000).sqrt() + 1e-4).all()
+    again = ch1.sample_categorical(logits.expand(20_000, -1), torch.Generator().manual_seed(0))
+    other = ch1.sample_categorical(logits.expand(20_000, -1), torch.Generator().manual_seed(1))
+    assert torch.equal(draws, again) and not torch.equal(draws, other)

@@ -103,6 +103,16 @@ EXERCISES = [
         ],
     ),
     Exercise(
+        id="ch1.sample_categorical", title="Sampling a token", reference="sample_categorical", points=2,
+        difficulty=2, importance=4, minutes=10,
+        hints=[
+            "Turn each row of logits into probabilities with a softmax over the vocabulary (dim=-1).",
+            "torch.multinomial(probs, num_samples=1, generator=generator) draws one index per row; pass the "
+            "generator, or the global RNG is used and a seed no longer reproduces the draws.",
+            "multinomial returns shape (batch, 1): take [:, 0] (a bare .squeeze() breaks batch 1).",
+        ],
+    ),
+    Exercise(
         id="ch1.apply_temperature", title="Temperature", reference="apply_temperature", points=1, difficulty=1,
         importance=3, minutes=5,
         hints=[
@@ -129,6 +139,16 @@ EXERCISES = [
         ],
     ),
     Exercise(
+        id="ch1.frequency_penalty", title="Frequency penalty", reference="frequency_penalty", points=2,
+        difficulty=2, importance=3, minutes=10,
+        hints=[
+            "Build counts of shape (batch, d_vocab): counts[b, v] is how often token v occurs in tokens[b].",
+            "torch.zeros_like(logits).scatter_add(-1, tokens, torch.ones_like(tokens, dtype=logits.dtype)) "
+            "counts repeats; indexing assignment (x[rows, tokens] -= penalty) applies a repeated token only once.",
+            "Return logits - penalty * counts: a new tensor, the logits' dtype.",
+        ],
+    ),
+    Exercise(
         id="ch1.beam_search", title="Beam search", reference="beam_search", points=3, difficulty=4, importance=3,
         minutes=25,
         hints=[
@@ -136,6 +156,17 @@ EXERCISES = [
             "Each step: scores[:, None] + log_softmax(last logits) gives every (beam, token) extension; take the "
             "top beam_width of the flattened table.",
             "Recover beam and token from a flat index with // d_vocab and % d_vocab.",
+        ],
+    ),
+    Exercise(
+        id="ch1.beam_search_with_eos", title="Beam search that stops at EOS", reference="beam_search_with_eos",
+        points=3, difficulty=4, importance=2, minutes=25, bonus=True,
+        hints=[
+            "Split the kept beams into finished (last new token is eos_token) and growing; extend only the growing.",
+            "The candidates of a step are the finished beams, with their scores unchanged, plus every extension of "
+            "every growing beam; keep the beam_width best.",
+            "A finished beam adds nothing more to its score, not even for later steps; after n_new steps (or when "
+            "every kept beam has finished) return the best beam of the pool.",
         ],
     ),
     Exercise(

@@ -33,10 +33,13 @@ __all__ = [
     "next_token_loss",
     "train_step",
     "greedy_decode",
+    "sample_categorical",
     "apply_temperature",
     "top_k_filter",
     "top_p_filter",
+    "frequency_penalty",
     "beam_search",
+    "beam_search_with_eos",
     "generate_with_kv_cache",
 ]
 
@@ -279,6 +282,15 @@ def greedy_decode(model: nn.Module, tokens: Int[Tensor, "batch seq"], n_new: int
     ### END SOLUTION
 
 
+def sample_categorical(logits: Float[Tensor, "batch d_vocab"], generator: torch.Generator) -> Int[Tensor, "batch"]:
+    """One token per row, drawn from ``softmax(logits[row])`` with ``generator`` as the only source of randomness."""
+    ### BEGIN SOLUTION
+    probs = logits.softmax(dim=-1)  # exp(-inf) = 0: a -inf logit can never be drawn
+    # multinomial returns [batch, 1]; index the column rather than squeeze, so batch 1 stays [1].
+    return torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
+    ### END SOLUTION
+
+
 def apply_temperature(logits: Float[Tensor, "batch d_vocab"], temperature: float) -> Float[Tensor, "batch d_vocab"]:
     """Divide the logits by the temperature: below 1 sharpens the distribution, above 1 flattens it."""
     ### BEGIN SOLUTION
@@ -316,6 +328,17 @@ def top_p_filter(logits: Float[Tensor, "batch d_vocab"], p: float) -> Float[Tens
     ### END SOLUTION
 
 
+def frequency_penalty(logits: Float[Tensor, "batch d_vocab"], tokens: Int[Tensor, "batch seq"],
+                      penalty: float) -> Float[Tensor, "batch d_vocab"]:
+    """Lower each token's logit by ``penalty`` times the number of times it occurs in its row's context."""
+    ### BEGIN SOLUTION
+    # counts[b, v]: how often token v occurs in tokens[b]; a new tensor of the logits' dtype, so
+    # the result keeps that dtype and the caller's logits are never written to.
+    counts = torch.zeros_like(logits).scatter_add(-1, tokens, torch.ones_like(tokens, dtype=logits.dtype))
+    return logits - penalty * counts
+    ### END SOLUTION
+
+
 @torch.inference_mode()
 def beam_search(
     model: nn.Module, tokens: Int[Tensor, "seq"], n_new: int, beam_width: int
@@ -337,6 +360,46 @@ def beam_search(
         parent, new_token = flat_index // d_vocab, flat_index % d_vocab
         beams = torch.cat([beams[parent], new_token[:, None]], dim=-1)
     return beams[0], scores[0].item()
+    ### END SOLUTION
+
+
+@torch.inference_mode()
+def beam_search_with_eos(
+    model: nn.Module, tokens: Int[Tensor, "seq"], n_new: int, beam_width: int, eos_token: int
+) -> tuple[Int[Tensor, "seq_plus_n_generated"], float]:
+    """Beam search in which a beam that emits ``eos_token`` is finished: it stops growing and keeps its score.
+
+    Every step, the pool of candidates is the finished beams (unchanged) plus every extension of
+    every unfinished beam by every token; the ``beam_width`` best by summed log-probability are kept.
+    No length penalty: a score is the plain sum of the new tokens' log-probabilities, the EOS token's
+    included. Returns the best beam of the final pool (prompt, new tokens, EOS if it finished) and its score.
+    """
+    ### BEGIN SOLUTION
+    n_prompt = tokens.shape[0]
+    beams: list[tuple[float, Tensor]] = [(0.0, tokens)]  # (score, sequence), best first
+
+    def is_finished(sequence: Tensor) -> bool:
+        return sequence.shape[0] > n_prompt and int(sequence[-1]) == eos_token
+
+    for _ in range(n_new):
+        finished = [beam for beam in beams if is_finished(beam[1])]
+        growing = [beam for beam in beams if not is_finished(beam[1])]
+        if not growing:
+            break  # every kept beam has finished: the pool can no longer change
+        sequences = torch.stack([sequence for _, sequence in growing])  # all the same length
+        log_probs = model(sequences)[:, -1].log_softmax(dim=-1)  # [beam, vocab]
+        scores = torch.tensor([score for score, _ in growing], device=log_probs.device)
+        candidates = (scores[:, None] + log_probs).flatten()
+        # At most beam_width extensions can survive, so the best beam_width of them are enough.
+        top_scores, flat_index = candidates.topk(min(beam_width, candidates.numel()))
+        d_vocab = log_probs.shape[-1]
+        extensions = [
+            (score, torch.cat([growing[index // d_vocab][1], torch.tensor([index % d_vocab], device=tokens.device)]))
+            for score, index in zip(top_scores.tolist(), flat_index.tolist())
+        ]
+        beams = sorted(finished + extensions, key=lambda beam: beam[0], reverse=True)[:beam_width]
+    best_score, best_sequence = beams[0]
+    return best_sequence, float(best_score)
     ### END SOLUTION
 
 
