@@ -36,7 +36,7 @@ CRASHED = "kernel crashed"
 NOT_SEALED = "needs a look"
 FAILED = "grading failed"
 
-# How an exercise is graded (a grade step's "mode"; see ``autograde.probe_jobs``).
+# How an exercise is graded (a grade step's "mode"; see ``probe``).
 SEALED = "sealed"  # in this process, through proxies
 IN_KERNEL = "in kernel"  # by the exercise's checks run inside the student's kernel
 PROBE = "probe"  # the reference, sealed; where that fails, also in the kernel
