@@ -109,3 +109,21 @@ def with_a_tensor_of_scores(model, corrupt_tokens, clean_cache, metric):
                 return out
             scores.append(metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, hook)])))
     return torch.stack(scores).reshape(model.cfg.n_layers, corrupt_tokens.shape[1])
+
+
+_grids_by_shape: dict = {}
+
+
+@mutant(hint="returned the first call's values again")
+def grid_kept_by_shape(model, corrupt_tokens, clean_cache, metric):
+    # Results kept by grid size "to skip recomputation": other prompts of the same length get the old grid.
+    key = (model.cfg.n_layers, corrupt_tokens.shape[1])
+    if key not in _grids_by_shape:
+        _grids_by_shape[key] = _grid(model, corrupt_tokens, clean_cache, metric, "blocks.{layer}.hook_resid_pre",
+                                     _one_position)
+    return _grids_by_shape[key].clone()
+
+
+@mutant(hint="should be a torch.Tensor, but it is a list")
+def list_of_lists(model, corrupt_tokens, clean_cache, metric):
+    return _grid(model, corrupt_tokens, clean_cache, metric, "blocks.{layer}.hook_resid_pre", _one_position).tolist()

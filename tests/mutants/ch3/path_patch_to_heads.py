@@ -155,3 +155,20 @@ def pins_with_the_cached_tensor(model, clean_tokens, clean_cache, corrupt_cache,
 
             out[layer, head] = metric(model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda n: n in names, patch)])).item()
     return out
+
+
+_receiver_inputs: dict = {}
+
+
+@mutant(hint="returned the first call's values again")
+def grid_kept_per_receivers(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers, component):
+    # Kept by model, receivers and component, but not by prompts: other prompts get the first grid back.
+    key = (id(model), tuple(map(tuple, receivers)), component)
+    if key not in _receiver_inputs:
+        _receiver_inputs[key] = _grid(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers, component)
+    return _receiver_inputs[key].clone()
+
+
+@mutant(hint="dtype torch.int64")
+def integer_grid(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers, component):
+    return _grid(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers, component).long()

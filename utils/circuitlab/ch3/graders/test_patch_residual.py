@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from circuitlab.ch3 import reference as ref
-from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, batch_for, caches_for, expect_close_or_diagnose,
-                                            metric_for, model_named, run_on_model, to_float_tensor, where)
-from circuitlab.grading.testing import expect_tensor, submitted
+from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, SECOND_CALL, batch_for, batch_label, caches_for,
+                                            expect_calls_independent, expect_close_or_diagnose, expect_grid,
+                                            metric_for, model_named, run_on_model, second_call_label, where)
+from circuitlab.grading.testing import submitted
 
 # One template per model (positions line up across prompts, as in the chapter), cut to a few tokens where the
 # model is deep enough to make whole prompts slow; the metric is the normalised logit difference at the last
@@ -29,24 +30,26 @@ def _patch_post(model, corrupt_tokens, clean_cache, metric):
 
 
 @lru_cache(maxsize=None)
-def _expected(name):
-    batch, (_, clean_cache, _, _) = batch_for(name, **SETTINGS[name]), caches_for(name, **SETTINGS[name])
+def _expected(name, batch_items):
+    kwargs = dict(batch_items)
+    batch, (_, clean_cache, _, _) = batch_for(name, **kwargs), caches_for(name, **kwargs)
     with torch.no_grad():
-        return ref.patch_residual(model_named(name), batch.corrupt_tokens, clean_cache, metric_for(name, **SETTINGS[name]))
+        return ref.patch_residual(model_named(name), batch.corrupt_tokens, clean_cache, metric_for(name, **kwargs))
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
-def test_matches_reference(name):
-    """(layer, position) grid of the normalised metric, corrupted run with clean residual patched in"""
-    model, kwargs = model_named(name), SETTINGS[name]
+def _check(name, kwargs, context="", first=None):
+    """Run the learner's function on ``batch_for(name, **kwargs)`` and compare it with the reference."""
+    model = model_named(name)
     batch = batch_for(name, **kwargs)
     _, clean_cache, _, _ = caches_for(name, **kwargs)
     metric = metric_for(name, **kwargs)
-    expected = _expected(name)
-    out = run_on_model(submitted(), name, batch.corrupt_tokens, clean_cache, metric, cache_names=("clean_cache",))
-    what = f"your (layer, position) grid {where(name, batch)}"
-    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, batch.tokens.shape[1]),
-                        what=what)
+    expected = _expected(name, tuple(kwargs.items()))
+    out = run_on_model(submitted(), name, batch.corrupt_tokens, clean_cache, metric, cache_names=("clean_cache",),
+                       context=f", {batch_label(batch)}{context}")
+    what = f"your (layer, position) grid {where(name, batch)}{context}"
+    out = expect_grid(out, (model.cfg.n_layers, batch.tokens.shape[1]), what)
+    if first is not None:
+        expect_calls_independent(first, out, expected, what=what)
     mistakes = lambda: {
         "Every entry is 1: you patched clean activations into the clean run. Run the corrupted tokens and "
         "patch the clean residual stream into them.": torch.ones_like(expected),
@@ -59,3 +62,18 @@ def test_matches_reference(name):
                              grid_axes=("layer", "position"),
                              hint="Check the position you patch: resid[:, pos] (all prompts, one position), and "
                                   "that each run patches exactly one (layer, position).")
+    return out, expected
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
+def test_matches_reference(name):
+    """(layer, position) grid of the normalised metric, corrupted run with clean residual patched in"""
+    _check(name, SETTINGS[name])
+
+
+def test_second_call():
+    """a second call on the same model, with other prompts, owes nothing to the first"""
+    first, expected_first = _check("random", SETTINGS["random"])
+    # The same template, so the grid has the same shape and a grid kept from the first call would fit.
+    _check("random", {**SECOND_CALL, **SETTINGS["random"]}, context=f", {second_call_label()}",
+           first=(first, first.clone(), expected_first))

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from circuitlab.ch3 import reference as ref
-from circuitlab.ch3.grading_support import (MODEL_LABELS, batch_for, caches_for, expect_close_or_diagnose,
-                                            metric_for, model_named, run_on_model, to_float_tensor, where)
-from circuitlab.grading.testing import expect_tensor, submitted
+from circuitlab.ch3.grading_support import (MODEL_LABELS, SECOND_CALL, batch_for, batch_label, caches_for,
+                                            expect_calls_independent, expect_close_or_diagnose, expect_grid,
+                                            metric_for, model_named, run_on_model, second_call_label, where)
+from circuitlab.grading.testing import submitted
 
 BATCH = dict(n=3, mixed=True)
 # Receivers spread over several layers, one case per component.
@@ -56,31 +57,34 @@ def _two_step(model, tokens, clean_cache, corrupt_cache, metric, receivers, comp
     return out
 
 
-def _inputs(name):
-    batch = batch_for(name, **BATCH)
-    _, clean_cache, _, corrupt_cache = caches_for(name, **BATCH)
-    return batch, clean_cache, corrupt_cache, metric_for(name, **BATCH)
+def _inputs(name, batch_items=tuple(BATCH.items())):
+    kwargs = dict(batch_items)
+    batch = batch_for(name, **kwargs)
+    _, clean_cache, _, corrupt_cache = caches_for(name, **kwargs)
+    return batch, clean_cache, corrupt_cache, metric_for(name, **kwargs)
 
 
 @lru_cache(maxsize=None)
-def _reference_grid(name, receivers, component):
-    batch, clean_cache, corrupt_cache, metric = _inputs(name)
+def _reference_grid(name, receivers, component, batch_items=tuple(BATCH.items())):
+    batch, clean_cache, corrupt_cache, metric = _inputs(name, batch_items)
     with torch.no_grad():
         return ref.path_patch_to_heads(model_named(name), batch.tokens, clean_cache, corrupt_cache, metric,
                                        list(receivers), component)
 
 
-@pytest.mark.parametrize("name, receivers, component", CASES,
-                         ids=[f"{c}, receivers {list(r)} on {MODEL_LABELS[n].split(' (')[0]}" for n, r, c in CASES])
-def test_matches_reference(name, receivers, component):
-    """(sender layer, sender head) grid of the metric when only sender -> receivers' q/k/v is corrupted"""
+def _check(name, receivers, component, batch_items=tuple(BATCH.items()), context="", first=None):
+    """Run the learner's function on ``batch_for(name, **dict(batch_items))`` and compare it with the reference."""
     model = model_named(name)
-    batch, clean_cache, corrupt_cache, metric = _inputs(name)
-    expected = _reference_grid(name, receivers, component)
+    batch, clean_cache, corrupt_cache, metric = _inputs(name, batch_items)
+    expected = _reference_grid(name, receivers, component, batch_items)
     out = run_on_model(submitted(), name, batch.tokens, clean_cache, corrupt_cache, metric, list(receivers), component,
-                       cache_names=("clean_cache", "corrupt_cache"))
+                       cache_names=("clean_cache", "corrupt_cache"),
+                       context=f", receivers {list(receivers)}, component {component!r}, {batch_label(batch)}{context}")
     what = f"your (layer, head) grid for receivers {list(receivers)}, component {component!r}, {where(name, batch)}"
-    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads), what=what)
+    what += context
+    out = expect_grid(out, (model.cfg.n_layers, model.cfg.n_heads), what)
+    if first is not None:
+        expect_calls_independent(first, out, expected, what=what)
     args = (model, batch.tokens, clean_cache, corrupt_cache, metric, list(receivers))
     last_layer = max(layer for layer, _ in receivers)
 
@@ -100,7 +104,23 @@ def test_matches_reference(name, receivers, component):
         for other in ("q", "k", "v"):
             if other != component:
                 known[f"You patched hook_{other}; this call asked for the receivers' {component} "
-                      "(component is 'q', 'k' or 'v')."] = _reference_grid(name, receivers, other)
+                      "(component is 'q', 'k' or 'v')."] = _reference_grid(name, receivers, other, batch_items)
         return known
 
     expect_close_or_diagnose(out, expected, what=what, atol=1e-4, rtol=1e-3, mistakes=mistakes)
+    return out, expected
+
+
+@pytest.mark.parametrize("name, receivers, component", CASES,
+                         ids=[f"{c}, receivers {list(r)} on {MODEL_LABELS[n].split(' (')[0]}" for n, r, c in CASES])
+def test_matches_reference(name, receivers, component):
+    """(sender layer, sender head) grid of the metric when only sender -> receivers' q/k/v is corrupted"""
+    _check(name, receivers, component)
+
+
+def test_second_call():
+    """a second call on the same model, with other prompts, owes nothing to the first"""
+    name, receivers, component = CASES[3]  # the trained model: the random ones barely tell prompts apart here
+    first, expected_first = _check(name, receivers, component)
+    _check(name, receivers, component, tuple(SECOND_CALL.items()), context=f", {second_call_label()}",
+           first=(first, first.clone(), expected_first))
