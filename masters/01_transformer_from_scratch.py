@@ -652,17 +652,39 @@ check("ch1.top_k", top_k_filter)
 # %% check="ch1.top_p"
 check("ch1.top_p", top_p_filter)
 
+# %% [markdown] exercise="ch1.frequency_penalty"
+# Filters decide which tokens may be drawn; a penalty changes their odds according to what has already
+# been written. A frequency penalty makes each further use of a token less likely, which is the usual
+# remedy for the loops that low temperatures and small models fall into.
+#
+# **Spec.** `frequency_penalty(logits, tokens, penalty)` takes next-token logits `(batch, d_vocab)`, the
+# context so far `tokens` `(batch, seq)` (`torch.long`) and a Python float `penalty`, and returns a new
+# tensor of the logits' shape and dtype: `logits[b, v] - penalty * count[b, v]`, where `count[b, v]` is the
+# number of times token `v` occurs in `tokens[b]` (a token seen three times loses `3 * penalty`; each row
+# counts only its own context). `penalty = 0` returns the logits unchanged; `-inf` entries stay `-inf`.
+# Do not modify `logits` or `tokens`.
+
+# %% solution="ch1.frequency_penalty"
+
+
+# %% check="ch1.frequency_penalty"
+check("ch1.frequency_penalty", frequency_penalty)
+
 # %% [markdown]
-# With the three filters, a sampler is a few lines. The temperature goes first (it changes which
-# tokens fall inside the nucleus), then the filters, then one draw with your `sample_categorical`.
+# With the filters and the penalty, a sampler is a few lines. The penalty goes on the model's logits,
+# then the temperature (it changes which tokens fall inside the nucleus), then the filters, then one draw
+# with your `sample_categorical`.
 
 # %%
 @torch.inference_mode()
 def sample(model: nn.Module, tokens: Tensor, n_new: int, temperature: float = 1.0, top_k: int | None = None,
-           top_p: float | None = None, seed: int = 0) -> Tensor:
+           top_p: float | None = None, penalty: float = 0.0, seed: int = 0) -> Tensor:
     generator = torch.Generator().manual_seed(seed)
     for _ in range(n_new):
-        logits = apply_temperature(model(tokens[:, -model.cfg.n_ctx:])[:, -1], temperature)
+        logits = model(tokens[:, -model.cfg.n_ctx:])[:, -1]
+        if penalty:
+            logits = frequency_penalty(logits, tokens, penalty)
+        logits = apply_temperature(logits, temperature)
         if top_k is not None:
             logits = top_k_filter(logits, top_k)
         if top_p is not None:
@@ -676,6 +698,28 @@ for settings in [dict(temperature=0.7, top_k=40), dict(temperature=1.0, top_p=0.
     print(settings)
     for name, lm in [("yours", model), ("shipped", shipped)]:
         print(f"  {name:>8}:", repr(decode(sample(lm, encode(prompt), 30, **settings))))
+
+# %% [markdown]
+# What the penalty does to repetition: sixty tokens from the shipped model at a low temperature, without
+# and with a frequency penalty, and how many of the generated tokens repeat one already in the text.
+
+# %%
+def repeated_fraction(sequence: Tensor, n_prompt: int) -> float:
+    """Fraction of the generated tokens that already occur earlier in the sequence."""
+    tokens_so_far = sequence[0].tolist()
+    return sum(tokens_so_far[i] in tokens_so_far[:i] for i in range(n_prompt, len(tokens_so_far))) / (len(tokens_so_far) - n_prompt)
+
+
+repetition = {}
+for strength in [0.0, 1.0]:
+    penalised = sample(shipped, encode(prompt), 60, temperature=0.5, penalty=strength)
+    repetition[strength] = repeated_fraction(penalised, encode(prompt).shape[1])
+    print(f"penalty {strength}: {repetition[strength]:.0%} of new tokens repeat an earlier one:",
+          repr(decode(penalised)))
+describe([(repetition[1.0] < repetition[0.0],
+           f"The penalty cut the share of repeated tokens from {repetition[0.0]:.0%} to {repetition[1.0]:.0%}.")],
+         otherwise=f"On this prompt the penalty did not reduce repetition ({repetition[0.0]:.0%} without, "
+                   f"{repetition[1.0]:.0%} with).")
 
 # %% [markdown]
 # How many tokens does the nucleus keep? It changes from one context to the next, which is the point

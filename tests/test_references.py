@@ -604,3 +604,18 @@ def test_ch1_sample_categorical_frequencies_and_seeding():
     again = ch1.sample_categorical(logits.expand(20_000, -1), torch.Generator().manual_seed(0))
     other = ch1.sample_categorical(logits.expand(20_000, -1), torch.Generator().manual_seed(1))
     assert torch.equal(draws, again) and not torch.equal(draws, other)
+
+
+def test_ch1_frequency_penalty_loop():
+    """Subtracting the penalty once per occurrence, with Python loops, gives the same logits and dtype."""
+    torch.manual_seed(8)
+    logits = torch.randn(3, 6, dtype=torch.float64)
+    tokens = torch.randint(0, 6, (3, 10))
+    expected = logits.clone()
+    for row in range(3):
+        for token in tokens[row].tolist():
+            expected[row, token] -= 0.3
+    out = ch1.frequency_penalty(logits, tokens, 0.3)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, expected)
+    assert torch.equal(ch1.frequency_penalty(logits, tokens, 0.0), logits)
