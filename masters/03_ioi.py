@@ -292,10 +292,13 @@ for h in top_heads:
 # the sequence. Positions must line up across prompts, so this experiment uses one template.
 
 # %% [markdown] exercise="ch3.patch_residual"
-# **Spec.** `patch_residual(model, corrupt_tokens, clean_cache, metric)` returns a `(n_layers, seq)`
-# tensor: entry `[layer, pos]` is `metric(logits)` for a run on `corrupt_tokens` in which
-# `blocks.{layer}.hook_resid_pre` at position `pos` (every prompt) is replaced by its value in
-# `clean_cache`. Use `model.run_with_hooks`, so no hook outlives its run.
+# **Spec.** `patch_residual(model, corrupt_tokens, clean_cache, metric)` returns a floating-point
+# `torch.Tensor` (float32 or float64; not a list or a NumPy array) of shape `(n_layers, seq)`: entry
+# `[layer, pos]` is `metric(logits)` for a run on `corrupt_tokens` in which `blocks.{layer}.hook_resid_pre` at
+# position `pos` (every prompt) is replaced by its value in `clean_cache`. Use `model.run_with_hooks`, so no
+# hook outlives its run. This and every patching function below computes its result from its arguments alone:
+# a second call, on other prompts, must not reuse anything from the first (no results, caches or masks kept
+# in globals), and must not write into the caches it is given or into the model.
 
 # %% solution="ch3.patch_residual"
 
@@ -336,7 +339,8 @@ px.imshow(block_grid.cpu().numpy(), facet_col=0, x=positions, color_continuous_s
 # Heads are the units the circuit is described in. Patching one head's output at every position
 # says how much of the behaviour that head alone can restore.
 #
-# **Spec.** `patch_head_output(model, corrupt_tokens, clean_cache, metric)` returns `(n_layers, n_heads)`:
+# **Spec.** `patch_head_output(model, corrupt_tokens, clean_cache, metric)` returns a floating-point tensor
+# `(n_layers, n_heads)`:
 # entry `[layer, head]` is the metric of a corrupted run in which `blocks.{layer}.attn.hook_z` (shape
 # `(batch, pos, head, d_head)`) has head `head` replaced, at every position, by its clean value.
 
@@ -387,8 +391,8 @@ fig.update_layout(title="How much each head restores: whole output versus patter
 # *lowers* the metric from 1.
 
 # %% [markdown] exercise="ch3.path_patch_to_final"
-# **Spec.** `path_patch_to_final(model, clean_tokens, clean_cache, corrupt_cache, metric)` returns
-# `(n_layers, n_heads)`: entry `[layer, head]` is the metric of a run on `clean_tokens` in which, at every
+# **Spec.** `path_patch_to_final(model, clean_tokens, clean_cache, corrupt_cache, metric)` returns a
+# floating-point tensor `(n_layers, n_heads)`: entry `[layer, head]` is the metric of a run on `clean_tokens` in which, at every
 # layer's `hook_z`, every head's output is its clean-cache value except head `(layer, head)`, whose
 # output is its corrupted-cache value.
 
@@ -415,7 +419,7 @@ print("receivers for the next experiment:", [head_label(h) for h in receivers])
 # (or keys, or values) finds which heads feed the heads you already know about.
 #
 # **Spec.** `path_patch_to_heads(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers,
-# component)` returns `(n_layers, n_heads)`, one entry per sender head. For each sender: (1) run
+# component)` returns a floating-point tensor `(n_layers, n_heads)`, one entry per sender head. For each sender: (1) run
 # `clean_tokens` with every head pinned to its clean output except the sender (corrupted output), and
 # record `blocks.{l}.attn.hook_{component}` (`component` is `"q"`, `"k"` or `"v"`; shape `(batch, pos,
 # head, d_head)`) for each receiver layer; (2) run `clean_tokens` again with nothing pinned, replacing only
@@ -661,13 +665,15 @@ px.imshow(change.numpy(), color_continuous_scale="RdBu", color_continuous_midpoi
 # backward pass give every head's estimate.
 
 # %% [markdown] exercise="ch3.attribution_patching"
-# **Spec.** `attribution_patching(model, clean_tokens, corrupt_tokens, metric)` returns `(n_layers,
-# n_heads)`: for each head, the sum over batch, positions and `d_head` of `(z_clean − z_corrupt) * grad`,
+# **Spec.** `attribution_patching(model, clean_tokens, corrupt_tokens, metric)` returns a floating-point tensor
+# `(n_layers, n_heads)`: for each head, the sum over batch, positions and `d_head` of `(z_clean − z_corrupt) * grad`,
 # where `z` is `hook_z` and `grad` is the gradient of `metric(logits of the corrupted run)` with respect to
 # `z` on the corrupted run. It is the full derivative, the one patching a head would feel: a head's output
 # reaches the logits directly and through every later head that reads it, so do not cut the graph between
 # layers (a `z.detach()` in every layer's hook keeps only the direct path). Gradients are switched off in
-# this notebook: use `torch.enable_grad()`, and leave no hooks or gradients behind.
+# this notebook: use `with torch.enable_grad():` (not `torch.set_grad_enabled(True)`, which leaves them on for
+# every later cell), and leave no hooks or gradients behind (no parameter's `.grad` filled by `backward()`: use
+# `torch.autograd.grad`, or `model.zero_grad(set_to_none=True)` before returning).
 
 # %% solution="ch3.attribution_patching"
 

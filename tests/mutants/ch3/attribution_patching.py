@@ -112,3 +112,90 @@ def leaves_backward_hooks(model, clean_tokens, corrupt_tokens, metric):
     with torch.enable_grad():
         metric(model(corrupt_tokens)).backward()
     return torch.stack([((clean[n] - corrupt[n]) * grads[n]).sum(dim=(0, 1, 3)) for n in names])
+
+
+@mutant(hint="requires_grad=False")
+def forgets_enable_grad(model, clean_tokens, corrupt_tokens, metric):
+    # Works where gradients are on, fails in the notebook, which switches them off at the top.
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    _, clean = model.run_with_cache(clean_tokens, names_filter=lambda n: n in names)
+    kept = {}
+
+    def keep(z, hook):
+        kept[hook.name] = z
+        z.retain_grad()
+        return z
+
+    metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(n, keep) for n in names])).backward()
+    model.zero_grad(set_to_none=True)
+    return torch.stack([((clean[n] - kept[n].detach()) * kept[n].grad).sum(dim=(0, 1, 3)) for n in names])
+
+
+@mutant(hint="switched gradients on and left them on")
+def grad_mode_switched_on_for_good(model, clean_tokens, corrupt_tokens, metric):
+    torch.set_grad_enabled(True)
+    return with_retain_grad(model, clean_tokens, corrupt_tokens, metric)
+
+
+@mutant(hint="left gradients in the model's parameters")
+def parameter_gradients_left(model, clean_tokens, corrupt_tokens, metric):
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, clean = model.run_with_cache(clean_tokens, names_filter=lambda n: n in names)
+    kept = {}
+
+    def keep(z, hook):
+        z = z.clone()
+        z.retain_grad()
+        kept[hook.name] = z
+        return z
+
+    with torch.enable_grad():
+        metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(n, keep) for n in names])).backward()
+    return torch.stack([((clean[n] - kept[n].detach()) * kept[n].grad).sum(dim=(0, 1, 3)) for n in names])
+
+
+_clean_z_by_model: dict = {}
+
+
+@mutant(hint="on a second call on the same model, with other prompts (the first call was right)")
+def clean_run_kept_between_calls(model, clean_tokens, corrupt_tokens, metric):
+    # The clean run cached per model: the next call subtracts the old prompts' z.
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    if id(model) not in _clean_z_by_model:
+        with torch.no_grad():
+            _, clean = model.run_with_cache(clean_tokens, names_filter=lambda n: n in names)
+        _clean_z_by_model[id(model)] = {n: clean[n].clone() for n in names}
+    clean = _clean_z_by_model[id(model)]
+    kept = {}
+
+    def keep(z, hook):
+        z = z.clone()
+        z.retain_grad()
+        kept[hook.name] = z
+        return z
+
+    with torch.enable_grad():
+        metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(n, keep) for n in names])).backward()
+    model.zero_grad(set_to_none=True)
+    return torch.stack([((clean[n] - kept[n].detach()) * kept[n].grad).sum(dim=(0, 1, 3)) for n in names])
+
+
+@alternative
+def with_autograd_grad_and_zeroed_parameters(model, clean_tokens, corrupt_tokens, metric):
+    """backward() into the parameters too, then zero_grad(set_to_none=False): zero gradients are fine."""
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, clean = model.run_with_cache(clean_tokens, names_filter=lambda n: n in names)
+    kept = {}
+
+    def keep(z, hook):
+        z = z.clone()
+        z.retain_grad()
+        kept[hook.name] = z
+        return z
+
+    with torch.enable_grad():
+        metric(model.run_with_hooks(corrupt_tokens, fwd_hooks=[(n, keep) for n in names])).backward()
+    model.zero_grad(set_to_none=False)
+    return torch.stack([((clean[n] - kept[n].detach()) * kept[n].grad).sum(dim=(0, 1, 3)) for n in names])

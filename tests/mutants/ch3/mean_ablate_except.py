@@ -59,3 +59,18 @@ def with_mask(model, tokens, circuit, means):
             return torch.where(keep, z, means[layer].unsqueeze(0))
         hooks.append((f"blocks.{layer}.attn.hook_z", hook))
     return model.run_with_hooks(tokens, fwd_hooks=hooks)
+
+
+_keep_masks: dict = {}
+
+
+@mutant(hint="ablated the first call's circuit")
+def head_mask_built_once(model, tokens, circuit, means):
+    # The mask of kept heads built on the first call and kept per model: later circuits are ignored.
+    if id(model) not in _keep_masks:
+        mask = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=torch.bool)
+        for layer, head in circuit:
+            mask[layer, head] = True
+        _keep_masks[id(model)] = mask
+    keep = _keep_masks[id(model)]
+    return _run(model, tokens, lambda l, h: not bool(keep[l, h]), means)

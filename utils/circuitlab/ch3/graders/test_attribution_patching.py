@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from circuitlab.ch3 import reference as ref
-from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, batch_for, expect_close_or_diagnose, metric_for,
-                                            model_named, run_on_model, to_float_tensor, where)
-from circuitlab.grading.testing import expect_tensor, submitted
+from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, SECOND_CALL, batch_for, batch_label,
+                                            expect_calls_independent, expect_close_or_diagnose, expect_grid,
+                                            metric_for, model_named, run_on_model, second_call_label, where)
+from circuitlab.grading.testing import submitted
 
 BATCH = dict(mixed=True)
 
@@ -31,8 +32,9 @@ def _direct_path_only(model, clean_tokens, corrupt_tokens, metric) -> torch.Tens
 
 
 @lru_cache(maxsize=None)
-def _attribution(name, swapped=False):
-    batch, metric = batch_for(name, **BATCH), metric_for(name, **BATCH)
+def _attribution(name, swapped=False, batch_items=tuple(BATCH.items())):
+    kwargs = dict(batch_items)
+    batch, metric = batch_for(name, **kwargs), metric_for(name, **kwargs)
     runs = (batch.corrupt_tokens, batch.tokens) if swapped else (batch.tokens, batch.corrupt_tokens)
     model = model_named(name)
     try:
@@ -42,16 +44,20 @@ def _attribution(name, swapped=False):
         model.zero_grad(set_to_none=True)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
-def test_matches_reference(name):
-    """(layer, head) attribution scores: (z_clean - z_corrupt) . gradient at the corrupted run"""
+def _check(name, kwargs, context="", first=None):
+    """Run the learner's function on ``batch_for(name, **kwargs)`` (with gradients off, as in the notebook) and
+    compare it with the reference."""
     model = model_named(name)
-    batch = batch_for(name, **BATCH)
-    metric = metric_for(name, **BATCH)
-    expected = _attribution(name)
-    out = run_on_model(submitted(), name, batch.tokens, batch.corrupt_tokens, metric, gradients=True)
-    what = f"your (layer, head) scores {where(name, batch)}"
-    out = expect_tensor(to_float_tensor(out, "your result"), shape=(model.cfg.n_layers, model.cfg.n_heads), what=what)
+    batch = batch_for(name, **kwargs)
+    metric = metric_for(name, **kwargs)
+    items = tuple(kwargs.items())
+    expected = _attribution(name, batch_items=items)
+    out = run_on_model(submitted(), name, batch.tokens, batch.corrupt_tokens, metric, gradients=True,
+                       context=f", {batch_label(batch)}{context}")
+    what = f"your (layer, head) scores {where(name, batch)}{context}"
+    out = expect_grid(out, (model.cfg.n_layers, model.cfg.n_heads), what)
+    if first is not None:
+        expect_calls_independent(first, out, expected, what=what)
 
     def mistakes():
         try:
@@ -59,7 +65,7 @@ def test_matches_reference(name):
                 "Your scores have the opposite sign: the difference is z_clean - z_corrupt (the change a clean "
                 "patch makes to the corrupted run).": -expected,
                 "You took the gradient at the clean run; attribution patching linearises around the corrupted "
-                "run, the run being patched.": -_attribution(name, swapped=True),
+                "run, the run being patched.": -_attribution(name, swapped=True, batch_items=items),
                 "Your gradient covers only each head's direct path to the logits: every layer's z was detached, "
                 "which cuts the paths through later heads. Keep z in the graph (z.clone(), no detach) so the "
                 "gradient is the full derivative patching would feel.":
@@ -71,3 +77,16 @@ def test_matches_reference(name):
 
     expect_close_or_diagnose(out, expected, what=what, atol=1e-4, rtol=1e-3, mistakes=mistakes,
                              hint="Sum (z_clean - z_corrupt) * grad over batch, positions and d_head, once per head.")
+    return out, expected
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
+def test_matches_reference(name):
+    """(layer, head) attribution scores: (z_clean - z_corrupt) . gradient at the corrupted run"""
+    _check(name, BATCH)
+
+
+def test_second_call():
+    """a second call on the same model, with other prompts, owes nothing to the first"""
+    first, expected_first = _check("offline", BATCH)
+    _check("offline", SECOND_CALL, context=f", {second_call_label()}", first=(first, first.clone(), expected_first))

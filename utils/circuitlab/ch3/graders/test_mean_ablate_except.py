@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from circuitlab.ch3 import ioi_setup, reference as ref
-from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, batch_for, expect_close_or_diagnose, model_named,
-                                            run_on_model, spare_batch, where)
+from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_LABELS, MODEL_NAMES, batch_for, expect_calls_independent,
+                                            expect_close_or_diagnose, model_named, run_on_model, second_call_label,
+                                            spare_batch, where)
 from circuitlab.grading.testing import expect_close, submitted
 
 BATCH = dict(n=4, mixed=True, spare=8)  # the spare prompts, of the same width, give the means
@@ -19,9 +20,10 @@ def _means(name):
 
 
 @lru_cache(maxsize=None)
-def _expected(name, circuit):
+def _expected(name, circuit, rows=(None, None)):
     with torch.no_grad():
-        return ref.mean_ablate_except(model_named(name), batch_for(name, **BATCH).tokens, list(circuit), _means(name))
+        tokens = batch_for(name, **BATCH).tokens[slice(*rows)]
+        return ref.mean_ablate_except(model_named(name), tokens, list(circuit), _means(name))
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES, ids=MODEL_IDS)
@@ -70,3 +72,25 @@ def test_empty_circuit():
                  atol=1e-4, rtol=1e-3, mistakes={
                      "With an empty circuit every head must output its mean; yours left the model unchanged.":
                          _expected("random", everything)})
+
+
+def test_second_call():
+    """a second call on the same model, with another prompt and another circuit, owes nothing to the first"""
+    name = "wide"
+    batch = batch_for(name, **BATCH)
+    first_circuit, second_circuit = CIRCUITS[name], ((0, 0), (2, 4))
+    first = run_on_model(submitted(), name, batch.tokens, list(first_circuit), _means(name).clone())
+    expected_first = _expected(name, first_circuit)
+    expect_close(first, expected_first, what=f"logits of the ablated model {where(name, batch)}", atol=1e-4,
+                 rtol=1e-3)
+    snapshot = first.detach().clone()
+    one_prompt = batch.tokens[1:2]
+    context = f", circuit {list(second_circuit)}, 1 prompt of {one_prompt.shape[1]} tokens, {second_call_label()}"
+    second = run_on_model(submitted(), name, one_prompt, list(second_circuit), _means(name).clone(), context=context)
+    expected = _expected(name, second_circuit, (1, 2))
+    what = f"logits of the ablated model on {MODEL_LABELS[name]}{context}"
+    expect_close(second, expected, what=what, atol=1e-4, rtol=1e-3, mistakes={
+        f"{what}: your second call ablated the first call's circuit ({list(first_circuit)}), not the one it was "
+        "given: something from the first call was kept (hooks or a head mask built once, a global or "
+        "default-argument list).": _expected(name, first_circuit, (1, 2))})
+    expect_calls_independent((first.detach(), snapshot, expected_first), second.detach(), expected, what=what)
