@@ -774,6 +774,44 @@ describe([(min(beam_gains) >= -1e-4 and max(beam_gains) > 1e-4,
          otherwise=f"Beam minus greedy log-probability per prompt: {[round(g, 2) for g in beam_gains]}: a beam of 4 "
                    f"is not always better than greedy.")
 
+# %% [markdown] exercise="ch1.beam_search_with_eos"
+# Real text ends. A model that can emit an end-of-sequence token (EOS) offers a beam the choice to stop,
+# and a finished answer has to be compared with the ones still growing; otherwise beam search either
+# runs past the end or never considers stopping at all.
+#
+# **Spec.** `beam_search_with_eos(model, tokens, n_new, beam_width, eos_token)` takes a 1-D prompt `(seq,)`
+# and returns `(best_sequence, score)` like `beam_search`. A beam is *finished* once one of its new tokens
+# is `eos_token` (tokens in the prompt do not count): it stops growing and keeps its score. Start from one
+# beam (the prompt, score 0). At every step, the candidates are the finished beams, unchanged, plus every
+# extension of every unfinished beam by every token (score: its beam's score plus the token's
+# log-probability); keep the `beam_width` best. Stop after `n_new` steps, or earlier when every kept beam
+# has finished, and return the best beam of the pool: a finished beam ends with its EOS (so
+# `best_sequence` may be shorter than `seq + n_new`, and nothing follows the EOS), and `score` (a Python
+# float) is the sum of the log-probabilities of its new tokens, the EOS's included. **No length penalty:**
+# scores are plain sums, which favours shorter beams (every token adds a negative log-probability); many
+# production decoders divide by a power of the length instead, but not here.
+
+# %% solution="ch1.beam_search_with_eos"
+
+
+# %% check="ch1.beam_search_with_eos"
+check("ch1.beam_search_with_eos", beam_search_with_eos)
+
+# %% [markdown]
+# The shipped model marks the start of every document with `<|bos|>`, and it is also the token it predicts
+# where one document ends and the next begins, so it can serve as EOS. With a beam of 4 and room for 40
+# tokens, where does each prompt's best beam stop?
+
+# %%
+end_token = tokenizer.bos_token_id
+for eos_prompt in ["The return statement", "Return the value of x.", "See also"]:
+    eos_prompt_tokens = encode(eos_prompt)[0]
+    eos_sequence, eos_score = beam_search_with_eos(shipped, eos_prompt_tokens, 40, 4, end_token)
+    n_generated = eos_sequence.shape[0] - eos_prompt_tokens.shape[0]
+    ending = "ends with EOS" if int(eos_sequence[-1]) == end_token else "still going after 40 tokens"
+    print(f"{n_generated:>2} new tokens, {ending}, log-prob {eos_score:7.2f}:",
+          repr(tokenizer.decode(eos_sequence.tolist(), skip_special_tokens=True)))
+
 # %% [markdown] exercise="ch1.kv_cache"
 # Greedy decoding as written reruns the whole sequence for every new token, although the keys and
 # values of old positions never change (the mask stops them from seeing new tokens). Caching them

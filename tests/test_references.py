@@ -619,3 +619,38 @@ def test_ch1_frequency_penalty_loop():
     assert out.dtype == torch.float64
     torch.testing.assert_close(out, expected)
     assert torch.equal(ch1.frequency_penalty(logits, tokens, 0.0), logits)
+
+
+def test_ch1_beam_search_with_eos_is_exhaustive_when_wide_enough():
+    """A beam as wide as the vocabulary finds the best of all continuations of at most 2 tokens that stop at EOS."""
+    from circuitlab.ch1.graders.test_beam_search_with_eos import eos_model
+
+    model = eos_model("small", 126, 2.0)
+    prompt, d_vocab = torch.tensor([3, 1, 4]), CH1_CONFIGS["small"].d_vocab
+    eos = d_vocab - 1
+
+    def log_prob(new: list[int]) -> float:
+        with torch.no_grad():
+            sequence = torch.cat([prompt, torch.tensor(new, dtype=torch.long)])
+            log_probs = model(sequence[None])[0].log_softmax(-1)
+        return sum(float(log_probs[len(prompt) - 1 + i, t]) for i, t in enumerate(new))
+
+    continuations = [[eos]] + [[a, b] for a in range(d_vocab) if a != eos for b in range(d_vocab)]
+    best = max(continuations, key=log_prob)
+    sequence, score = ch1.beam_search_with_eos(model, prompt, 2, d_vocab, eos)
+    assert sequence[3:].tolist() == best and score == pytest.approx(log_prob(best), abs=1e-4)
+
+
+def test_ch1_beam_search_with_eos_grader_cases_are_what_they_say():
+    """Each "EOS wins" case ends early with EOS; each "EOS loses" case has a finished beam that a longer one beats."""
+    from circuitlab.ch1.graders.test_beam_search_with_eos import CASES, PROMPT_LEN, _beams_with, eos_case
+
+    for name, cfg_name, seed, boost, n_new, width in CASES:
+        model, prompt, eos = eos_case(cfg_name, seed, boost)
+        sequence, _ = ch1.beam_search_with_eos(model, prompt, n_new, width, eos)
+        if name.startswith("EOS wins"):
+            assert int(sequence[-1]) == eos and sequence.shape[0] < PROMPT_LEN + n_new + 1, name
+            assert not torch.equal(sequence, ch1.beam_search(model, prompt, n_new, width)[0][: sequence.shape[0]]), name
+        if name.startswith("EOS loses"):
+            first_finished = _beams_with(model, prompt, n_new, width, eos, first_finished=True)[1]
+            assert int(first_finished[-1]) == eos and int(sequence[-1]) != eos, name
