@@ -101,6 +101,32 @@ for name, cfg in [("GPT-2 small", gpt2_small), ("our tiny model", tiny)]:
 # (GPT-2 ties its embedding and unembedding matrices, so its published count is smaller by one
 # `d_vocab x d_model` matrix; we keep them separate, as TransformerLens does.)
 #
+# **Tokens in, logits out.** Before building one, look at what a trained model of this shape does. Circuit
+# Lab ships one (section 10 says how it was trained) with a byte-level BPE tokenizer of 2048 tokens. The
+# cell shows how the tokenizer cuts a prompt into tokens (it puts `<|bos|>` in front), the shape of the
+# logits the model returns (one row of 2048 per position), and the softmax of the last row: the model's
+# distribution over the next token, here its five most likely tokens and how much of the probability
+# they hold.
+
+# %%
+from circuitlab.ch1.lm_data import load_ch1_tokenizer
+from circuitlab.models import load_shipped
+
+tokenizer = load_ch1_tokenizer()
+preview_model = load_shipped("ch1-pydocs-lm")
+preview_ids = tokenizer("The return statement exits the")["input_ids"]
+print("token ids:", preview_ids)
+print("tokens:   ", [tokenizer.decode([token]) for token in preview_ids])
+with torch.no_grad():
+    preview_logits = preview_model(torch.tensor([preview_ids]))
+print("logits shape (batch, position, vocabulary):", tuple(preview_logits.shape))
+next_probs = preview_logits[0, -1].softmax(-1)
+top = next_probs.topk(5)
+for prob, token in zip(top.values.tolist(), top.indices.tolist()):
+    print(f"  next token {tokenizer.decode([token])!r:>12}: logit {preview_logits[0, -1, token]:6.2f}, probability {prob:.3f}")
+print(f"the five together: {top.values.sum():.3f} of the probability; the other {tokenizer.vocab_size - 5} tokens share the rest")
+
+# %% [markdown]
 # ## 2. LayerNorm
 #
 # Before each layer reads the residual stream it normalises it: each position's vector is shifted to
