@@ -10,8 +10,9 @@
 # the store, John gave a drink to", the next word should be " Mary", the *indirect object* (IO), and
 # not " John", the *subject* (S) who is mentioned twice.
 #
-# **Which model.** The paper studies GPT-2 small. Where it can be downloaded (on Colab, say) or has been
-# downloaded before, the chapter runs on GPT-2 small (slower: it has 144 heads). Offline it runs on a
+# **Which model.** The paper studies GPT-2 small. On a GPU runtime where it can be downloaded (Colab with
+# a GPU, say) or has been downloaded before, the chapter runs on GPT-2 small (144 heads: minutes on a GPU,
+# hours on a CPU, so a CPU-only runtime keeps the shipped model unless you ask for GPT-2). Otherwise it runs on a
 # small GPT-2-architecture model that ships with Circuit Lab: 4 layers of 4 heads, trained by
 # `python -m circuitlab.ch3.train_ioi` on generated sentences, half of them IOI sentences, and loaded
 # through the very same TransformerLens path as GPT-2. The setup cell prints which one it loaded and why;
@@ -804,6 +805,7 @@ for family in ["distractor (name after S2)", "distractor (name before S2)"]:
 #    sender patched only at S2 versus only at END.
 # 4. **Which token carries the signal?** Patch one head's output at a single position (IO, S1, S2, END).
 #    First experiment: the layer-0 and layer-1 heads at S2.
-# 5. **GPT-2 small.** With a network connection the chapter already runs on it; offline, it does once
-#    GPT-2 small is in the local Hugging Face cache. `CIRCUITLAB_IOI_MODEL=offline` switches back to the shipped model.
+# 5. **GPT-2 small.** On a GPU runtime with a network connection (or GPT-2 small in the local Hugging Face
+#    cache) the chapter already runs on it; on a CPU, set `CIRCUITLAB_IOI_MODEL=gpt2` and allow hours.
+#    `CIRCUITLAB_IOI_MODEL=offline` switches back to the shipped model.
 #    First experiment: does the head table find 9.9, 9.6 and 10.0 as name movers?

@@ -48,7 +48,11 @@ CACHED_GPT2 = """
     from circuitlab.ch3 import ioi_setup
     from circuitlab.data import ioi
 
-    model, name = ioi_setup.chapter_model()  # CIRCUITLAB_IOI_MODEL unset: auto
+    auto_on_cpu = ioi_setup.choose_model(device="cpu")  # CIRCUITLAB_IOI_MODEL unset: auto
+    auto_on_gpu = ioi_setup.choose_model(device="cuda")
+    # The loading code runs on this CPU machine as it would on a GPU runtime.
+    ioi_setup.choose_model = lambda device=None, _choose=ioi_setup.choose_model: _choose(device="cuda")
+    model, name = ioi_setup.chapter_model()
     names = [n for n in ioi.NAMES if len(model.tokenizer.encode(" " + n, add_special_tokens=False)) == 1]
     batch = ioi_setup.make_batch(model, ioi.ioi_prompts(6, names=names, seed=0))
     # The same weights read straight from the snapshot by Hugging Face. Compatibility mode centres the
@@ -66,6 +70,7 @@ CACHED_GPT2 = """
         tokenizer=type(model.tokenizer).__name__, first_token=int(batch.tokens[0, 0]),
         bos=model.tokenizer.bos_token_id, single_token_names=len(names),
         max_log_prob_gap=float((ours - theirs).abs().max()), choices=choices,
+        auto_on_cpu=[auto_on_cpu.name, auto_on_cpu.reason], auto_on_gpu=auto_on_gpu.name,
     )))
 """
 
@@ -76,6 +81,9 @@ def test_auto_loads_cached_gpt2_through_the_gpt2_path(fake_gpt2_home):
     assert "Chapter 3 model: gpt2, because CIRCUITLAB_IOI_MODEL=auto and GPT-2 small is in the local Hugging Face " \
            "cache." in stdout
     assert result["name"] == "gpt2"
+    # Available but without a GPU, auto keeps the shipped model and says why.
+    assert result["auto_on_gpu"] == "gpt2"
+    assert result["auto_on_cpu"][0] == "ioi-wordlevel" and "no GPU" in result["auto_on_cpu"][1]
     # The weights in the cache, not the shipped model nor real GPT-2 small, are what was loaded.
     assert (result["layers"], result["heads"], result["d_model"]) == (2, 4, 32)
     assert result["max_log_prob_gap"] < 1e-4

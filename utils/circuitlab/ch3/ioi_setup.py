@@ -71,9 +71,17 @@ class ModelChoice:
         return self.name == GPT2_NAME
 
 
-def choose_model() -> ModelChoice:
-    """Decide the chapter's model without loading it (the cache and the Hub are only looked up)."""
+def choose_model(device: str | None = None) -> ModelChoice:
+    """Decide the chapter's model without loading it (the cache and the Hub are only looked up).
+
+    Under ``auto``, GPT-2 small is chosen only on an accelerator: the chapter runs about 8,000 forward
+    passes over 2 M tokens (counted on a 12-layer model), minutes on a GPU but hours on a laptop or
+    Colab CPU. ``device`` defaults to the one ``setup()`` chose.
+    """
+    from circuitlab.environment import current_device
+
     request = requested_model()
+    device = device or current_device()
     offline_name = OFFLINE_MODEL_DIR.name  # "ioi-wordlevel" unless CIRCUITLAB_IOI_DIR names another model
     if request == "offline":
         return ModelChoice(offline_name, f"{IOI_MODEL_VARIABLE}=offline")
@@ -81,6 +89,10 @@ def choose_model() -> ModelChoice:
         # Naming a directory is a more specific request than "whatever is available".
         return ModelChoice(offline_name, f"{IOI_DIR_VARIABLE} names it")
     source = gpt2_source()
+    if request == "auto" and source in ("cache", "hub") and device == "cpu":
+        return ModelChoice(offline_name, f"{IOI_MODEL_VARIABLE}=auto and GPT-2 small is available, but this runtime has "
+                                         "no GPU: on a CPU the chapter would take hours on GPT-2 small (set "
+                                         f"{IOI_MODEL_VARIABLE}=gpt2 to use it anyway, or pick a GPU runtime)")
     if source == "cache":
         return ModelChoice(GPT2_NAME, f"{IOI_MODEL_VARIABLE}={request} and GPT-2 small is in the local Hugging Face cache")
     if source == "hub":
