@@ -1,14 +1,15 @@
 # %% [markdown]
 # **What you will be able to do.** Reshape, reduce and multiply the tensors that fill every later
 # chapter (residual streams, queries and keys, attention patterns) with named axes instead of
-# index arithmetic; draw a figure with plotly and an attention pattern with circuitsvis; and read
-# what Circuit Lab's checks tell you.
+# index arithmetic; draw a figure with plotly and an attention pattern with circuitsvis; read what
+# Circuit Lab's checks tell you; and pick entries with `gather` and index tensors, and compute
+# logsumexp, log-softmax and cross-entropy by hand without overflow.
 #
 # **Paper.** None: this chapter is the notation the others are written in.
 #
 # **Prerequisites.** Python, and PyTorch tensors (shapes, indexing, broadcasting).
 #
-# **Time.** About an hour.
+# **Time.** About two hours.
 #
 # **How exercises work.** Each exercise gives a specification and a stub that raises
 # `NotImplementedError`. Replace the stub, run the `check(...)` cell under it, and read the report:
@@ -235,6 +236,175 @@ print("passed:", result.passed)
 progress()
 
 # %% [markdown]
+# ## 5. Indexing and numerically stable softmax
+#
+# Chapters 1 and 2 turn logits into losses and log-probabilities at every position, and read one
+# entry per position out of a vocabulary axis. Two tools do the reading: `torch.gather`, and indexing
+# with one integer tensor per axis. Two pieces of arithmetic do the rest: log-softmax and cross-entropy,
+# built on a logsumexp that does not overflow. PyTorch has all of them; writing them once shows what
+# the library calls do and why the naive formulas fail on the logits of a real model.
+
+# %% [markdown] exercise="ch0.pick_targets"
+# A language model's loss, and much of what later chapters measure (the log-probability of the correct
+# next token at each position, the per-token loss on repeated sequences in chapter 2), reads one entry
+# of the vocabulary axis per position. `torch.gather` does that without a loop: `out[b, s] =
+# log_probs[b, s, index[b, s, 0]]` when it gathers along the last axis with an index of shape
+# `(batch, seq, 1)`.
+#
+# **Spec.** `pick_targets(log_probs, targets)` takes `log_probs`, a float tensor `(batch, seq, vocab)`,
+# and `targets`, a `torch.long` tensor `(batch, seq)` with entries in `0 .. vocab - 1`, and returns a
+# tensor `(batch, seq)` of `log_probs`'s dtype (float32 or float64) with `out[b, s] = log_probs[b, s,
+# targets[b, s]]`: each position's own target, no shift. Entries of `-inf` (a token the model rules out)
+# come back as they are; batch 1 and seq 1 keep their axes; the gradient flows back to `log_probs`.
+# Targets of any other dtype (`torch.int32`, float) raise a `TypeError` whose message names the dtype:
+# `torch.gather` accepts int32 indices silently, `F.cross_entropy` refuses them, and in this course token
+# ids are always `torch.long`, so a different dtype means a tensor built the wrong way. Don't modify the
+# inputs.
+
+# %% solution="ch0.pick_targets"
+
+
+# %% check="ch0.pick_targets"
+check("ch0.pick_targets", pick_targets)
+
+# %% [markdown]
+# One sequence of two positions over three tokens: the targets' probabilities should be 0.7 and 0.5.
+
+# %%
+demo_log_probs = torch.tensor([[[0.1, 0.7, 0.2], [0.5, 0.25, 0.25]]]).log()
+print(pick_targets(demo_log_probs, torch.tensor([[1, 0]])).exp())
+
+# %% [markdown] exercise="ch0.final_logits"
+# A batch of prompts of different lengths is right-padded into one tensor, so each prompt's last real
+# token sits at its own position, and `logits[:, -1]` reads padding for all but the longest prompt.
+# Chapter 3 reads the answer logits of its IOI prompts at `end_pos` this way. Indexing with one integer
+# tensor per axis pairs them up: `x[rows, cols][i] = x[rows[i], cols[i]]`.
+#
+# **Spec.** `final_logits(logits, end_pos)` takes `logits`, a float tensor `(batch, seq, vocab)`, and
+# `end_pos`, a `torch.long` tensor `(batch,)` with `0 <= end_pos[b] < seq` (the position of prompt `b`'s
+# last real token), and returns `(batch, vocab)` of `logits`'s dtype with `out[b] = logits[b, end_pos[b]]`.
+# Batch 1 keeps its axis, the gradient flows back to `logits`, and no Python loop is needed.
+
+# %% solution="ch0.final_logits"
+
+
+# %% check="ch0.final_logits"
+check("ch0.final_logits", final_logits)
+
+# %% [markdown]
+# Three right-padded prompts of 4, 2 and 3 tokens, with one "logit" per position that counts the
+# positions of the whole batch in order (prompt 1 starts at 4, prompt 2 at 8). Their last real tokens
+# should read 3, 5 and 10:
+
+# %%
+padded_logits = torch.arange(3 * 4.0).reshape(3, 4, 1)
+print(final_logits(padded_logits, torch.tensor([3, 1, 2]))[:, 0])
+
+# %% [markdown] exercise="ch0.logsumexp"
+# `log(sum(exp(x)))` is in every step from scores to probabilities: it is the normaliser of softmax, so
+# it sits inside log-softmax, the cross-entropy loss of chapter 1 and the per-token losses of chapter 2.
+# Written as it reads, it fails on ordinary logits: `exp(1000)` overflows to `inf` (float32 overflows
+# above about 88, float64 above about 709) and `exp(-1000)` underflows to 0, so the answer comes out
+# `inf` or `-inf` though the true value is an ordinary number. The fix is one identity:
+# `log(sum(exp(x))) = m + log(sum(exp(x - m)))` for any `m`.
+#
+# **Spec.** `logsumexp(x, dim)` takes a float tensor `x` of any shape, whose entries are finite or
+# `-inf`, and an axis `dim` (negative allowed), and returns `log(sum(exp(x)))` over `dim` with that axis
+# removed (as `torch.logsumexp(x, dim)` does), in `x`'s dtype; a 1-D input gives a 0-dim tensor (a
+# tensor, not a Python float). It must be right for entries near 1000 and near -1000 in float32
+# (`[1000, 1000]` gives `1000 + log 2`), also when one slice is near 1000 and another near -1000 in the
+# same tensor. `-inf` entries add `exp(-inf) = 0`; a slice of only `-inf` gives `-inf`, not NaN (a fully
+# masked row). The gradient is torch's (the softmax of `x` over `dim`). Don't call `torch.logsumexp`:
+# the check compares with it, so it would pass, but the point is to see why the shift works.
+
+# %% solution="ch0.logsumexp"
+
+
+# %% check="ch0.logsumexp"
+check("ch0.logsumexp", logsumexp)
+
+# %% [markdown]
+# The formula as it reads, yours and torch's, on three numbers one apart, at three scales:
+
+# %%
+stability_demo = {}
+for scale in (1.0, 100.0, 1000.0):
+    x = torch.tensor([scale, scale - 1, scale - 2])
+    stability_demo[scale] = (x.exp().sum().log().item(), logsumexp(x, 0).item(), torch.logsumexp(x, 0).item())
+    print(f"x = [{scale:g}, {scale - 1:g}, {scale - 2:g}]: as it reads {stability_demo[scale][0]:.4f}, "
+          f"yours {stability_demo[scale][1]:.4f}, torch {stability_demo[scale][2]:.4f}")
+
+# %% solution_only=true
+claim(stability_demo[1000.0][0] == float("inf") and abs(stability_demo[1.0][0] - stability_demo[1.0][2]) < 1e-5,
+      "exp(1000) overflows to inf", measured=f"{stability_demo[1000.0][0]} at 1000, {stability_demo[1.0][0]:.4f} at 1")
+
+# %% [markdown] exercise="ch0.log_softmax"
+# Models output logits; losses and most measurements in this course use log-probabilities. Taking
+# softmax and then the log loses the tokens whose probability underflows to 0 (their log is `-inf`, though
+# their logit is an ordinary number), and a hand-written softmax overflows on large logits. `x -
+# logsumexp(x)` has neither problem: chapter 1 trains with it and chapter 2 measures per-token losses
+# with it.
+#
+# **Spec.** `log_softmax(x, dim=-1)` takes a float tensor of any shape and returns the log of the softmax
+# over `dim` (negative allowed): the same shape and dtype as `x`, equal to `torch.log_softmax(x, dim)`. It
+# must be right for entries near 1000 and near -1000, also when slices of very different scales share the
+# tensor. A `-inf` entry (a masked choice) gives `-inf`; each slice has at least one finite entry. The
+# gradient is torch's. Use your `logsumexp`; don't call `torch.log_softmax` or `F.log_softmax`.
+
+# %% solution="ch0.log_softmax"
+
+
+# %% check="ch0.log_softmax"
+check("ch0.log_softmax", log_softmax)
+
+# %% [markdown]
+# A token whose logit is 1000 below the top one has a log-probability of about -1000. Softmax then log
+# says `-inf`; the first row is the log of torch's softmax, the second yours:
+
+# %%
+far_apart = torch.tensor([1000.0, 990.0, 0.0])
+print(far_apart.softmax(-1).log())
+print(log_softmax(far_apart))
+
+# %% solution_only=true
+claim(far_apart.softmax(-1).log()[2] == float("-inf") and abs(log_softmax(far_apart)[2].item() + 1000) < 1e-3,
+      "Softmax then log says -inf", measured=f"{far_apart.softmax(-1).log()[2].item()} against "
+                                              f"{log_softmax(far_apart)[2].item():.4f}")
+
+# %% [markdown] exercise="ch0.cross_entropy"
+# Cross-entropy is the loss every language model in this course is trained on: minus the mean
+# log-probability of the correct target. Built from `log_softmax` and `gather` it is three lines, and
+# chapter 1's next-token loss is this function after shifting the targets by one position.
+#
+# **Spec.** `cross_entropy(logits, targets)` takes `logits`, a float tensor `(*batch, n_classes)` with any
+# number of leading axes (`(N, n_classes)`, or `(batch, seq, vocab)`), and `targets`, a `torch.long` tensor
+# `(*batch)` with entries in `0 .. n_classes - 1`, and returns a 0-dim tensor of `logits`'s dtype (a tensor,
+# not a Python float: `loss.backward()` must reach the logits): the mean over every leading position of
+# `-log_softmax(logits)[..., target]`, equal to `F.cross_entropy(logits.reshape(-1, n_classes),
+# targets.reshape(-1))`. It must be right for logits near ±1000; a single class gives a loss of 0; `-inf`
+# logits on classes other than the target are allowed. Targets of any other dtype raise a `TypeError`
+# whose message names the dtype (as in `pick_targets`, and as `F.cross_entropy` does). The gradient is
+# torch's. Use your `log_softmax`; don't call `F.cross_entropy` or `F.nll_loss`.
+
+# %% solution="ch0.cross_entropy"
+
+
+# %% check="ch0.cross_entropy"
+check("ch0.cross_entropy", cross_entropy)
+
+# %% [markdown]
+# A model that knows nothing gives every class the same logit; its loss is then `log(n_classes)`, the
+# loss of an untrained language model on its first step:
+
+# %%
+import math
+
+torch.manual_seed(0)
+for n_classes in (2, 10, 1000):
+    uniform_loss = cross_entropy(torch.zeros(8, n_classes), torch.randint(0, n_classes, (8,))).item()
+    print(f"{n_classes:>4} classes: loss {uniform_loss:.4f}, log(n_classes) {math.log(n_classes):.4f}")
+
+# %% [markdown]
 # ## Summary
 #
 # - einops names axes: `rearrange` moves, splits and merges them; `reduce` removes them; `repeat` adds
@@ -243,6 +413,10 @@ progress()
 # - Scores are divided by `sqrt(d_head)` to keep their spread independent of the head size.
 # - A previous-token head's ideal pattern is a shifted identity; circuitsvis shows patterns on tokens.
 # - Checks compare with a reference on several inputs and name known mistakes.
+# - `gather` reads one entry per position along an axis; one index tensor per axis pairs rows with
+#   positions (`logits[arange(batch), end_pos]`).
+# - `logsumexp` subtracts the max before `exp`, so logits near ±1000 stay finite; log-softmax is
+#   `x - logsumexp(x)`, and cross-entropy is minus the mean log-probability of the targets.
 #
 # ## Explore further
 #

@@ -654,3 +654,71 @@ def test_ch1_beam_search_with_eos_grader_cases_are_what_they_say():
         if name.startswith("EOS loses"):
             first_finished = _beams_with(model, prompt, n_new, width, eos, first_finished=True)[1]
             assert int(first_finished[-1]) == eos and int(sequence[-1]) != eos, name
+
+
+# --------------------------------------------------------------------------- chapter 0: indexing and a stable softmax
+# Each against torch's own function, or a loop; inputs mix moderate entries, entries near ±1000 and -inf.
+
+
+def _ch0_stability_inputs() -> list[tuple[torch.Tensor, int]]:
+    torch.manual_seed(31)
+    moderate = 3 * torch.randn(3, 4, 5, dtype=torch.float64)
+    large = torch.randn(4, 6) + torch.tensor([1000.0, -1000.0, 0.0, 500.0])[:, None]
+    masked = torch.randn(3, 5)
+    masked[0, 1:3] = float("-inf")
+    return [(moderate, 0), (moderate, 1), (moderate, -1), (large, -1), (large, 0), (masked, 1)]
+
+
+def test_ch0_logsumexp_and_log_softmax_are_torchs():
+    from circuitlab.ch0 import reference as ch0
+
+    for x, dim in _ch0_stability_inputs():
+        torch.testing.assert_close(ch0.logsumexp(x, dim), torch.logsumexp(x, dim))
+        # x - logsumexp(x) rounds like |x|: 1e-3 is a few float32 ulps at 1000
+        atol = 1e-3 if x.dtype == torch.float32 else 1e-9
+        torch.testing.assert_close(ch0.log_softmax(x, dim), torch.log_softmax(x, dim), atol=atol, rtol=1e-6)
+    fully_masked = torch.full((2, 3), float("-inf"))
+    assert torch.equal(ch0.logsumexp(fully_masked, 1), torch.logsumexp(fully_masked, 1))
+
+
+def test_ch0_logsumexp_gradient_is_the_softmax():
+    from circuitlab.ch0 import reference as ch0
+
+    x = (torch.randn(3, 7, dtype=torch.float64) + 1000.0).requires_grad_(True)
+    ch0.logsumexp(x, 1).sum().backward()
+    torch.testing.assert_close(x.grad, torch.softmax(x.detach(), 1))
+
+
+def test_ch0_cross_entropy_is_torchs():
+    from circuitlab.ch0 import reference as ch0
+
+    torch.manual_seed(32)
+    for shape in [(5, 7), (2, 4, 6), (4, 1), (1, 3)]:
+        logits = (3 * torch.randn(*shape) + 1000.0).requires_grad_(True)
+        targets = torch.randint(0, shape[-1], shape[:-1])
+        mine = ch0.cross_entropy(logits, targets)
+        theirs = torch.nn.functional.cross_entropy(logits.reshape(-1, shape[-1]), targets.reshape(-1))
+        torch.testing.assert_close(mine, theirs, atol=1e-3, rtol=1e-6)
+        (grad_mine,) = torch.autograd.grad(mine, logits)
+        (grad_theirs,) = torch.autograd.grad(theirs, logits)
+        torch.testing.assert_close(grad_mine, grad_theirs, atol=1e-6, rtol=1e-4)
+    with pytest.raises(TypeError, match="int32"):
+        ch0.cross_entropy(torch.randn(2, 3), torch.tensor([0, 1], dtype=torch.int32))
+
+
+def test_ch0_pick_targets_and_final_logits_by_loop():
+    from circuitlab.ch0 import reference as ch0
+
+    torch.manual_seed(33)
+    log_probs = torch.randn(3, 4, 5).log_softmax(-1)
+    targets = torch.randint(0, 5, (3, 4))
+    picked = ch0.pick_targets(log_probs, targets)
+    assert picked.shape == (3, 4)
+    for b in range(3):
+        for s in range(4):
+            assert picked[b, s] == log_probs[b, s, targets[b, s]]
+    with pytest.raises(TypeError, match="int32"):
+        ch0.pick_targets(log_probs, targets.int())
+    end_pos = torch.tensor([3, 0, 2])
+    final = ch0.final_logits(log_probs, end_pos)
+    assert torch.equal(final, torch.stack([log_probs[b, int(end_pos[b])] for b in range(3)]))

@@ -1,4 +1,4 @@
-"""Chapter 0: tools of the trade (einops, einsum, plotly, circuitsvis, and the grader itself)."""
+"""Chapter 0: tools of the trade (einops, einsum, plotly, circuitsvis, the grader itself, gather and a stable softmax)."""
 from circuitlab.grading.registry import Chapter
 
 CHAPTER = Chapter(
@@ -6,7 +6,8 @@ CHAPTER = Chapter(
     slug="00_tools",
     title="Tools of the trade",
     paper="No paper: the notation used by every later chapter",
-    hours=1.0,
+    hours=2.0,
     prerequisites=["Python and basic PyTorch (tensors, indexing, broadcasting)"],
-    summary="einops and einsum on attention-shaped tensors, plotly and circuitsvis views, and how checks work.",
+    summary="einops and einsum on attention-shaped tensors, plotly and circuitsvis views, how checks work, "
+            "and gather, logsumexp, log-softmax and cross-entropy by hand.",
 )

@@ -62,4 +62,52 @@ EXERCISES = [
             "fig.update_layout(xaxis_title=..., yaxis_title=..., title=...); fig.update_yaxes(type='log').",
         ],
     ),
+    Exercise(
+        id="ch0.pick_targets", title="Each position's log-probability of its target (gather)",
+        reference="pick_targets", points=1, difficulty=2, importance=5, minutes=10,
+        hints=[
+            "torch.gather(input, dim, index) needs index to have as many axes as input: give targets a trailing "
+            "axis of size 1, gather along the vocabulary axis, then remove that axis (and only that one).",
+            "Check the dtype first: if targets.dtype != torch.long: raise TypeError(f\"... not {targets.dtype}\").",
+            "log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)",
+        ],
+    ),
+    Exercise(
+        id="ch0.final_logits", title="The logits at each prompt's last real token (advanced indexing)",
+        reference="final_logits", points=1, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "Two index tensors of the same shape, one per axis, pick one entry per pair: x[rows, cols][i] = "
+            "x[rows[i], cols[i]].",
+            "The rows are 0, 1, ..., batch - 1 (torch.arange); the columns are end_pos.",
+            "logits[torch.arange(logits.shape[0]), end_pos]",
+        ],
+    ),
+    Exercise(
+        id="ch0.logsumexp", title="A logsumexp that survives large inputs", reference="logsumexp",
+        points=2, difficulty=2, importance=5, minutes=15,
+        hints=[
+            "log(sum(exp(x))) = m + log(sum(exp(x - m))) for any number m. Which m keeps every exp(x - m) <= 1?",
+            "Take m as the max over dim, per slice (keepdim=True so it broadcasts), not the max of the whole tensor.",
+            "A slice of only -inf has m = -inf and x - m = NaN there: use m = 0 for such slices "
+            "(torch.where(torch.isfinite(m), m, 0)).",
+        ],
+    ),
+    Exercise(
+        id="ch0.log_softmax", title="log-softmax by hand", reference="log_softmax",
+        points=1, difficulty=2, importance=5, minutes=10,
+        hints=[
+            "log(softmax(x)_i) = x_i - log(sum_j exp(x_j)): there is no division and no log of a tiny number.",
+            "Use your logsumexp over dim, and put the reduced axis back (unsqueeze(dim)) so it broadcasts.",
+        ],
+    ),
+    Exercise(
+        id="ch0.cross_entropy", title="Cross-entropy by hand", reference="cross_entropy",
+        points=2, difficulty=2, importance=5, minutes=10,
+        hints=[
+            "The loss is the mean, over every position of the batch, of minus the log-probability of its target.",
+            "log_softmax over the class axis, pick each target's entry with gather (as in pick_targets), "
+            "negate, average.",
+            "Check targets.dtype first, as in pick_targets; return the 0-dim tensor itself, not .item().",
+        ],
+    ),
 ]

@@ -69,6 +69,13 @@ def expect_gradient_like_torch(fn: Callable[..., Any], torch_fn: Callable[..., T
 # --------------------------------------------------------------------------- logsumexp and log-softmax
 
 
+def magnitude_atol(x: Tensor, floor: float = 1e-5) -> float:
+    """An absolute tolerance for x - logsumexp(x): both terms carry rounding of the size of the largest |x|."""
+    finite = x[torch.isfinite(x)]
+    largest = float(finite.abs().max()) if finite.numel() else 0.0
+    return max(floor, 8 * torch.finfo(x.dtype).eps * largest)
+
+
 def naive_logsumexp(x: Tensor, dim: int) -> Tensor:
     """log(sum(exp(x))) as it reads, in x's own dtype: inf or -inf once exp over- or underflows."""
     return x.exp().sum(dim).log()

@@ -62,3 +62,53 @@ def loss_curve(losses: list[float], title: str = "Training loss") -> go.Figure:
     fig.update_yaxes(type="log")
     return fig
     ### END SOLUTION
+
+
+def pick_targets(log_probs: Tensor, targets: Tensor) -> Tensor:
+    """log_probs (batch, seq, vocab), targets (batch, seq) torch.long -> (batch, seq): log_probs[b, s, targets[b, s]].
+
+    Raises TypeError, naming the dtype, when targets are not torch.long (torch.gather itself accepts int32).
+    """
+    ### BEGIN SOLUTION
+    if targets.dtype != torch.long:
+        raise TypeError(f"targets must be torch.long (token ids), not {targets.dtype}")
+    return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    ### END SOLUTION
+
+
+def final_logits(logits: Tensor, end_pos: Tensor) -> Tensor:
+    """logits (batch, seq, vocab), end_pos (batch,) torch.long -> (batch, vocab): logits[b, end_pos[b]]."""
+    ### BEGIN SOLUTION
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    return logits[rows, end_pos]
+    ### END SOLUTION
+
+
+def logsumexp(x: Tensor, dim: int) -> Tensor:
+    """log(sum(exp(x))) over ``dim`` (removed), without overflow; a slice of only -inf gives -inf."""
+    ### BEGIN SOLUTION
+    biggest = x.amax(dim=dim, keepdim=True)
+    # A slice of only -inf has max -inf, and x - max would be -inf - (-inf) = NaN: shift it by 0 instead.
+    shift = torch.where(torch.isfinite(biggest), biggest, torch.zeros_like(biggest))
+    return (x - shift).exp().sum(dim).log() + shift.squeeze(dim)
+    ### END SOLUTION
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """log(softmax(x)) over ``dim``, same shape and dtype as x, stable for large |x|."""
+    ### BEGIN SOLUTION
+    return x - logsumexp(x, dim).unsqueeze(dim)
+    ### END SOLUTION
+
+
+def cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """logits (*batch, n_classes), targets (*batch) torch.long -> 0-dim tensor: mean of -log_softmax at the targets.
+
+    Raises TypeError, naming the dtype, when targets are not torch.long.
+    """
+    ### BEGIN SOLUTION
+    if targets.dtype != torch.long:
+        raise TypeError(f"targets must be torch.long (class indices), not {targets.dtype}")
+    log_probs = log_softmax(logits, dim=-1)
+    return -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
+    ### END SOLUTION
