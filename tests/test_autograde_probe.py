@@ -126,6 +126,28 @@ def test_the_graders_random_state_is_used_in_the_kernel_and_the_kernels_own_is_k
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
+def test_two_calls_in_a_row_draw_differently_and_the_same_seed_draws_the_same():
+    from circuitlab.course.bridge import RemoteObject
+
+    class _Kernel:  # stands for the kernel: answers each request with the bridge run in-process
+        def __init__(self):
+            self.bridge = _kernel_bridge()
+
+        def request(self, message, limit):
+            text = self.bridge.request(base64.b64encode(json.dumps(message).encode()).decode())
+            return json.loads(base64.b64decode(text))
+
+    from circuitlab.course.bridge import Channel
+
+    kernel = _Kernel()
+    channel = Channel(kernel, 10)
+    draw = RemoteObject(channel, kernel.bridge.encode(lambda: torch.rand(4).tolist())["id"], "function", True, "draw")
+    torch.manual_seed(0)
+    first, second = draw(), draw()
+    torch.manual_seed(0)
+    assert first != second and draw() == first
+
+
 def test_a_check_run_in_the_kernel_comes_back_as_plain_data():
     bridge = _kernel_bridge()
     bridge.namespace["square"] = lambda x: x * x

@@ -7,10 +7,14 @@ How a class is graded:
 2. Each notebook is read, never run, in this process (``plan``): its answers are matched to the
    exercises wherever they sit, execution-changing metadata is ignored, copies of the published
    solution are flagged.
-3. The submissions are dealt out to N grading processes (``sealed``). Each runs a student's
-   cells in a sandboxed kernel and grades every exercise itself, through a channel that carries
-   only data, against the reference it computes; student code never runs where a score is decided.
-4. Per-exercise grades, per-student totals, LMS gradebooks, feedback and a report are written.
+3. Which exercises can be graded sealed is measured first (``probe``): each assignment's
+   reference is graded once through the sealed channel. Those that pass are sealed for everyone;
+   the others are checked inside each student's kernel, and their rows say so.
+4. The submissions are dealt out to N grading processes (``sealed``). Each runs a student's
+   cells in a sandboxed kernel and grades every sealed exercise itself, through a channel that
+   carries only data, against the reference it computes; student code never runs where such a
+   score is decided.
+5. Per-exercise grades, per-student totals, LMS gradebooks, feedback and a report are written.
 
 The course directory and the submissions are only read.
 """

@@ -508,6 +508,23 @@ def _grad_enabled() -> bool:
     return torch.is_grad_enabled()
 
 
+def advance_random_state() -> None:
+    """After a call, move this process's generators on to a new stream derived from their own state.
+
+    In-process, a call that draws random numbers advances the generators, so two calls in a row
+    draw differently; the kernel's states are not adopted (see ``random_state``), so the grader's
+    own stream moves on instead, the same way after every call, whatever the student's code did."""
+    import random
+
+    import numpy
+    import torch
+
+    seed = int(torch.randint(0, 2**62, (1,)).item())
+    torch.manual_seed(seed)
+    numpy.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def random_state() -> dict[str, Any]:
     """This process's torch, NumPy and ``random`` generator states, for a call made in the kernel.
 
@@ -555,7 +572,10 @@ class RemoteObject:
         except NotSealable as exc:
             self._channel.not_sealable = str(exc)
             raise
-        value, reply = self._channel.ask(message)
+        try:
+            value, reply = self._channel.ask(message)
+        finally:
+            advance_random_state()
         _write_back(args, reply.get("args_after"))
         return value
 
