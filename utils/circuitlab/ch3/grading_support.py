@@ -429,3 +429,39 @@ def expect_close_or_diagnose(actual: torch.Tensor, expected: torch.Tensor, mista
         if detail:
             kwargs["hint"] = detail + (" " + kwargs["hint"] if kwargs.get("hint") else "")
     expect_close(actual, expected, mistakes=known, **kwargs)
+
+
+# --------------------------------------------------------------------------- activation-patching graders
+
+
+@lru_cache(maxsize=None)
+def patching_expectation(reference_name: str, name: str, batch_items: tuple) -> torch.Tensor:
+    """The reference's grid for an activation-patching exercise (corrupted run, clean activations patched in),
+    computed once per model and batch on the grader's own caches."""
+    kwargs = dict(batch_items)
+    batch, (_, clean_cache, _, _) = batch_for(name, **kwargs), caches_for(name, **kwargs)
+    with torch.no_grad():
+        return getattr(ref, reference_name)(model_named(name), batch.corrupt_tokens, clean_cache, metric_for(name, **kwargs))
+
+
+def run_patching_exercise(reference_name: str, name: str, kwargs: dict, *, columns: str, context: str = "",
+                          first: tuple | None = None) -> dict[str, Any]:
+    """Run the learner's activation-patching function on ``batch_for(name, **kwargs)``, check the grid's type and
+    shape ((layer, head) or (layer, position): ``columns`` is "head" or "position") and, for a second call, that
+    it owes nothing to the first. Returns what each grader needs to name its mistakes."""
+    from circuitlab.grading.testing import submitted
+
+    model = model_named(name)
+    batch = batch_for(name, **kwargs)
+    _, clean_cache, _, corrupt_cache = caches_for(name, **kwargs)
+    metric = metric_for(name, **kwargs)
+    expected = patching_expectation(reference_name, name, tuple(kwargs.items()))
+    out = run_on_model(submitted(), name, batch.corrupt_tokens, clean_cache, metric, cache_names=("clean_cache",),
+                       context=f", {batch_label(batch)}{context}")
+    width = model.cfg.n_heads if columns == "head" else batch.tokens.shape[1]
+    what = f"your (layer, {columns}) grid {where(name, batch)}{context}"
+    out = expect_grid(out, (model.cfg.n_layers, width), what)
+    if first is not None:
+        expect_calls_independent(first, out, expected, what=what)
+    return dict(model=model, batch=batch, clean_cache=clean_cache, corrupt_cache=corrupt_cache, metric=metric,
+                expected=expected, out=out, what=what)

@@ -1,14 +1,10 @@
 """Grader for ch3.patch_residual."""
-from functools import lru_cache
 
 import pytest
 import torch
 
-from circuitlab.ch3 import reference as ref
-from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, SECOND_CALL, batch_for, batch_label, caches_for,
-                                            expect_calls_independent, expect_close_or_diagnose, expect_grid,
-                                            metric_for, model_named, run_on_model, second_call_label, where)
-from circuitlab.grading.testing import submitted
+from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, SECOND_CALL, expect_close_or_diagnose,
+                                            run_patching_exercise, second_call_label)
 
 # One template per model (positions line up across prompts, as in the chapter), cut to a few tokens where the
 # model is deep enough to make whole prompts slow; the metric is the normalised logit difference at the last
@@ -29,27 +25,11 @@ def _patch_post(model, corrupt_tokens, clean_cache, metric):
     return out
 
 
-@lru_cache(maxsize=None)
-def _expected(name, batch_items):
-    kwargs = dict(batch_items)
-    batch, (_, clean_cache, _, _) = batch_for(name, **kwargs), caches_for(name, **kwargs)
-    with torch.no_grad():
-        return ref.patch_residual(model_named(name), batch.corrupt_tokens, clean_cache, metric_for(name, **kwargs))
-
-
 def _check(name, kwargs, context="", first=None):
     """Run the learner's function on ``batch_for(name, **kwargs)`` and compare it with the reference."""
-    model = model_named(name)
-    batch = batch_for(name, **kwargs)
-    _, clean_cache, _, _ = caches_for(name, **kwargs)
-    metric = metric_for(name, **kwargs)
-    expected = _expected(name, tuple(kwargs.items()))
-    out = run_on_model(submitted(), name, batch.corrupt_tokens, clean_cache, metric, cache_names=("clean_cache",),
-                       context=f", {batch_label(batch)}{context}")
-    what = f"your (layer, position) grid {where(name, batch)}{context}"
-    out = expect_grid(out, (model.cfg.n_layers, batch.tokens.shape[1]), what)
-    if first is not None:
-        expect_calls_independent(first, out, expected, what=what)
+    run = run_patching_exercise("patch_residual", name, kwargs, columns="position", context=context, first=first)
+    model, batch, clean_cache, metric = run["model"], run["batch"], run["clean_cache"], run["metric"]
+    expected, out, what = run["expected"], run["out"], run["what"]
     mistakes = lambda: {
         "Every entry is 1: you patched clean activations into the clean run. Run the corrupted tokens and "
         "patch the clean residual stream into them.": torch.ones_like(expected),
