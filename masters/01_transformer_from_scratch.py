@@ -593,10 +593,19 @@ prompt = "The return statement"
 for name, lm in [("yours", model), ("shipped", shipped)]:
     print(f"{name:>8}:", repr(decode(greedy_decode(lm, encode(prompt), 30))))
 
+# How much of the shipped model's greedy continuation repeats itself: the share of its 3-token windows
+# that occur more than once.
+continuation = greedy_decode(shipped, encode(prompt), 30)[0, -30:].tolist()
+windows = [tuple(continuation[i:i + 3]) for i in range(len(continuation) - 2)]
+repeated_share = sum(windows.count(w) > 1 for w in windows) / len(windows)
+describe([(repeated_share >= 0.2, f"The shipped model's greedy text loops: {repeated_share:.0%} of its 3-token "
+                                  "windows occur more than once.")],
+         otherwise=f"This greedy text hardly loops: {repeated_share:.0%} of its 3-token windows occur more than once.")
+
 # %% [markdown]
-# Greedy text tends to loop: once a phrase is likely, repeating it keeps it likely. Sampling avoids
-# that: draw the next token at random, each with the probability the model gives it. First the draw
-# itself; then three knobs that shape the distribution before the draw.
+# Greedy text tends to loop (the line above measures it): once a phrase is likely, repeating it keeps it
+# likely. Sampling avoids that: draw the next token at random, each with the probability the model gives
+# it. First the draw itself; then three knobs that shape the distribution before the draw.
 
 # %% [markdown] exercise="ch1.sample_categorical"
 # Every sampler, however it filters or reshapes the distribution, ends in this one draw. Drawing from a
