@@ -298,16 +298,6 @@ def _has_hooks(model) -> bool:
 # --------------------------------------------------------------------------- checking results
 
 
-def to_float_tensor(value: Any, what: str) -> torch.Tensor:
-    """Accept a tensor (or nested list / numpy array) of numbers from the learner."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().float().cpu()
-    try:
-        return torch.as_tensor(value, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError):
-        raise GradingFailure(f"{what} should be a tensor of numbers, but it is {type(value).__name__}.") from None
-
-
 def expect_grid(value: Any, shape: Sequence[int], what: str) -> torch.Tensor:
     """The learner's result as the specs say: a plain floating-point torch.Tensor of ``shape`` (float32 or float64;
     a list, a NumPy array or an integer tensor fails). Returned detached, as float32 on the CPU."""

@@ -141,14 +141,6 @@ def train_toy_model(
     ### END SOLUTION
 
 
-def _steps(steps: int, progress: bool, description: str):
-    if not progress:
-        return range(steps)
-    from tqdm.auto import trange
-
-    return trange(steps, desc=description, mininterval=0.5)
-
-
 # --------------------------------------------------------------------------- geometry
 
 
