@@ -157,3 +157,21 @@ def test_grading_has_gradients_even_if_the_notebook_turned_them_off():
             assert torch.is_grad_enabled()
     finally:
         torch.set_grad_enabled(previous)
+
+
+def test_isolated_reports_only_the_hooks_and_weight_changes_the_learner_made():
+    from circuitlab.grading.testing import GradingFailure, isolated
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    model[0].register_forward_hook(lambda module, args, out: out)  # the model's own, as a bridge keeps some
+    model.reset_hooks = lambda: None  # a TransformerLens-style model: its own hooks survive the copy
+    with isolated(model) as copy_:
+        copy_(torch.ones(1, 3))  # reading it is fine
+    with pytest.raises(GradingFailure, match="left hooks"):
+        with isolated(model) as copy_:
+            copy_[0].register_forward_hook(lambda module, args, out: out)
+    with pytest.raises(GradingFailure, match="changed the model's weights"):
+        with isolated(model) as copy_:
+            with torch.no_grad():
+                copy_[0].weight += 1
+    assert len(model[0]._forward_hooks) == 1  # the grader's own model is never touched

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections import Counter
 import ctypes
 import linecache
 import math
@@ -621,15 +622,15 @@ _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_back
 
 
 def _hooks_on(model: torch.nn.Module) -> list[str]:
-    """'name (kind)' for every module hook and parameter hook on ``model``."""
+    """'name (kind)' once per module hook and parameter hook on ``model`` (a module with two hooks of one
+    kind is listed twice, so a hook added beside the model's own still counts)."""
     found = []
     for name, module in model.named_modules():
         for kind in _HOOK_DICTS:
-            if getattr(module, kind, None):
-                found.append(f"{name or 'the model'} ({kind.strip('_').replace('_', ' ')[:-1]})")
+            label = f"{name or 'the model'} ({kind.strip('_').replace('_', ' ')[:-1]})"
+            found += [label] * len(getattr(module, kind, None) or ())
     for name, param in model.named_parameters():
-        if getattr(param, "_backward_hooks", None):
-            found.append(f"{name} (tensor hook)")
+        found += [f"{name} (tensor hook)"] * len(getattr(param, "_backward_hooks", None) or ())
     return found
 
 
@@ -671,9 +672,16 @@ def _remove_new_global_hooks(before: dict[str, set[Any]]) -> bool:
 
 
 def fresh_model(build: Callable[[], torch.nn.Module], *, train: bool = False) -> torch.nn.Module:
-    """``build()`` ready for a learner: eval mode (or train), no gradients stored, no hooks."""
+    """``build()`` ready for a learner: eval mode (or train), no gradients stored, no hooks added by anyone.
+
+    A TransformerLens model keeps hooks of its own on some modules (the bridge wires them to work at all):
+    ``reset_hooks()`` removes the ones users added and keeps those; any other module loses every hook.
+    """
     model = build()
-    _remove_hooks(model)
+    if hasattr(model, "reset_hooks"):
+        model.reset_hooks()
+    else:
+        _remove_hooks(model)
     model.train(train)
     model.zero_grad(set_to_none=True)
     return model
@@ -690,9 +698,10 @@ def isolated(model: torch.nn.Module, *, what: str = "the model", train: bool = F
     """
     learner_copy = fresh_model(lambda: copy.deepcopy(model), train=train)
     before = {name: value.detach().clone() for name, value in learner_copy.state_dict().items()}
+    own_hooks = Counter(_hooks_on(learner_copy))  # the model's own (a bridge keeps some): not the learner's
     global_hooks = _global_hook_keys()
     yield learner_copy
-    left = _hooks_on(learner_copy)
+    left = sorted((Counter(_hooks_on(learner_copy)) - own_hooks).elements())
     left_global = _remove_new_global_hooks(global_hooks)
     if left or left_global:
         shown = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "") if left else \
