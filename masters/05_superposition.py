@@ -219,6 +219,94 @@ claim(represented[-1] == 5, "at the sparse end all five sit at the corners of a 
       measured=f"{represented[-1]} represented at p = {probabilities[-1]:.3f}")
 
 # %% [markdown]
+# ### The phase diagram: two features in one dimension
+#
+# The sweep varied sparsity with importance fixed. Elhage et al. map both knobs at once in the
+# smallest case where something can happen: two features, one hidden dimension. Feature 0 has
+# importance 1; the *extra* feature, feature 1, has importance `r`. With one dimension there are
+# three things the model can do with the extra feature: **ignore** it (keep feature 0), give it the
+# dimension **alone** (drop feature 0), or **superpose** the two (`W = [w, -w]`, an antipodal pair
+# on a line).
+
+# %% [markdown] exercise="ch5.phase_of"
+# A phase diagram needs each trained model named by its outcome, and the naming has to be written
+# down, so the same rule reads the learner's grid and the paper's.
+#
+# **Spec.** `phase_of(W, threshold=0.5)`: `W` has shape `(inst, hidden, 2)` (here `hidden` is 1, but
+# any size works). A feature is *represented* when the norm of its column `W[i, :, f]` is strictly
+# above `threshold` (a norm equal to the threshold is not represented). Return a `torch.long` tensor
+# of shape `(inst,)` (also for one instance): `IGNORED` (0) when feature 1 is not represented, whatever
+# feature 0 does; `ALONE` (1) when feature 1 is represented and feature 0 is not; `SUPERPOSED` (2) when
+# both are. The three constants are defined for you.
+
+# %%
+IGNORED, ALONE, SUPERPOSED = 0, 1, 2
+
+# %% solution="ch5.phase_of"
+
+
+# %% check="ch5.phase_of"
+check("ch5.phase_of", phase_of)
+
+# %% [markdown]
+# The sweep: a 7 × 7 grid of (importance of feature 1 from 0.1 to 10, feature probability from 0.01
+# to 1), both log-spaced. Each cell trains three models from different initialisations and keeps
+# the one with the lowest loss, as the paper does (a weight that reaches 0 gets no gradient back,
+# so a single run can stall). All 147 models train together with your loop, in about ten seconds.
+#
+# Beside it, the layout the paper's analysis predicts, computed here the crude way
+# (`toy.candidate_phase`): compare the expected loss of the three candidate solutions with unit
+# weights and zero bias. Feature 0 alone loses `r·p/3` per example (feature 1 is never reconstructed),
+# feature 1 alone loses `p/3`, and the antipodal pair loses only when both fire, `p²(1 + r)/6`. The
+# `p²` is the whole story: interference needs two features at once, so it gets cheap fastest as the
+# features get sparse.
+
+# %%
+phase_settings = toy.PhaseSettings()
+phase_run = toy.run_phase_sweep(phase_settings, model_class=ToyModel, batch_fn=generate_batch,
+                                loss_fn=importance_weighted_loss, train_fn=train_toy_model, progress=True)
+phase_importance, phase_probability = phase_run["importance"], phase_run["probability"]
+measured_phase = phase_of(phase_run["W"].reshape(-1, 1, 2)).reshape(phase_settings.n_importance,
+                                                                   phase_settings.n_probability)
+layout_phase = toy.candidate_phase(phase_importance, phase_probability)
+plots.phase_diagrams([("trained models", measured_phase), ("candidate-solution layout", layout_phase)],
+                     phase_importance, phase_probability).show()
+
+# %% [markdown]
+# Where do the two panels agree? The cell below measures it: the densest column (the paper: the more
+# important feature takes the dimension), the sparse half (the paper: superposition over a wide range
+# of importances), and all cells.
+
+# %%
+agree = measured_phase == layout_phase
+off_diagonal = (phase_importance - 1).abs() > 1e-6  # r = 1 exactly is a tie between the two "alone" outcomes
+dense_column = measured_phase[:, -1]
+dense_matches = bool(((dense_column == ALONE) == (phase_importance > 1))[off_diagonal].all()
+                     and (dense_column != SUPERPOSED).all())
+sparse_half = measured_phase[:, : phase_settings.n_probability // 2]
+superposed_sparse = float((sparse_half == SUPERPOSED).float().mean())
+print(f"cells where the trained model matches the layout: {int(agree.sum())} of {agree.numel()}")
+print(f"superposed cells among the sparser half (p < {phase_probability[phase_settings.n_probability // 2]:.2g}): "
+      f"{superposed_sparse:.0%}; superposed cells in the densest column: {int((dense_column == SUPERPOSED).sum())}")
+mismatch = [(f"r = {phase_importance[i]:.2g}", f"p = {phase_probability[j]:.2g}") for i, j in torch.nonzero(~agree).tolist()]
+print("cells that differ:", mismatch)
+describe([(dense_matches and superposed_sparse >= 0.75,
+           "As in the paper: when the features are dense there is no superposition, and the more important feature "
+           "takes the dimension (feature 1 alone above r = 1, ignored below); as they get sparse, superposition "
+           "takes over most of the importance range."),
+          (dense_matches,
+           "Half of the paper's picture: the dense column is right (the more important feature takes the dimension), "
+           "but fewer than three quarters of the sparse cells superpose in this run.")],
+         otherwise="Not the paper's picture in the densest column: look at the cells that differ.")
+
+# %% [markdown]
+# Read the printed line and the cells that differ. Disagreements at the sparsest probabilities are
+# usually training, not the loss: at `p = 0.01` a feature fires in about two or three of a batch's
+# 256 examples, so 2000 steps give it little signal (try `replace(phase_settings, steps=8000)`).
+# Disagreements next to the boundary are the crude layout's: its candidates have fixed weights, while
+# the trained model tunes its bias, which makes superposition pay a little sooner.
+
+# %% [markdown]
 # ## 3. Feature dimensionality
 #
 # How much of a dimension does each feature get? Elhage et al. define feature `i`'s dimensionality as
@@ -597,6 +685,171 @@ for name, report in [("without resampling", report_plain), ("with resampling", r
 fig.add_vline(x=0.9, line_dash="dot")
 fig.update_layout(barmode="overlay", title="Best cosine between each true feature and any latent",
                   xaxis_title="matched cosine", height=350, width=650)
+fig.show()
+
+# %% [markdown]
+# ### Resampling as Bricken et al. describe it
+#
+# The rule above is a simplification. Bricken et al. (2023) resample in three ways that differ from
+# it: each dead latent *draws* its input at random, with probability proportional to the **square** of
+# the input's loss, so a few outliers cannot take every dead latent; the new encoder column is scaled to
+# only **0.2 times** the mean norm of the live latents' encoder columns, so a resampled latent starts
+# quiet and has to earn its place; and only the resampled entries of Adam's running moments are reset,
+# so the live latents keep their optimizer state.
+
+# %% [markdown] exercise="ch5.resample_bricken"
+# Side by side with the simple rule, this lets you measure what the paper's choices buy on a run in
+# front of you, instead of taking either rule on trust.
+#
+# **Spec.** `resample_bricken(sae, h, dead, optimizer)` changes `sae` and `optimizer` in place (under
+# `torch.no_grad()`) and returns `None`. `h` is `(batch, inst, d_in)`, `dead` a boolean `(inst, d_sae)`,
+# `optimizer` the `torch.optim.Adam` training `sae`. For each instance:
+#
+# 1. each input's loss is its squared reconstruction error, `sum over d_in of (recon - h) ** 2`
+#    (assume at least one input has a nonzero loss);
+# 2. each dead latent independently draws one input with probability proportional to `loss ** 2`
+#    (with replacement: two latents may draw the same input); let `v = h - b_dec` for the drawn input;
+# 3. the latent's decoder row becomes `v / |v|`, its encoder column `W_enc[i, :, latent]` becomes
+#    `0.2 * m * v / |v|`, where `m` is the mean norm of the encoder columns of the instance's **live**
+#    latents (1 if none is live), and its `b_enc` becomes 0;
+# 4. in `optimizer.state[p]` for `p` in `W_dec`, `W_enc` and `b_enc`, the entries of `exp_avg` and
+#    `exp_avg_sq` that belong to the resampled latents (rows of `W_dec`, columns of `W_enc`, entries of
+#    `b_enc`) become 0. Everything else, the `step` counts included, stays as it was.
+#
+# Live latents and `b_dec` must not change. The check identifies which input each latent drew from
+# its new decoder row, and compares the frequencies of 1,920 draws with `loss ** 2`.
+
+# %% solution="ch5.resample_bricken"
+
+
+# %% check="ch5.resample_bricken"
+check("ch5.resample_bricken", resample_bricken)
+
+# %% [markdown]
+# The same SAEs once more, from the same initialisation and on the same schedule, now with your
+# `resample_bricken` (the training loop hands it the optimizer and keeps the rest of its state):
+
+# %%
+torch.manual_seed(sae_settings.seed + 1)
+sae_bricken = ToySAE(sae_settings.n_instances, sae_settings.n_hidden, sae_settings.d_sae)
+run_bricken = toy.train_sae(sae_bricken, sample_h, sae_settings, resample=True, loss_fn=sae_loss,
+                            resample_fn=resample_bricken, resample_with_optimizer=True, progress=True)
+report_bricken = toy.recovery_report(sae_bricken, sae_toy, matched_fn=matched_cosine)
+live_bricken = toy.count_live(sae_bricken, sample_h(8192))
+sae_rows = [("no resampling", report_plain, live_plain, run_plain),
+            ("simple rule", report_resampled, live_resampled, run_resampled),
+            ("Bricken et al.'s rule", report_bricken, live_bricken, run_bricken)]
+print(f"{'':24s}{'recovered (cos >= 0.9)':>24s}{'dead at the end':>17s}{'resamplings':>13s}")
+for name, report, live, run in sae_rows:
+    print(f"{name:24s}{report['recovered_fraction']:>24.0%}{sum(sae_settings.d_sae - n for n in live):>17d}"
+          f"{run.resampled:>13d}")
+print("live latents at each check (sum over instances):")
+for name, _, _, run in sae_rows:
+    print(f"  {name:22s}", [sum(counts) for counts in run.live_history])
+
+# %% [markdown]
+# Which rule does better here? The cell below says, from the table. Bear in mind what this setting is:
+# five latents for five features in two dimensions, resampled every 300 steps. A latent resampled by
+# Bricken et al.'s rule starts with a fifth of a live latent's encoder norm, so in a short run it can die
+# again before it grows, while the simple rule's full-size encoder makes it fire at once. Their rule was
+# built for dictionaries of thousands of latents trained for hundreds of thousands of steps, where many
+# latents die at once and drawing them onto different inputs matters.
+
+# %%
+dead_end = {name: sum(sae_settings.d_sae - n for n in live) for name, _, live, _ in sae_rows}
+recovered = {name: report["recovered_fraction"] for name, report, _, _ in sae_rows}
+describe([(recovered["Bricken et al.'s rule"] > recovered["simple rule"],
+           "Bricken et al.'s rule recovers more of the toy features than the simple rule in this run."),
+          (recovered["Bricken et al.'s rule"] == recovered["simple rule"],
+           "The two rules recover the same share of the toy features in this run.")],
+         otherwise="The simple rule recovers more of the toy features than Bricken et al.'s rule in this run: on "
+                   "five latents and a short schedule, the quiet restart costs more than the random draw gains.")
+dead_plain, dead_simple, dead_bricken = (dead_end[name] for name, *_ in sae_rows)
+describe([(dead_simple < dead_plain and dead_bricken < dead_plain,
+           f"Both rules leave fewer dead latents than no resampling ({dead_simple} and {dead_bricken} against "
+           f"{dead_plain})."),
+          (dead_bricken < dead_plain,
+           f"Bricken et al.'s rule leaves fewer dead latents than no resampling ({dead_bricken} against {dead_plain}); "
+           f"the simple rule does not ({dead_simple})."),
+          (dead_simple < dead_plain,
+           f"The simple rule leaves fewer dead latents than no resampling ({dead_simple} against {dead_plain}); "
+           f"Bricken et al.'s rule does not ({dead_bricken}).")],
+         otherwise=f"Neither rule leaves fewer dead latents than no resampling ({dead_simple}, {dead_bricken} and "
+                   f"{dead_plain}).")
+
+# %% solution_only=true
+claim(run_bricken.resampled > 0, "now with your resample_bricken (it resampled some latents)",
+      measured=f"{run_bricken.resampled} resamplings")
+
+# %% [markdown]
+# ### Evaluating an SAE on held-out data
+#
+# A loss on the training batches says how well an SAE fits what it saw. The numbers that matter are
+# measured on inputs it has not seen: how much of their variance it reconstructs, how many latents it
+# uses per input (L0), and how often each latent fires, its **feature density**. A latent that never
+# fires on held-out data is dead; one that fires on a tiny fraction of it (Bricken et al. see a whole
+# cluster of such *ultralow-density* latents) is suspect too: it may be fitting a handful of examples.
+
+# %% [markdown] exercise="ch5.feature_density"
+# Density is the first thing to plot for a trained SAE: its histogram shows dead latents, ultralow
+# ones and the bulk in one picture.
+#
+# **Spec.** `feature_density(acts)`: `acts` is `(batch, inst, d_sae)`. Return a float tensor of shape
+# `(inst, d_sae)`: for each instance and latent, the fraction of the `batch` inputs on which the latent
+# fires, that is, is strictly positive (0 is off, and so is a negative value).
+
+# %% solution="ch5.feature_density"
+
+
+# %% check="ch5.feature_density"
+check("ch5.feature_density", feature_density)
+
+# %% [markdown] exercise="ch5.variance_explained"
+# Mean squared error depends on the scale of the activations; the fraction of variance explained
+# does not, so it compares SAEs across layers and models: 1 is a perfect reconstruction, 0 is no better
+# than predicting the mean input, below 0 is worse.
+#
+# **Spec.** `variance_explained(h, recon)`: both `(batch, inst, d_in)`, batch at least 2. Return a float
+# tensor of shape `(inst,)`: `1 - sum (recon - h) ** 2 / sum (h - mean_h) ** 2`, where both sums run over
+# the batch and `d_in`, and `mean_h` is the instance's mean input over the batch, shape `(inst, d_in)`.
+
+# %% solution="ch5.variance_explained"
+
+
+# %% check="ch5.variance_explained"
+check("ch5.variance_explained", variance_explained)
+
+# %% [markdown]
+# The three SAEs, on 8,192 fresh inputs that none of them trained on (the toy data are drawn anew
+# each time, so any new batch is held out):
+
+# %%
+torch.manual_seed(2024)
+held_out_h = sample_h(8192)
+print(f"{'':24s}{'variance explained':>20s}{'L0':>7s}{'dead':>6s}{'density < 1%':>14s}")
+held_out_metrics = {}
+for name, sae in [("no resampling", sae_plain), ("simple rule", sae_resampled), ("Bricken et al.'s rule", sae_bricken)]:
+    with torch.no_grad():
+        acts, recon = sae(held_out_h)
+    density = feature_density(acts)
+    explained = variance_explained(held_out_h, recon)
+    held_out_metrics[name] = (float(explained.mean()), int((density == 0).sum()))
+    print(f"{name:24s}{explained.mean().item():>20.3f}{(acts > 0).float().sum(-1).mean().item():>7.2f}"
+          f"{int((density == 0).sum()):>6d}{int(((density > 0) & (density < 0.01)).sum()):>14d}")
+
+# %% [markdown]
+# Each toy feature fires on 2.5% of inputs, so a latent that has found one should have a density near
+# 0.025; the densities of all 40 latents of each SAE, on the held-out inputs:
+
+# %%
+fig = go.Figure()
+for name, sae in [("no resampling", sae_plain), ("simple rule", sae_resampled), ("Bricken et al.'s rule", sae_bricken)]:
+    with torch.no_grad():
+        density = feature_density(sae(held_out_h)[0]).flatten()
+    fig.add_trace(go.Histogram(x=density.tolist(), name=name, opacity=0.6, xbins=dict(start=0, end=0.1, size=0.0025)))
+fig.add_vline(x=sae_settings.probability, line_dash="dot", annotation_text="feature probability")
+fig.update_layout(barmode="overlay", title="Feature density of the toy SAEs' latents (held out)",
+                  xaxis_title="fraction of inputs on which the latent fires", height=350, width=700)
 fig.show()
 
 # %% [markdown]

@@ -58,6 +58,17 @@ EXERCISES = [
         ],
     ),
     Exercise(
+        id="ch5.phase_of", title="Classify the phase: ignored, alone or superposed", reference="phase_of",
+        points=2, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "A feature is represented when the norm of its column W[i, :, f] (over the hidden axis) is above "
+            "the threshold: W.norm(dim=1) > threshold gives an (inst, 2) boolean tensor.",
+            "Decide on the extra feature first: not represented means IGNORED, whatever feature 0 does; "
+            "otherwise SUPERPOSED if feature 0 is represented too, else ALONE.",
+            "Nested torch.where calls build the answer; make it torch.long.",
+        ],
+    ),
+    Exercise(
         id="ch5.correlated_batch", title="Correlated and anticorrelated feature pairs", reference="correlated_batch",
         points=2, difficulty=3, importance=3, minutes=15,
         hints=[
@@ -102,6 +113,33 @@ EXERCISES = [
             "ranks the inputs.",
             "Under torch.no_grad(), assign only the dead rows of W_dec, the dead columns of W_enc and the dead "
             "entries of b_enc.",
+        ],
+    ),
+    Exercise(
+        id="ch5.resample_bricken", title="Resampling as Bricken et al. describe it", reference="resample_bricken",
+        points=3, difficulty=4, importance=3, minutes=25,
+        hints=[
+            "torch.multinomial(loss ** 2, n_dead, replacement=True) draws one input index per dead latent; it "
+            "accepts weights that do not sum to 1.",
+            "The encoder column is the unit direction times 0.2 times the live latents' mean encoder-column norm.",
+            "optimizer.state[param] is a dict with 'exp_avg' and 'exp_avg_sq', each shaped like param: set the "
+            "entries of the resampled rows (columns of W_enc) to 0, and leave everything else, 'step' included.",
+        ],
+    ),
+    Exercise(
+        id="ch5.feature_density", title="Feature density: how often each latent fires", reference="feature_density",
+        points=1, difficulty=1, importance=3, minutes=5,
+        hints=[
+            "A latent fires on an input when its activation is strictly positive.",
+            "(acts > 0).float().mean(0): a fraction over the batch axis, not a count.",
+        ],
+    ),
+    Exercise(
+        id="ch5.variance_explained", title="Fraction of variance explained", reference="variance_explained",
+        points=1, difficulty=2, importance=3, minutes=10,
+        hints=[
+            "Both sums run over the batch and d_in together, one pair of sums per instance.",
+            "The denominator is the spread of h around its own mean over the batch: h - h.mean(0, keepdim=True).",
         ],
     ),
     Exercise(

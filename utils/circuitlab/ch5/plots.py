@@ -110,3 +110,28 @@ def sae_directions(true: Float[Tensor, "inst feat 2"], learned: Float[Tensor, "i
         fig.update_yaxes(range=[-1.4, 1.4], showticklabels=False, row=row, col=col)
     fig.update_layout(title=title, height=250 * rows + 60, width=230 * columns + 80)
     return fig
+
+
+PHASE_NAMES = ["feature 1 ignored", "feature 1 alone", "superposed"]
+PHASE_COLOURS = ["#d9d9d9", "#1f77b4", "#d62728"]
+
+
+def phase_diagrams(panels: Sequence[tuple[str, Tensor]], importance: Tensor, probability: Tensor) -> go.Figure:
+    """Side-by-side phase diagrams: each panel an (importance, probability) grid of phase codes 0/1/2."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[name for name, _ in panels],
+                        horizontal_spacing=0.12)
+    x = [f"{p:.2g}" for p in probability.tolist()]
+    y = [f"{r:.2g}" for r in importance.tolist()]
+    colourscale = []
+    for code, colour in enumerate(PHASE_COLOURS):
+        colourscale += [[code / 3, colour], [(code + 1) / 3, colour]]
+    for col, (_, grid) in enumerate(panels, start=1):
+        codes = grid.detach().cpu().float()
+        text = [[PHASE_NAMES[int(c)].split()[-1] for c in row] for row in codes.tolist()]
+        fig.add_trace(go.Heatmap(z=codes.numpy(), x=x, y=y, zmin=-0.5, zmax=2.5, colorscale=colourscale,
+                                 text=text, texttemplate="%{text}", showscale=False), row=1, col=col)
+        fig.update_xaxes(title="feature probability (sparse ← → dense)", row=1, col=col)
+        fig.update_yaxes(title="importance of feature 1 (feature 0: 1)", row=1, col=col)
+    fig.update_layout(title="Two features in one dimension: what happens to the extra feature",
+                      height=450, width=520 * len(panels))
+    return fig

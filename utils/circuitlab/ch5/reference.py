@@ -24,11 +24,18 @@ __all__ = [
     "ToyModel",
     "train_toy_model",
     "dimensionality",
+    "IGNORED",
+    "ALONE",
+    "SUPERPOSED",
+    "phase_of",
     "correlated_batch",
     "NeuronModel",
     "ToySAE",
     "sae_loss",
     "resample_dead",
+    "resample_bricken",
+    "feature_density",
+    "variance_explained",
     "matched_cosine",
     "jumprelu",
     "top_activating",
@@ -160,6 +167,27 @@ def dimensionality(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst 
     ### END SOLUTION
 
 
+# The three outcomes of the 2-features-in-1-dimension phase diagram, for the extra feature (feature 1).
+IGNORED, ALONE, SUPERPOSED = 0, 1, 2
+
+
+def phase_of(W: Float[Tensor, "inst hidden 2"], threshold: float = 0.5) -> Int[Tensor, "inst"]:
+    """What each toy model of two features did with the extra feature (feature 1).
+
+    A feature is represented when the norm of its embedding ``W[i, :, f]`` is strictly above
+    ``threshold``. ``IGNORED`` (0): feature 1 is not represented; ``ALONE`` (1): feature 1 is
+    represented and feature 0 is not (the extra feature took the dimension); ``SUPERPOSED`` (2):
+    both are represented.
+    """
+    ### BEGIN SOLUTION
+    represented = W.norm(dim=1) > threshold  # (inst, 2)
+    first, extra = represented[:, 0], represented[:, 1]
+    both_or_alone = torch.where(first, torch.full_like(first, SUPERPOSED, dtype=torch.long),
+                                torch.full_like(first, ALONE, dtype=torch.long))
+    return torch.where(extra, both_or_alone, torch.full_like(first, IGNORED, dtype=torch.long))
+    ### END SOLUTION
+
+
 def correlated_batch(
     probability: Float[Tensor, "inst pairs"], batch_size: int, correlated: bool = True
 ) -> Float[Tensor, "batch inst feat"]:
@@ -279,6 +307,60 @@ def resample_dead(sae: ToySAE, h: Float[Tensor, "batch inst d_in"], dead: Bool[T
         sae.W_dec[inst, dead_latents] = directions
         sae.W_enc[inst][:, dead_latents] = directions.T * scale
         sae.b_enc[inst, dead_latents] = 0.0
+    ### END SOLUTION
+
+
+@torch.no_grad()
+def resample_bricken(
+    sae: ToySAE, h: Float[Tensor, "batch inst d_in"], dead: Bool[Tensor, "inst d_sae"], optimizer: torch.optim.Adam
+) -> None:
+    """Resample dead latents as Bricken et al. (2023) describe.
+
+    Per instance, each input's loss is its squared reconstruction error (summed over ``d_in``);
+    every dead latent independently draws one input, with probability proportional to the
+    *square* of that loss (with replacement). With ``v = h - b_dec`` for the drawn input, the
+    latent's decoder row becomes ``v / |v|``, its encoder column ``0.2 * mean_live_norm * v / |v|``
+    (the mean encoder-column norm of the instance's live latents, 1 if none is live), its encoder
+    bias 0; and Adam's running moments (``exp_avg``, ``exp_avg_sq``) of exactly those entries are
+    reset to 0. Live latents, their optimizer state and the step counts are left as they were.
+    """
+    ### BEGIN SOLUTION
+    _, recon = sae(h)
+    loss = ((recon - h) ** 2).sum(-1)  # (batch, inst)
+    for inst in range(dead.shape[0]):
+        latents = torch.nonzero(dead[inst]).flatten()
+        if latents.numel() == 0:
+            continue
+        drawn = torch.multinomial(loss[:, inst] ** 2, latents.numel(), replacement=True)
+        directions = F.normalize(h[drawn, inst] - sae.b_dec[inst], dim=-1)  # (n_dead, d_in)
+        live = ~dead[inst]
+        mean_live_norm = sae.W_enc[inst].norm(dim=0)[live].mean() if live.any() else torch.tensor(1.0)
+        sae.W_dec[inst, latents] = directions
+        sae.W_enc[inst][:, latents] = directions.T * 0.2 * mean_live_norm
+        sae.b_enc[inst, latents] = 0.0
+        for param, index in [(sae.W_dec, (inst, latents)), (sae.W_enc, (inst, slice(None), latents)),
+                             (sae.b_enc, (inst, latents))]:
+            state = optimizer.state.get(param, {})
+            for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                if key in state:
+                    state[key][index] = 0.0
+    ### END SOLUTION
+
+
+def feature_density(acts: Float[Tensor, "batch inst d_sae"]) -> Float[Tensor, "inst d_sae"]:
+    """Per instance and latent, the fraction of the inputs on which the latent fires (is > 0)."""
+    ### BEGIN SOLUTION
+    return (acts > 0).float().mean(0)
+    ### END SOLUTION
+
+
+def variance_explained(h: Float[Tensor, "batch inst d_in"], recon: Float[Tensor, "batch inst d_in"]) -> Float[Tensor, "inst"]:
+    """Per instance, ``1 - sum (recon - h)**2 / sum (h - mean h)**2``: the sums run over the batch and
+    ``d_in``, and ``mean h`` is the instance's mean input (over the batch)."""
+    ### BEGIN SOLUTION
+    residual = einops.reduce((recon - h) ** 2, "batch inst d_in -> inst", "sum")
+    total = einops.reduce((h - h.mean(0, keepdim=True)) ** 2, "batch inst d_in -> inst", "sum")
+    return 1 - residual / total
     ### END SOLUTION
 
 

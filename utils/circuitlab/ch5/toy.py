@@ -8,13 +8,14 @@ experiments on the learner's own code.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import einops
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from circuitlab.ch5 import reference as ref
@@ -25,6 +26,9 @@ __all__ = [
     "SAESettings",
     "represented_features",
     "run_sparsity_sweep",
+    "PhaseSettings",
+    "run_phase_sweep",
+    "candidate_phase",
     "hidden_activations",
     "train_sae",
     "SAERun",
@@ -94,6 +98,88 @@ def run_sparsity_sweep(
     return model, probability, losses
 
 
+# --------------------------------------------------------------------------- the 2 -> 1 phase diagram
+
+
+@dataclass(frozen=True)
+class PhaseSettings:
+    """Two features in one dimension, on a grid of (importance of feature 1, feature probability).
+
+    Feature 0 has importance 1. Each grid cell trains ``restarts`` models from different
+    initialisations and keeps the one with the lowest loss, as Elhage et al. do: a single run
+    can settle in a worse arrangement (a feature whose weight reached 0 gets no gradient back).
+    """
+
+    n_importance: int = 7
+    n_probability: int = 7
+    importance_range: tuple[float, float] = (0.1, 10.0)
+    probability_range: tuple[float, float] = (0.01, 1.0)
+    restarts: int = 3
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-2
+    eval_batch: int = 20_000
+    seed: int = 0
+
+
+def phase_grid(settings: PhaseSettings) -> tuple[Tensor, Tensor]:
+    """The grid's axes: relative importances and feature probabilities, each log-spaced."""
+    lo, hi = settings.importance_range
+    importance = torch.logspace(math.log10(lo), math.log10(hi), settings.n_importance)
+    lo, hi = settings.probability_range
+    probability = torch.logspace(math.log10(lo), math.log10(hi), settings.n_probability)
+    return importance, probability
+
+
+def run_phase_sweep(
+    settings: PhaseSettings = PhaseSettings(),
+    model_class: type[nn.Module] = ref.ToyModel,
+    batch_fn: Callable[[Tensor, int], Tensor] = ref.generate_batch,
+    loss_fn: Callable[..., Tensor] = ref.importance_weighted_loss,
+    train_fn: Callable[..., list[float]] = ref.train_toy_model,
+    progress: bool = False,
+) -> dict[str, Tensor]:
+    """Train the grid; return its axes and, per cell, the kept model's ``W`` (importance, probability, 1, 2)."""
+    torch.manual_seed(settings.seed)
+    importance_axis, probability_axis = phase_grid(settings)
+    R, P = torch.meshgrid(importance_axis, probability_axis, indexing="ij")
+    cells, k = R.numel(), settings.restarts
+    importance = torch.stack([torch.ones(cells), R.flatten()], -1).repeat(k, 1)  # (k * cells, 2)
+    probability = P.flatten()[:, None].expand(cells, 2).repeat(k, 1)
+    model = model_class(ref.ToyConfig(k * cells, 2, 1))
+    train_fn(model, probability, importance, steps=settings.steps, batch_size=settings.batch_size, lr=settings.lr,
+             batch_fn=batch_fn, loss_fn=loss_fn, progress=progress)
+    with torch.no_grad():
+        features = batch_fn(probability, settings.eval_batch)
+        per_instance = (importance * (features - model(features)) ** 2).mean((0, 2)).reshape(k, cells)
+    best = per_instance.argmin(0)
+    W = model.W.detach().reshape(k, cells, 1, 2)[best, torch.arange(cells)]
+    return {"importance": importance_axis, "probability": probability_axis,
+            "W": W.reshape(settings.n_importance, settings.n_probability, 1, 2),
+            "loss": per_instance.min(0).values.reshape(settings.n_importance, settings.n_probability)}
+
+
+def candidate_phase(importance: Tensor, probability: Tensor) -> Int[Tensor, "n_importance n_probability"]:
+    """The qualitative layout of the paper's phase diagram, from the loss of three candidate solutions.
+
+    With weight 1 on the kept feature(s) and zero bias, per example and feature the expected loss is
+    (features uniform in [0, 1), each present with probability p, feature 0 of importance 1 and
+    feature 1 of importance r):
+
+    - feature 0 alone (feature 1 ignored): ``r * p / 3`` (feature 1 is never reconstructed);
+    - feature 1 alone: ``p / 3``;
+    - both, antipodal (``W = [1, -1]``): exact when one feature is present; when both are, each output
+      is ``ReLU(x_i - x_j)``, which costs ``E[min(x_0, x_1)**2] = 1/6`` per feature, so ``p**2 (1 + r) / 6``.
+
+    The candidate with the lowest loss names the cell. The paper optimises the weights and bias of
+    each candidate; this cruder version keeps the layout (which side of r = 1 wins when dense, a
+    superposed region opening up as the features get sparser) but not the exact boundaries.
+    """
+    r, p = torch.meshgrid(importance, probability, indexing="ij")
+    losses = torch.stack([r * p / 3, p / 3, p**2 * (1 + r) / 6])  # IGNORED, ALONE, SUPERPOSED
+    return losses.argmin(0)
+
+
 # --------------------------------------------------------------------------- sparse autoencoders
 
 
@@ -140,12 +226,15 @@ def train_sae(
     loss_fn: Callable[..., Tensor] = ref.sae_loss,
     resample_fn: Callable[..., None] = ref.resample_dead,
     progress: bool = False,
+    resample_with_optimizer: bool = False,
 ) -> SAERun:
     """Train an SAE with Adam on fresh activations from ``sample_h(batch_size)``.
 
     Every ``resample_every`` steps, a latent that fired on no input during the last
     ``window`` steps counts as dead; with ``resample`` it is given a new direction by
-    ``resample_fn`` (and the optimizer's memory of it is cleared).
+    ``resample_fn`` (and the optimizer's memory of it is cleared). With ``resample_with_optimizer``
+    the optimizer is passed to ``resample_fn(sae, h, dead, optimizer)``, which resets the state of the
+    rows it resamples itself (Bricken et al.'s rule), and the rest of the state is kept.
     """
     optimizer = torch.optim.Adam(sae.parameters(), lr=settings.lr)
     run = SAERun()
@@ -166,8 +255,11 @@ def train_sae(
             run.live_history.append(fired.sum(-1).tolist())
             dead = ~fired
             if resample and dead.any() and step + 1 < settings.steps:
-                resample_fn(sae, sample_h(settings.batch_size), dead)
-                _forget_optimizer_state(optimizer)
+                if resample_with_optimizer:
+                    resample_fn(sae, sample_h(settings.batch_size), dead, optimizer)
+                else:
+                    resample_fn(sae, sample_h(settings.batch_size), dead)
+                    _forget_optimizer_state(optimizer)
                 run.resampled += int(dead.sum())
             fired = None
     return run
