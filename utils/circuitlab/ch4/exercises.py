@@ -78,4 +78,48 @@ EXERCISES = [
         hints=["The same directions as the restricted loss.",
                "Subtract the projection from the logits and take the cross-entropy on the training rows only."],
     ),
+    Exercise(
+        id="ch4.neuron_logit_fourier", title="The neuron-logit map in the Fourier basis",
+        reference="neuron_logit_fourier", points=2, difficulty=2, importance=4, minutes=10,
+        hints=["W_L = model.W_out[0] @ model.W_U has one row per neuron and one column per answer c.",
+               "Change basis along c: einops.einsum(basis, W_L, 'component c, neuron c -> component neuron')."],
+    ),
+    Exercise(
+        id="ch4.gini", title="A sparsity measure: the Gini coefficient", reference="gini",
+        points=2, difficulty=2, importance=3, minutes=15,
+        hints=["Sort each row ascending (x.sort(dim=-1).values); with i = 1..n, Σ_i Σ_j |x_i - x_j| equals "
+               "2 Σ_i (2i - n - 1) x_(i).",
+               "G = Σ_i (2i - n - 1) x_(i) / (n Σ_i x_i); where a row sums to zero return 0 (torch.where), "
+               "not 0 / 0."],
+    ),
+    Exercise(
+        id="ch4.trig_regression_fve", title="Neurons as degree-2 trig polynomials",
+        reference="trig_regression_fve", points=3, difficulty=3, importance=4, minutes=20,
+        hints=["For neuron n, w = 2π·freqs[n]/p; build (1, cos wa, sin wa) and (1, cos wb, sin wb) and take all "
+               "nine products u[:, None] * v[None, :], flattened over the grid: a (p², 9) design matrix.",
+               "torch.linalg.lstsq(features, y[:, None]).solution gives the fit; work in float64.",
+               "fve = 1 - Σ residual² / Σ (y - y.mean())²; a neuron with no variance gets 0 (or NaN)."],
+    ),
+    Exercise(
+        id="ch4.ablate_neurons_loss", title="Ablate a cluster of neurons", reference="ablate_neurons_loss",
+        points=2, difficulty=2, importance=4, minutes=15,
+        hints=["A hook on 'blocks.0.mlp.hook_post' that sets post[:, :, neurons] = 0 and returns it.",
+               "model.run_with_hooks(tokens, fwd_hooks=[(name, hook)]) removes the hook afterwards; then the "
+               "float64 cross-entropy of logits[:, -1]."],
+    ),
+    Exercise(
+        id="ch4.attention_to_a", title="Attention from '=' to a, on every pair", reference="attention_to_a",
+        points=2, difficulty=2, importance=3, minutes=10,
+        hints=["run_with_cache with names_filter='blocks.0.attn.hook_pattern'; the pattern is "
+               "[pair, head, query position, key position].",
+               "Query position -1 ('='), key position 0 (a); then rearrange '(a b) head -> a b head' with a=p."],
+    ),
+    Exercise(
+        id="ch4.phase_boundaries", title="Phase boundaries from the progress measures", reference="phase_boundaries",
+        points=2, difficulty=2, importance=4, minutes=15,
+        hints=["The first three are 'first epoch whose value passes the threshold': next((e for e, v in "
+               "zip(epochs, values) if ...), None).",
+               "For 'cleaned', walk back from the last evaluation while the weight norm is within the tolerance of "
+               "the last norm (and the epoch is at or after 'grokked'); the last epoch you reach is the answer."],
+    ),
 ]

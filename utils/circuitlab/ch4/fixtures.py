@@ -13,7 +13,8 @@ from circuitlab.ch4.training import SERIES_NAME
 from circuitlab.data.modular import ModularAdditionData, modular_addition_data
 
 __all__ = ["final_model", "early_model", "shipped_data", "all_pair_logits", "neuron_acts", "key_freqs",
-           "synthetic_embedding", "trig_directions", "progress_cases", "mean_cross_entropy", "on_input"]
+           "synthetic_embedding", "trig_directions", "progress_cases", "mean_cross_entropy", "on_input",
+           "grader_models", "all_pairs", "shipped_curves"]
 
 
 def on_input(case: str, mistakes: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -131,3 +132,50 @@ def progress_cases():
 
 def mean_cross_entropy(logits, labels):
     return -logits.double().log_softmax(-1).gather(-1, labels[:, None]).mean()
+
+
+# ---------------------------------------------------------------------------- models that differ in every size
+
+
+@lru_cache(maxsize=None)
+def grader_models() -> tuple[tuple[str, object], ...]:
+    """(what, model): the shipped model and two random ones that differ from it in p, d_model, n_heads and d_mlp
+    (the last with d_mlp = p, so that swapped axes keep the shape, and one head, so that a bare squeeze drops it)."""
+    from circuitlab.ch4.model import make_grokking_model
+
+    small = make_grokking_model(p=13, seed=1, d_model=24, n_heads=3, d_mlp=40).eval()
+    tiny = make_grokking_model(p=7, seed=2, d_model=10, n_heads=1, d_mlp=7).eval()
+    with torch.no_grad():  # non-zero MLP biases, so that the biases' place in the computation matters
+        for model, seed in ((small, 3), (tiny, 4)):
+            generator = torch.Generator().manual_seed(seed)
+            model.blocks[0].mlp.b_in.copy_(0.3 * torch.randn(model.cfg.d_mlp, generator=generator))
+            model.blocks[0].mlp.b_out.copy_(0.3 * torch.randn(model.cfg.d_model, generator=generator))
+            # One forward pass and one cached run first: the model adds its own hooks on the first ones, and a
+            # grader must not mistake those for hooks the learner's code left behind.
+            tokens = all_pairs(model.cfg.d_vocab_out)[0][:2]
+            model(tokens)
+            model.run_with_cache(tokens)
+            model.run_with_hooks(tokens, fwd_hooks=[])
+    final = final_model().eval()
+    with torch.no_grad():
+        final(all_pairs(final.cfg.d_vocab_out)[0][:2])
+        final.run_with_cache(all_pairs(final.cfg.d_vocab_out)[0][:2])
+    return (("the shipped model (p=113, d_model 128, 4 heads, d_mlp 512)", final),
+            ("a random model (p=13, d_model 24, 3 heads, d_mlp 40)", small),
+            ("a random model (p=7, d_model 10, 1 head, d_mlp 7)", tiny))
+
+
+@lru_cache(maxsize=None)
+def all_pairs(p: int) -> tuple[Tensor, Tensor]:
+    """Tokens ``a b =`` for every pair (row a*p + b) and their labels."""
+    a = torch.arange(p).repeat_interleave(p)
+    b = torch.arange(p).repeat(p)
+    return torch.stack([a, b, torch.full_like(a, p)], dim=1), (a + b) % p
+
+
+@lru_cache(maxsize=None)
+def shipped_curves() -> dict[str, list]:
+    """The progress measures stored with the shipped series, every 10 epochs."""
+    from circuitlab.models import CHECKPOINT_DIR, read_metadata
+
+    return read_metadata(CHECKPOINT_DIR / SERIES_NAME / "final")["curves"]

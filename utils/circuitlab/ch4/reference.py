@@ -192,3 +192,129 @@ def excluded_loss(logits: Float[Tensor, "pairs p"], labels: Int[Tensor, "pairs"]
     train_logits, train_labels = remaining[train_indices], labels[train_indices]
     return -train_logits.log_softmax(-1).gather(-1, train_labels[:, None]).mean()
     ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------- the neuron-logit map and sparsity
+
+
+def neuron_logit_fourier(model, basis: Float[Tensor, "p p"]) -> Float[Tensor, "p d_mlp"]:
+    """The neuron-logit map W_L = W_out W_U in the Fourier basis over the answers c.
+
+    ``out[i, n] = Σ_c basis[i, c] · W_L[n, c]`` with ``W_L = model.W_out[0] @ model.W_U`` (d_mlp, p):
+    column n says which waves in c neuron n writes to the logits.
+    """
+    ### BEGIN SOLUTION
+    W_L = model.W_out[0] @ model.W_U  # [neuron c]
+    return einops.einsum(basis, W_L, "component c, neuron c -> component neuron").detach()
+    ### END SOLUTION
+
+
+def gini(x: Float[Tensor, "... n"]) -> Float[Tensor, "..."]:
+    """Gini coefficient of each row of a non-negative tensor, along its last axis.
+
+    ``G = Σ_i Σ_j |x_i - x_j| / (2 n Σ_i x_i)``: 0 when all entries are equal (or all zero),
+    ``(n - 1) / n`` when one entry holds everything. Returns shape ``x.shape[:-1]``.
+    """
+    ### BEGIN SOLUTION
+    n = x.shape[-1]
+    ordered = x.double().sort(dim=-1).values  # ascending
+    # With x sorted ascending, Σ_i Σ_j |x_i - x_j| = 2 Σ_i (2i - n - 1) x_(i) for i = 1..n.
+    weights = 2 * torch.arange(1, n + 1, dtype=torch.float64) - n - 1
+    total = ordered.sum(-1)
+    spread = (weights * ordered).sum(-1)
+    return torch.where(total > 0, spread / (n * total.clamp(min=1e-300)), torch.zeros_like(total))
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------- neurons as trig terms, ablations
+
+
+def trig_regression_fve(neuron_acts: Float[Tensor, "p p d_mlp"], freqs: Int[Tensor, "d_mlp"]) -> Float[Tensor, "d_mlp"]:
+    """Fraction of each neuron's variance a least-squares fit on degree-2 trig terms of its frequency explains.
+
+    For neuron n with w = 2π·freqs[n]/p the features over the (a, b) grid are 1, cos wa, sin wa,
+    cos wb, sin wb and the four products cos wa cos wb, cos wa sin wb, sin wa cos wb, sin wa sin wb.
+    Returns 1 - (residual sum of squares) / (sum of squares about the neuron's mean), per neuron.
+    """
+    ### BEGIN SOLUTION
+    p, _, d_mlp = neuron_acts.shape
+    x = torch.arange(p, dtype=torch.float64)
+    fve = torch.zeros(d_mlp, dtype=torch.float64)
+    for n in range(d_mlp):
+        angle = 2 * math.pi * int(freqs[n]) * x / p
+        waves = [torch.ones(p, dtype=torch.float64), torch.cos(angle), torch.sin(angle)]
+        # Every product of (1, cos, sin) in a with (1, cos, sin) in b: the 9 features, flattened over the grid.
+        features = torch.stack([(u[:, None] * v[None, :]).flatten() for u in waves for v in waves], dim=1)
+        y = neuron_acts[:, :, n].double().flatten()
+        solution = torch.linalg.lstsq(features, y[:, None]).solution
+        residual = y - (features @ solution)[:, 0]
+        variance = (y - y.mean()).pow(2).sum()
+        fve[n] = 1 - residual.pow(2).sum() / variance if variance > 0 else 0.0
+    return fve
+    ### END SOLUTION
+
+
+def ablate_neurons_loss(model, tokens: Int[Tensor, "batch 3"], labels: Int[Tensor, "batch"],
+                        neurons: Tensor) -> Tensor:
+    """The last-position float64 loss with the MLP neurons where ``neurons`` (bool, d_mlp) is True set to zero."""
+    ### BEGIN SOLUTION
+    def zero_neurons(post: Tensor, hook) -> Tensor:
+        post[:, :, neurons] = 0.0
+        return post
+
+    with torch.no_grad():
+        logits = model.run_with_hooks(tokens, fwd_hooks=[("blocks.0.mlp.hook_post", zero_neurons)])
+    log_probs = logits[:, -1].double().log_softmax(-1)
+    return -log_probs.gather(-1, labels[:, None]).mean()
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------- attention
+
+
+def attention_to_a(model, tokens: Int[Tensor, "pairs 3"]) -> Float[Tensor, "p p n_heads"]:
+    """Each head's attention from the last position ('=') to position 0 (the token a), as a grid [a, b, head].
+
+    ``tokens`` are all p² pairs in row order a·p + b.
+    """
+    ### BEGIN SOLUTION
+    p = model.cfg.d_vocab_out
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter="blocks.0.attn.hook_pattern")
+    pattern = cache["blocks.0.attn.hook_pattern"]  # [pair head query key]
+    return einops.rearrange(pattern[:, :, -1, 0], "(a b) head -> a b head", a=p)
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------- phases
+
+
+def phase_boundaries(curves: dict[str, list], restricted_threshold: float = 0.1,
+                     norm_tolerance: float = 0.01) -> dict[str, int | None]:
+    """The epochs that end each phase, read from the progress measures (None for a phase the run never ends).
+
+    ``curves`` holds equal-length lists "epoch", "train_accuracy", "test_accuracy", "restricted_loss"
+    and "weight_norm". Returns {"memorised", "formed", "grokked", "cleaned"}: the first epoch with train
+    accuracy >= 0.99; the first with restricted loss < ``restricted_threshold``; the first with test
+    accuracy >= 0.99; and the first epoch at or after "grokked" from which on every weight norm stays
+    within ``norm_tolerance`` (relative) of the last one.
+    """
+    ### BEGIN SOLUTION
+    epochs = curves["epoch"]
+
+    def first(key: str, holds) -> int | None:
+        return next((int(e) for e, v in zip(epochs, curves[key]) if holds(v)), None)
+
+    memorised = first("train_accuracy", lambda v: v >= 0.99)
+    formed = first("restricted_loss", lambda v: v < restricted_threshold)
+    grokked = first("test_accuracy", lambda v: v >= 0.99)
+    cleaned = None
+    if grokked is not None:
+        last = curves["weight_norm"][-1]
+        # Walk back from the end while the norm stays within the tolerance of its last value.
+        for e, norm in reversed(list(zip(epochs, curves["weight_norm"]))):
+            if e < grokked or abs(norm - last) > norm_tolerance * abs(last):
+                break
+            cleaned = int(e)
+    return {"memorised": memorised, "formed": formed, "grokked": grokked, "cleaned": cleaned}
+    ### END SOLUTION
