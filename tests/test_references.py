@@ -200,6 +200,90 @@ def test_neuron_freq_fve_is_a_least_squares_fit_of_waves(p):
     torch.testing.assert_close(fve, table.max(0).values, atol=1e-6, rtol=1e-6)
     assert freqs.tolist() == (table.argmax(0) + 1).tolist()
 
+
+def test_ch4_neuron_logit_fourier_inverts_to_the_map():
+    """The coefficients rebuild W_out W_U through the (orthonormal) basis, and match fft1d of the map."""
+    from circuitlab.ch4.model import make_grokking_model
+
+    model = make_grokking_model(p=11, seed=5, d_model=12, n_heads=3, d_mlp=9)
+    basis = ch4.fourier_basis(11)
+    out = ch4.neuron_logit_fourier(model, basis)
+    W_L = (model.W_out[0] @ model.W_U).detach()
+    torch.testing.assert_close(basis.T @ out, W_L.T, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, ch4.fft1d(W_L.T.contiguous(), basis), atol=1e-5, rtol=1e-5)
+
+
+def test_ch4_gini_known_values_and_pairs():
+    assert ch4.gini(torch.tensor([0.0, 0.0, 0.0, 1.0])).item() == pytest.approx(0.75)
+    assert ch4.gini(torch.tensor([2.0, 2.0, 2.0])).item() == pytest.approx(0.0)
+    assert ch4.gini(torch.zeros(3)).item() == 0.0
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 9, generator=generator, dtype=torch.float64)
+    for row, value in zip(x, ch4.gini(x)):
+        pairs = sum(abs(float(u) - float(v)) for u in row for v in row)
+        assert value.item() == pytest.approx(pairs / (2 * 9 * float(row.sum())), rel=1e-12)
+
+
+def test_ch4_trig_regression_is_the_fourier_block_of_the_given_frequency():
+    """The nine trig features are orthogonal over the grid, so the fit explains exactly the 3 x 3 block of squared
+    2D Fourier coefficients {0, 2k-1, 2k} x {0, 2k-1, 2k} (the mean term aside) of the neuron's own frequency."""
+    p = 13
+    generator = torch.Generator().manual_seed(1)
+    acts = torch.relu(torch.randn(p, p, 5, generator=generator, dtype=torch.float64))
+    freqs = torch.tensor([1, 6, 3, 3, 2])
+    fve = ch4.trig_regression_fve(acts, freqs)
+    power = ch4.fft2d(acts, ch4.fourier_basis(p).double()).pow(2)
+    power[0, 0] = 0.0
+    for n, k in enumerate(freqs.tolist()):
+        rows = torch.tensor([0, 2 * k - 1, 2 * k])
+        assert fve[n].item() == pytest.approx((power[rows][:, rows, n].sum() / power[:, :, n].sum()).item(), abs=1e-6)
+
+
+def test_ch4_ablating_neurons_is_zeroing_their_output_weights():
+    import copy
+
+    from circuitlab.ch4.model import last_position_logits, make_grokking_model
+
+    model = make_grokking_model(p=11, seed=2, d_model=16, n_heads=2, d_mlp=20).eval()
+    a = torch.arange(11).repeat_interleave(11)
+    b = torch.arange(11).repeat(11)
+    tokens, labels = torch.stack([a, b, torch.full_like(a, 11)], 1), (a + b) % 11
+    neurons = torch.zeros(20, dtype=torch.bool)
+    neurons[[1, 4, 5, 19]] = True
+    ablated = copy.deepcopy(model)
+    with torch.no_grad():
+        ablated.blocks[0].mlp.W_out[neurons] = 0.0
+        want = -last_position_logits(ablated, tokens)[:, -1].double().log_softmax(-1).gather(-1, labels[:, None]).mean()
+    assert ch4.ablate_neurons_loss(model, tokens, labels, neurons).item() == pytest.approx(want.item(), rel=1e-6)
+    assert not model.blocks[0].mlp.hook_post._forward_hooks
+
+
+def test_ch4_attention_to_a_from_the_weights():
+    """Softmax over the three keys of (W_E + W_pos) W_Q · (W_E + W_pos) W_K / sqrt(d_head), by hand."""
+    from circuitlab.ch4.model import make_grokking_model
+
+    p = 7
+    model = make_grokking_model(p=p, seed=3, d_model=12, n_heads=2, d_mlp=10).eval()
+    grid = ch4.attention_to_a(model, torch.stack([torch.tensor([a, b, p]) for a in range(p) for b in range(p)]))
+    with torch.no_grad():
+        for a, b in [(0, 0), (3, 5), (6, 1)]:
+            resid = model.W_E[torch.tensor([a, b, p])] + model.W_pos
+            for head in range(2):
+                q = resid[2] @ model.W_Q[0, head]
+                k = resid @ model.W_K[0, head]
+                pattern = torch.softmax(k @ q / model.cfg.d_head ** 0.5, 0)
+                assert grid[a, b, head].item() == pytest.approx(pattern[0].item(), rel=1e-5)
+
+
+def test_ch4_phase_boundaries_by_hand():
+    curves = {"epoch": [0, 10, 20, 30, 40, 50], "train_accuracy": [0.0, 0.99, 1, 1, 1, 1],
+              "restricted_loss": [5.0, 1.0, 0.1, 0.05, 0.01, 0.01], "test_accuracy": [0.0, 0.1, 0.5, 0.99, 1, 1],
+              "weight_norm": [10.0, 12.0, 11.0, 9.0, 8.05, 8.0]}
+    assert ch4.phase_boundaries(curves) == {"memorised": 10, "formed": 30, "grokked": 30, "cleaned": 40}
+    assert ch4.phase_boundaries(curves, norm_tolerance=0.2)["cleaned"] == 30
+    cut = {key: values[:3] for key, values in curves.items()}
+    assert ch4.phase_boundaries(cut) == {"memorised": 10, "formed": None, "grokked": None, "cleaned": None}
+
 # --------------------------------------------------------------------------- chapter 5
 
 import math
