@@ -48,7 +48,32 @@ def _shipped_cluster() -> Tensor:
     return freqs == int(torch.bincount(freqs).argmax())  # the largest frequency cluster
 
 
-def _cases() -> Iterator[tuple[str, object, Tensor, Tensor, Tensor]]:
+@lru_cache(maxsize=None)
+def _cases() -> tuple[tuple[str, object, Tensor, Tensor, Tensor], ...]:
+    return tuple(_build_cases())
+
+
+@lru_cache(maxsize=None)
+def _expectations(index: int) -> tuple[Tensor, dict[str, Tensor]]:
+    """The right loss and the mistakes' for case ``index``, computed once per process."""
+    what, model, tokens, labels, neurons = _cases()[index]
+    mistakes = {
+        "You zeroed the other neurons (the complement of the mask); set to zero exactly the neurons where "
+        "`neurons` is True.": _loss(model, tokens, labels, neurons, how="complement"),
+        "You replaced the neurons by their mean over the batch; this exercise zero-ablates them (set to 0).":
+            _loss(model, tokens, labels, neurons, how="mean"),
+        "You averaged the loss over every position; only the last position ('=') predicts the answer.":
+            _all_positions_loss(model, tokens, labels, neurons),
+        "You computed the cross-entropy in float32; convert the logits to float64 first.":
+            _loss(model, tokens, labels, neurons, dtype=torch.float32),
+    }
+    if bool(neurons.any()):
+        mistakes["Your loss is the model's loss without any ablation: did your hook run, and did it write the "
+                 "zeros into the activation it returns?"] = _loss(model, tokens, labels, neurons & False)
+    return _loss(model, tokens, labels, neurons), mistakes
+
+
+def _build_cases() -> Iterator[tuple[str, object, Tensor, Tensor, Tensor]]:
     (shipped_what, shipped), (small_what, small), (tiny_what, tiny) = grader_models()
     data = shipped_data()
     rows = data.train_indices[:1500]
@@ -70,27 +95,15 @@ def _cases() -> Iterator[tuple[str, object, Tensor, Tensor, Tensor]]:
 
 def test_matches_reference():
     """the float64 last-position loss with the chosen neurons set to zero (0-dim tensor; no hooks left behind)"""
-    for what, model, tokens, labels, neurons in _cases():
+    for index, (what, model, tokens, labels, neurons) in enumerate(_cases()):
         with isolated(model, what=what) as learner_model:
             out = run_learner(submitted(), learner_model, tokens, labels, neurons.clone(),
                               what=f"your ablate_neurons_loss on {what}")
         if isinstance(out, float):
             fail(f"Your loss on {what} is a Python float; return a 0-dim float64 tensor (no .item()).")
         expect_tensor(out, shape=(), dtype="float", what=f"the loss on {what}")
-        mistakes = {
-            "You zeroed the other neurons (the complement of the mask); set to zero exactly the neurons where "
-            "`neurons` is True.": _loss(model, tokens, labels, neurons, how="complement"),
-            "You replaced the neurons by their mean over the batch; this exercise zero-ablates them (set to 0).":
-                _loss(model, tokens, labels, neurons, how="mean"),
-            "You averaged the loss over every position; only the last position ('=') predicts the answer.":
-                _all_positions_loss(model, tokens, labels, neurons),
-            "You computed the cross-entropy in float32; convert the logits to float64 first.":
-                _loss(model, tokens, labels, neurons, dtype=torch.float32),
-        }
-        if bool(neurons.any()):
-            mistakes["Your loss is the model's loss without any ablation: did your hook run, and did it write the "
-                     "zeros into the activation it returns?"] = _loss(model, tokens, labels, neurons & False)
-        expect_close(out.detach(), _loss(model, tokens, labels, neurons), atol=1e-12, rtol=1e-5,
+        right, mistakes = _expectations(index)
+        expect_close(out.detach(), right, atol=1e-12, rtol=1e-5,
                      what=f"the loss on {what}", mistakes=on_input(what, mistakes),
                      hint="Zero blocks.0.mlp.hook_post[:, :, neurons], then the float64 cross-entropy of "
                           "logits[:, -1].")
