@@ -20,6 +20,7 @@
 # one optimizer step trains a whole experiment, for example one model per feature probability.
 
 # %%
+import math
 from typing import Callable
 
 import einops
@@ -365,6 +366,70 @@ claim(sum(on_plateau) >= 0.8 * len(on_plateau), "features sit on the plateaus th
       measured=f"{sum(on_plateau)} of {len(on_plateau)} within 0.1")
 
 # %% [markdown]
+# ### Dimensionality at scale: 200 features in 20 dimensions
+#
+# Five features in two dimensions allow only a few shapes. With many features in many dimensions the
+# model could choose anything, and Elhage et al. found that it still does not: the features'
+# dimensionalities stick at the fractions of a few small shapes, 1 (a dimension of its own), 3/4
+# (a tetrahedron: 4 features in 3 dimensions), 2/3 (a triangle), 1/2 (an antipodal pair), 2/5 (a
+# pentagon) and 3/8 (a square antiprism: 8 in 3), and the average, *dimensions per feature*
+# `D* = n_hidden / ||W||_F²`, shows flat stretches as sparsity varies.
+
+# %% [markdown] exercise="ch5.dimensions_per_feature"
+# `D*` is the summary number of the paper's scale experiment: a represented feature has a norm near 1,
+# so `||W||_F²` counts the represented features and `D*` says how many dimensions each gets on average.
+#
+# **Spec.** `dimensions_per_feature(W)`: `W` of shape `(inst, hidden, feat)`. Return a float tensor of
+# shape `(inst,)`: `hidden / ||W_inst||_F²`, where the squared Frobenius norm sums `W ** 2` over the hidden
+# and feature axes. An instance with `W = 0` gives `inf` (do not add an epsilon).
+
+# %% solution="ch5.dimensions_per_feature"
+
+
+# %% check="ch5.dimensions_per_feature"
+check("ch5.dimensions_per_feature", dimensions_per_feature)
+
+# %% [markdown]
+# The experiment, short: 200 equally important features in 20 dimensions, one instance at each of four
+# probabilities, 2000 steps with your loop (about half a minute). The paper trains much longer on a
+# finer grid of sparsities; expect this run to show some plateaus, not all six, and the cell after the
+# plot says which.
+
+# %%
+scale_settings = toy.ScaleSettings()
+print(scale_settings)
+scale_model, scale_probability, _ = toy.run_scale_sweep(
+    scale_settings, model_class=ToyModel, batch_fn=generate_batch, loss_fn=importance_weighted_loss,
+    train_fn=train_toy_model, progress=True)
+W_scale = scale_model.W.detach()
+scale_dims = dimensionality(W_scale)
+scale_dstar = dimensions_per_feature(W_scale)
+plots.dimensionality_scatter(scale_probability[:, 0], scale_dims, fractions=list(toy.PLATEAUS.values()),
+                             names=list(toy.PLATEAUS), title="200 features in 20 dimensions",
+                             extra=("dimensions per feature D*", scale_dstar.tolist())).show()
+
+# %%
+represented_scale = W_scale.norm(dim=1) > 0.5
+shown = set()
+for p, dims_row, keep, dstar in zip(scale_probability[:, 0].tolist(), scale_dims, represented_scale, scale_dstar.tolist()):
+    counts = toy.plateau_counts(dims_row[keep])
+    shown |= {name for name, n in counts.items() if n >= 3}
+    print(f"p = {p:4.2f}: {int(keep.sum()):3d} features represented, D* = {dstar:.3f}; within 0.01 of each plateau: "
+          + ", ".join(f"{name}: {n}" for name, n in counts.items()))
+missing = [name for name in toy.PLATEAUS if name not in shown]
+describe([(not missing, "Every plateau of the paper shows in this run (at least three features on each)."),
+          (len(shown) >= 2, f"This short run shows the plateaus at {', '.join(n for n in toy.PLATEAUS if n in shown)} "
+                            f"(at least three features within 0.01); not {', '.join(missing)}.")],
+         otherwise=f"This short run shows at most one plateau ({', '.join(shown) or 'none'}): the features have not "
+                   "settled; train longer.")
+
+# %% [markdown]
+# If the line above misses 3/4 and 2/3, that is what a short run on four sparsities should do: in the
+# paper those plateaus sit at the transitions between sparsities, where the model rearranges, and
+# catching them takes many more sparsity values and far longer training than a notebook cell allows
+# (explore-further problem 6).
+
+# %% [markdown]
 # ## 4. Correlated and anticorrelated features
 #
 # So far every feature was independent. Real features are not: some tend to appear together,
@@ -509,9 +574,67 @@ describe([(not dense_poly and bool((neuron_counts[-1] > 1).any()),
                    "Explore-further problem 7 trains longer.")
 
 # %% [markdown]
-# The hidden ReLU also lets the model *compute*, not just store: with signed features, `|x| = ReLU(x) +
-# ReLU(-x)` needs two neurons per feature, unless sparse features share neurons. Explore-further
-# problem 7 sets up that experiment.
+# ### Computation in superposition: |x|
+#
+# The hidden ReLU also lets the model *compute*, not just store. Give it signed features (present with
+# probability `p`, then uniform in `[-1, 1)`) and ask for `|x|` on the output: `|x| = ReLU(x) + ReLU(-x)`
+# needs two neurons per feature, so 6 neurons compute at most 3 of 8 features if every feature has
+# neurons of its own. Elhage et al. find that sparse features share neurons and the model computes
+# `|x|` for more features than that bound, in superposition.
+
+# %% [markdown] exercise="ch5.abs_computed"
+# To count the features a model computes, test each one on its own: this is the measurement the
+# experiment below rests on.
+#
+# **Spec.** `abs_computed(model, values, tolerance=0.25)`: `model` is a toy model with `model.cfg`
+# (`n_instances`, `n_features`) that maps `(batch, inst, feat)` to `(batch, inst, feat)`; `values` is a
+# 1-d float tensor (possibly of one value). For each instance and feature `f` and each `v` in `values`, run
+# the model on the input whose feature `f` is `v` and all other features 0 (in every instance). Return a
+# `torch.bool` tensor of shape `(inst, feat)`: True where feature `f`'s own output is within `tolerance` of
+# `|v|` (an error equal to `tolerance` counts) for **every** value. Do not train or change the model.
+
+# %% solution="ch5.abs_computed"
+
+
+# %% check="ch5.abs_computed"
+check("ch5.abs_computed", abs_computed)
+
+# %% [markdown]
+# The experiment: 8 features of importance `0.9 ** i`, 6 neurons, 4 instances from dense (`p = 1`) to
+# sparse (`p = 0.03`), trained with your loop on `toy.signed_batch` with the loss `toy.abs_loss`
+# (importance-weighted squared error against `|x|`), a few seconds.
+
+# %%
+abs_settings = toy.AbsSettings()
+print(abs_settings)
+abs_model, abs_probability, abs_losses = toy.run_abs_experiment(
+    abs_settings, model_class=NeuronModel, probability_fn=feature_probability, train_fn=train_toy_model,
+    progress=True)
+computed = abs_computed(abs_model, torch.linspace(-1, 1, 21))
+bound = abs_settings.n_hidden // 2
+for p, row in zip(abs_probability[:, 0].tolist(), computed.tolist()):
+    print(f"p = {p:5.3f}: |x| computed (within 0.25) for {sum(row)} of {abs_settings.n_features} features: "
+          f"{[f for f, ok in enumerate(row) if ok]}")
+print(f"two neurons per feature would allow {bound}")
+px.imshow(abs_model.W_in.detach(), facet_col=0, color_continuous_scale="RdBu", color_continuous_midpoint=0,
+          labels={"x": "feature", "y": "neuron"}, title="W_in of the |x| models (dense → sparse)",
+          height=300, width=900).show()
+
+# %% [markdown]
+# In the heatmaps, a neuron with a positive weight on a feature computes its `ReLU(x)` half and one
+# with a negative weight the `ReLU(-x)` half; a neuron with several strong weights serves several
+# features. The line below compares the counts with the bound of two neurons per feature.
+
+# %%
+counts = computed.sum(-1).tolist()
+describe([(counts[0] <= bound and max(counts[1:]) > bound,
+           f"As in the paper: the dense model computes |x| for {counts[0]} features, within the two-neurons-per-feature "
+           f"bound of {bound}, and a sparser one for {max(counts[1:])}, beyond it: sparse features share neurons."),
+          (max(counts) > bound,
+           f"Some model computes |x| for more than {bound} features ({counts}), but the dense one is among them: "
+           "this run does not tie the excess to sparsity.")],
+         otherwise=f"No model computes |x| for more than {bound} features in this short run ({counts}): no "
+                   "computation in superposition to see here; train longer with replace(abs_settings, steps=10_000).")
 
 # %% [markdown]
 # ## 6. Sparse autoencoders: pulling the features back out
@@ -919,7 +1042,7 @@ from circuitlab.ch5 import residual_sae
 residual_settings = residual_sae.ResidualSAESettings()
 print(residual_settings)
 lm = models.load_shipped(residual_sae.MODEL_NAME)
-n_held_out = 64  # sequences after the training ones, never shown to the SAE
+n_held_out = 256  # sequences after the training ones, never shown to the SAE
 all_tokens = residual_sae.corpus_tokens(lm, residual_settings.n_sequences + n_held_out, residual_settings.seq_len)
 train_tokens, lm_tokens = all_tokens[:residual_settings.n_sequences], all_tokens[residual_settings.n_sequences:]
 train_residual = residual_sae.residual_activations(lm, train_tokens, residual_settings.layer)[:, 1:]  # drop BOS
@@ -936,6 +1059,117 @@ quality = residual_sae.sae_quality(residual_model, einops.rearrange(residual, "b
 print(f"held out: variance explained {quality['variance_explained']:.2f} (training tokens "
       f"{quality_train['variance_explained']:.2f}); active latents per token (L0) {quality['l0']:.1f}; "
       f"live latents {quality['live_latents']} of {residual_settings.d_sae}; resampled {residual_run.resampled}")
+
+# %% [markdown]
+# **Feature density on held-out tokens.** The histogram below puts every latent at the log of the
+# fraction of held-out tokens it fires on (your `feature_density`), with dead latents (density 0, no
+# logarithm) in a bar of their own at the left, and ultralow-density latents, here those firing on fewer
+# than one token in a thousand, left of the dotted line. Beside the SAE trained with the simple rule is
+# one trained identically but resampled with your `resample_bricken`.
+
+# %%
+flat_held_out = einops.rearrange(residual, "batch pos d -> (batch pos) 1 d")
+residual_bricken, residual_bricken_run = residual_sae.train_residual_sae(
+    einops.rearrange(train_residual, "batch pos d -> (batch pos) d"), residual_settings, sae_class=ToySAE,
+    loss_fn=sae_loss, resample_fn=resample_bricken, resample_with_optimizer=True, progress=True)
+ultralow = 1e-3
+density_rows = {}
+fig = go.Figure()
+for name, model in [("simple rule", residual_model), ("Bricken et al.'s rule", residual_bricken)]:
+    with torch.no_grad():
+        acts_held_out, recon_held_out = model(flat_held_out)
+    density = feature_density(acts_held_out)[0]
+    explained = variance_explained(flat_held_out, recon_held_out).item()
+    live_density = density[density > 0]
+    density_rows[name] = (int((density == 0).sum()), int(((density > 0) & (density < ultralow)).sum()), explained)
+    dead_at = -5.0  # where the dead latents' bar stands: log10(0) has no place on the axis
+    values = torch.log10(live_density).tolist() + [dead_at] * int((density == 0).sum())
+    fig.add_trace(go.Histogram(x=values, name=name, opacity=0.6, xbins=dict(start=-5.0625, end=0.0625, size=0.125)))
+print(f"{flat_held_out.shape[0]} held-out tokens; ultralow density: below {ultralow:g}")
+print(f"{'':24s}{'dead':>6s}{'ultralow':>10s}{'variance explained':>20s}")
+for name, (dead, low, explained) in density_rows.items():
+    print(f"{name:24s}{dead:>6d}{low:>10d}{explained:>20.3f}")
+fig.add_vline(x=math.log10(ultralow), line_dash="dot", annotation_text="ultralow")
+fig.add_annotation(x=-5.0, y=0, text="dead", showarrow=False, yshift=-14)
+fig.add_vline(x=math.log10(1 / flat_held_out.shape[0]), line_dash="dash", line_color="grey",
+              annotation_text="fires once", annotation_position="bottom right")
+fig.update_layout(barmode="overlay", title=f"Feature density on held-out tokens (d_sae = {residual_settings.d_sae}; "
+                  f"dead latents: {', '.join(f'{k} {v[0]}' for k, v in density_rows.items())})",
+                  xaxis_title="log10 feature density", yaxis_title="latents", height=380, width=750)
+fig.show()
+
+# %% [markdown]
+# Read the table: Bricken et al. found many dead latents and a separate cluster of ultralow-density
+# ones in dictionaries far larger than this, trained far longer. With 256 latents on 64-dimensional
+# activations and 600 steps, this run may have few of either; the line below says what it shows.
+
+# %%
+(dead_simple_r, low_simple_r, _), (dead_bricken_r, low_bricken_r, _) = density_rows.values()
+describe([(dead_simple_r + low_simple_r + dead_bricken_r + low_bricken_r == 0,
+           "Neither SAE has a dead or an ultralow-density latent on the held-out tokens: at this size and length "
+           "of training there is no such cluster to see."),
+          (dead_simple_r + low_simple_r + dead_bricken_r + low_bricken_r <= 0.02 * 2 * residual_settings.d_sae,
+           f"Dead and ultralow-density latents are rare here ({dead_simple_r} dead and {low_simple_r} ultralow with "
+           f"the simple rule, {dead_bricken_r} and {low_bricken_r} with Bricken et al.'s): no cluster like the "
+           "paper's at this size.")],
+         otherwise=f"This run has dead or ultralow-density latents worth a look: {dead_simple_r} dead and "
+                   f"{low_simple_r} ultralow with the simple rule, {dead_bricken_r} and {low_bricken_r} with "
+                   "Bricken et al.'s.")
+
+# %% [markdown]
+# **Spliced-in loss.** Variance explained says how close the reconstruction is; it does not say whether
+# what the SAE loses matters to the model. Bricken et al. splice the SAE in: run the model with the
+# activation replaced by its reconstruction and measure the language-modelling loss. Between the clean
+# loss and the loss with the activation ablated (replaced by its mean), the fraction of the gap the
+# spliced model closes is the *loss recovered*.
+
+# %% [markdown] exercise="ch5.splice_through_sae"
+# This is the function the splice hook calls on every forward pass: it has to put the reconstruction
+# back in the model's own units, or the model downstream sees garbage.
+#
+# **Spec.** `splice_through_sae(resid, sae, mean, scale)`: `resid` is `(batch, pos, d_model)`, `sae` a
+# one-instance `ToySAE` trained on normalised vectors `(resid - mean) * scale` (`mean` of shape
+# `(d_model,)`, `scale` a Python float). Normalise `resid`, run the SAE on every (sequence, position),
+# and return its reconstruction in the model's units, shape `(batch, pos, d_model)`.
+
+# %% solution="ch5.splice_through_sae"
+
+
+# %% check="ch5.splice_through_sae"
+check("ch5.splice_through_sae", splice_through_sae)
+
+# %% [markdown]
+# The losses on the held-out sequences (position 0, the BOS token the SAE never saw, keeps its own
+# activation in every run):
+
+# %%
+resid_mean, resid_scale = residual_sae.normalisation(
+    einops.rearrange(residual_sae.residual_activations(lm, train_tokens, residual_settings.layer)[:, 1:],
+                     "batch pos d -> (batch pos) d"))
+splice_rows = {}
+for name, model in [("simple rule", residual_model), ("Bricken et al.'s rule", residual_bricken)]:
+    splice_rows[name] = residual_sae.spliced_losses(
+        lm, lm_tokens, residual_settings.layer,
+        lambda r, model=model: splice_through_sae(r, model, resid_mean, resid_scale), resid_mean)
+print(f"{'':24s}{'clean':>8s}{'spliced':>9s}{'mean-ablated':>14s}{'zero-ablated':>14s}{'loss recovered':>16s}")
+loss_recovered = {}
+for name, row in splice_rows.items():
+    loss_recovered[name] = (row["mean-ablated"] - row["spliced"]) / (row["mean-ablated"] - row["clean"])
+    print(f"{name:24s}{row['clean']:>8.3f}{row['spliced']:>9.3f}{row['mean-ablated']:>14.3f}{row['zero-ablated']:>14.3f}"
+          f"{loss_recovered[name]:>16.0%}")
+
+# %% [markdown]
+# Compare the loss recovered with the variance explained above: the two need not agree, because the
+# model may depend most on directions that carry little variance.
+
+# %%
+simple_recovered = loss_recovered["simple rule"]
+describe([(simple_recovered >= 0.9, f"Spliced in, the SAE (simple rule) recovers {simple_recovered:.0%} of the loss "
+                                    "gap: what it drops barely matters downstream."),
+          (simple_recovered >= 0.5, f"Spliced in, the SAE (simple rule) recovers {simple_recovered:.0%} of the loss "
+                                    "gap: most, but the model notices what the reconstruction drops.")],
+         otherwise=f"Spliced in, the SAE (simple rule) recovers only {simple_recovered:.0%} of the loss gap: the "
+                   "reconstruction misses what the model uses.")
 
 # %% [markdown] exercise="ch5.top_activating"
 # Max-activating examples are the first thing anyone looks at for a new latent: the contexts where
@@ -999,42 +1233,47 @@ claim(quality["variance_explained"] > 0.5, "on held-out tokens the SAE still exp
 # - A toy model with fewer dimensions than features represents only its most important features when
 #   they are dense, and more and more of them, in superposition, as they get sparser; the 5 → 2 sweep
 #   above went from the counts printed in section 2 at the dense end to all five at the sparse end.
+# - The phase diagram of two features in one dimension maps the same trade: importance decides who gets
+#   the dimension when features are dense, and sparsity opens a superposed region (section 2 prints how
+#   many of its cells match the candidate-solution layout).
 # - The geometry is discrete: features share dimensions in antipodal pairs, pentagons and other
-#   regular shapes, visible in `WᵀW` and as dimensionalities sitting on 1, 1/2 and 2/5.
+#   regular shapes, visible in `WᵀW` and as dimensionalities sitting on plateaus; with 200 features in
+#   20 dimensions, section 3 prints which of the paper's plateaus this short run reaches.
 # - Correlation decides who shares: anticorrelated features pair up antipodally, correlated ones stay
 #   orthogonal.
-# - A ReLU hidden layer privileges the neuron basis: statements about single neurons (monosemantic or
-#   polysemantic) only make sense once the nonlinearity acts neuron by neuron.
+# - A ReLU hidden layer privileges the neuron basis, and lets the model compute: section 5 counts the
+#   features whose |x| each model computes against the bound of two neurons per feature.
 # - A sparse autoencoder recovers the hidden features from activations alone; resampling dead latents
-#   is what makes it recover nearly all of them (compare the two rows of the table in section 6).
-# - On a real model there is no ground truth: an SAE is judged by reconstruction, sparsity and dead
-#   latents, and its latents are read through their max-activating examples (section 8).
+#   is what makes it recover nearly all of them, and section 6 sets the simple rule beside Bricken et
+#   al.'s on the same run.
+# - An SAE is judged on held-out data: variance explained, L0, feature density (dead and ultralow
+#   latents) and, on a real model, the loss with the SAE spliced in (section 8); its latents are read
+#   through their max-activating examples.
 #
 # ## Explore further
 #
 # 1. **Importance against sparsity.** Make all five features equally important and rerun the sweep.
 #    *First experiment:* `toy.run_sparsity_sweep(replace(toy.SweepSettings(), importance_decay=1.0), ...)`
 #    (with `from dataclasses import replace`) and compare the represented counts with section 2.
-# 2. **Phase diagram.** The paper maps, for one extra feature, when it is ignored, gets its own dimension
-#    or is superposed, as a function of its importance and sparsity. *First experiment:* 2 features in 1
-#    dimension, 16 instances over a grid of (importance of feature 1, probability). Classify each instance
-#    from both weights, not one: feature 1 is ignored when `|W[i, 0, 1]|` is near 0, has the dimension to
-#    itself when it is near 1 and `|W[i, 0, 0]|` is near 0, and is superposed when both are near 1 with
-#    opposite signs; colour the grid by the three classes.
-# 3. **How many latents?** Give the SAE 10 latents for the 5 features. *First experiment:* set
-#    `d_sae=10` in `toy.SAESettings` and look at the matched cosines and at pairs of latents that split
-#    one feature.
+# 2. **A sharper phase diagram.** The candidate layout of section 2 fixes the weights at 1 and the bias at
+#    0. *First experiment:* for each cell, optimise the superposed candidate's weight `w` and bias `b`
+#    (a grid over both, loss by Monte Carlo on `generate_batch`) and redraw the layout; then train the grid
+#    with `replace(phase_settings, steps=8000)` and count how many cells still differ.
+# 3. **How many latents? Feature splitting.** Give the SAE 10 or 20 latents for the 5 features.
+#    *First experiment:* set `d_sae=10` in `toy.SAESettings`, and for each true feature count the latents
+#    whose decoder row has cosine above 0.9 with it: do features split into several latents, as Bricken
+#    et al. see when the dictionary grows?
 # 4. **The L1 trade-off.** *First experiment:* train SAEs with `l1_coeff` in {0.02, 0.2, 1.0} and plot
-#    the reconstruction error against the mean number of active latents per input.
+#    the held-out `variance_explained` against the mean number of active latents per input.
 # 5. **A JumpReLU SAE.** Swap the ReLU of `ToySAE` for `jumprelu` with a learned log-threshold per
 #    latent and an L0 penalty through the same pseudo-derivative. *First experiment:* compare its
 #    shrinkage (mean of `recon · h / |h|^2` on single-feature inputs) with the ReLU SAE's.
-# 6. **Dimensionality at scale.** *First experiment:* 20 equally important features in 5 dimensions,
-#    8 instances from dense to sparse, trained for 10,000 steps; plot `plots.dimensionality_scatter` and
-#    look for the plateaus at 3/4 (tetrahedra: 4 features in 3 dimensions), 2/3 (triangles), 1/2 and 2/5.
-# 7. **Neurons and computation in superposition.** Train `NeuronModel` for 20,000 steps on 6 features and
-#    3 neurons (section 5) and count features per neuron again; then train it to compute `|x|` on signed
-#    features. *First experiment:* features `(2 * torch.rand(shape) - 1) * (generate_batch(p, n) != 0)`,
-#    target `features.abs()` in the loss, 8 features and 6 neurons, and count per instance the features
-#    whose output is within 0.25 of `|x|` when that feature alone is active: does a sparse instance beat
-#    the dense one's 6 / 2 = 3?
+# 6. **All six plateaus.** *First experiment:* `replace(toy.ScaleSettings(), probabilities=tuple(float(p)
+#    for p in torch.logspace(-0.3, -1.5, 12)), steps=20_000)` (a few minutes), then count the plateaus again:
+#    do 3/4 and 2/3 appear between the sparsities where 1/2 and 2/5 hold?
+# 7. **Privileged basis.** Train `NeuronModel` for 20,000 steps on 6 features and 3 neurons (section 5) and
+#    count features per neuron again. *First experiment:* rotate the toy model's hidden space (`W ← Q W`
+#    for a random orthogonal `Q`) and check that its loss does not change, then do the same to
+#    `NeuronModel`'s hidden layer (`W_in ← Q W_in`, `W_out ← W_out Qᵀ`) and measure how much the loss rises.
+# 8. **Resampling at scale.** *First experiment:* train section 8's SAE with `d_sae=1024` and `l1_coeff=0.1`
+#    under both resampling rules, and compare dead and ultralow-density latents on the held-out tokens.

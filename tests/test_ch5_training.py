@@ -60,3 +60,31 @@ def test_residual_sae_training_runs_on_random_activations():
     assert 0 <= quality["live_latents"] <= 32
     latents = residual_sae.latent_activations(sae, acts.reshape(32, 16, 16))
     assert latents.shape == (32, 16, 32)
+
+
+def test_phase_scale_and_abs_experiments_run_on_tiny_settings():
+    from circuitlab.ch5 import reference as ch5
+
+    phase = toy.run_phase_sweep(replace(toy.PhaseSettings(), n_importance=2, n_probability=3, restarts=2, steps=20,
+                                        eval_batch=256))
+    assert phase["W"].shape == (2, 3, 1, 2) and phase["loss"].shape == (2, 3)
+    assert toy.candidate_phase(phase["importance"], phase["probability"]).shape == (2, 3)
+    model, probability, losses = toy.run_scale_sweep(replace(toy.ScaleSettings(), n_features=12, n_hidden=3,
+                                                             probabilities=(0.5, 0.1), steps=20))
+    assert model.W.shape == (2, 3, 12) and len(losses) == 20
+    assert sum(toy.plateau_counts(ch5.dimensionality(model.W.detach())[0], tolerance=1.0).values()) == 6 * 12
+    model, probability, losses = toy.run_abs_experiment(replace(toy.AbsSettings(), n_instances=2, steps=20))
+    assert ch5.abs_computed(model, torch.linspace(-1, 1, 5)).shape == (2, 8)
+    assert (toy.signed_batch(torch.full((2, 3), 1.0), 50) < 0).any()
+
+
+def test_sae_training_with_bricken_resampling_keeps_the_live_state():
+    settings = replace(toy.SAESettings(), n_instances=2, toy_steps=50, steps=80, resample_every=40, window=20)
+    toy_model, sample_h = toy.sae_toy_model(settings)
+    torch.manual_seed(0)
+    sae = ref.ToySAE(settings.n_instances, settings.n_hidden, settings.d_sae)
+    with torch.no_grad():
+        sae.b_enc[:, :2] = -100.0  # two latents per instance start dead
+    run = toy.train_sae(sae, sample_h, settings, resample=True, resample_fn=ref.resample_bricken,
+                        resample_with_optimizer=True)
+    assert run.resampled > 0 and len(run.losses) == 80

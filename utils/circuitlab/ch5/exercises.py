@@ -48,6 +48,17 @@ EXERCISES = [
         ],
     ),
     Exercise(
+        id="ch5.phase_of", title="Classify the phase: ignored, alone or superposed", reference="phase_of",
+        points=2, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "A feature is represented when the norm of its column W[i, :, f] (over the hidden axis) is above "
+            "the threshold: W.norm(dim=1) > threshold gives an (inst, 2) boolean tensor.",
+            "Decide on the extra feature first: not represented means IGNORED, whatever feature 0 does; "
+            "otherwise SUPERPOSED if feature 0 is represented too, else ALONE.",
+            "Nested torch.where calls build the answer; make it torch.long.",
+        ],
+    ),
+    Exercise(
         id="ch5.dimensionality", title="Feature dimensionality", reference="dimensionality",
         points=2, difficulty=3, importance=3, minutes=15,
         hints=[
@@ -58,14 +69,11 @@ EXERCISES = [
         ],
     ),
     Exercise(
-        id="ch5.phase_of", title="Classify the phase: ignored, alone or superposed", reference="phase_of",
-        points=2, difficulty=2, importance=4, minutes=10,
+        id="ch5.dimensions_per_feature", title="Dimensions per feature", reference="dimensions_per_feature",
+        points=1, difficulty=1, importance=3, minutes=5,
         hints=[
-            "A feature is represented when the norm of its column W[i, :, f] (over the hidden axis) is above "
-            "the threshold: W.norm(dim=1) > threshold gives an (inst, 2) boolean tensor.",
-            "Decide on the extra feature first: not represented means IGNORED, whatever feature 0 does; "
-            "otherwise SUPERPOSED if feature 0 is represented too, else ALONE.",
-            "Nested torch.where calls build the answer; make it torch.long.",
+            "The squared Frobenius norm sums W**2 over both the hidden and the feature axes, one total per instance.",
+            "Divide the number of hidden dimensions, W.shape[1], by it.",
         ],
     ),
     Exercise(
@@ -87,6 +95,17 @@ EXERCISES = [
         ],
     ),
     Exercise(
+        id="ch5.abs_computed", title="Which features does a model compute |x| for?", reference="abs_computed",
+        points=2, difficulty=3, importance=3, minutes=15,
+        hints=[
+            "Build one input per (value, feature): a zero vector with feature f set to v, the same for every "
+            "instance; einsum of values with torch.eye(n_features) gives them all at once.",
+            "Run the model on that batch, keep for each input the output of the feature that was on "
+            "(torch.diagonal), and compare it with values.abs().",
+            "A feature is computed when the largest error over the values is <= tolerance: (error <= tolerance).all(0).",
+        ],
+    ),
+    Exercise(
         id="ch5.sae_forward", title="Sparse autoencoder forward pass", reference="ToySAE",
         points=3, difficulty=3, importance=5, minutes=20,
         hints=[
@@ -102,6 +121,14 @@ EXERCISES = [
             "The reconstruction term is a mean over batch and d_in; the sparsity term sums |acts| over the "
             "latents, then averages over the batch.",
             "Both terms keep the instance axis: the result has shape (inst,).",
+        ],
+    ),
+    Exercise(
+        id="ch5.matched_cosine", title="Match learned latents to ground-truth features", reference="matched_cosine",
+        points=2, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "Normalise both sets of directions, then one einsum gives all the cosines.",
+            "Take the max over the learned latents: one number per ground-truth feature.",
         ],
     ),
     Exercise(
@@ -143,14 +170,6 @@ EXERCISES = [
         ],
     ),
     Exercise(
-        id="ch5.matched_cosine", title="Match learned latents to ground-truth features", reference="matched_cosine",
-        points=2, difficulty=2, importance=4, minutes=10,
-        hints=[
-            "Normalise both sets of directions, then one einsum gives all the cosines.",
-            "Take the max over the learned latents: one number per ground-truth feature.",
-        ],
-    ),
-    Exercise(
         id="ch5.jumprelu", title="Bonus: JumpReLU with a trainable threshold", reference="jumprelu",
         points=3, difficulty=4, importance=2, minutes=25, bonus=True,
         hints=[
@@ -158,6 +177,15 @@ EXERCISES = [
             "per input (None for the bandwidth).",
             "The threshold gets a gradient only where |pre - threshold| < bandwidth / 2; sum it over the batch "
             "dimensions down to the threshold's shape.",
+        ],
+    ),
+    Exercise(
+        id="ch5.splice_through_sae", title="Bonus: splice an SAE into the residual stream",
+        reference="splice_through_sae", points=2, difficulty=2, importance=3, minutes=10, bonus=True,
+        hints=[
+            "Normalise as the SAE's training data were: (resid - mean) * scale.",
+            "The SAE takes (batch, inst, d_in): flatten (batch, pos) into one axis and add an instance axis of size 1.",
+            "Reshape the reconstruction back to (batch, pos, d_model), then divide by scale and add the mean.",
         ],
     ),
     Exercise(

@@ -71,17 +71,24 @@ def sweep_bars(probability: Sequence[float], represented: Sequence[int], n_hidde
 
 
 def dimensionality_scatter(probability: Float[Tensor, "inst"], dims: Float[Tensor, "inst feat"],
-                           fractions: Sequence[float] = (1.0, 1 / 2, 2 / 5, 1 / 3)) -> go.Figure:
+                           fractions: Sequence[float] = (1.0, 1 / 2, 2 / 5, 1 / 3),
+                           names: Sequence[str] = ("1", "1/2", "2/5", "1/3"), title: str = "Feature dimensionality",
+                           extra: tuple[str, Sequence[float]] | None = None) -> go.Figure:
     """Each feature's dimensionality, per instance, with the fractions of special geometries marked."""
     n_inst, n_feat = dims.shape
     xs = [1 / probability[i].item() for i in range(n_inst) for _ in range(n_feat)]
     jitter = torch.linspace(0.97, 1.03, n_feat).tolist() * n_inst
     fig = go.Figure(go.Scatter(x=[x * j for x, j in zip(xs, jitter)], y=dims.flatten().tolist(), mode="markers",
                                marker=dict(size=6, opacity=0.6)))
-    for fraction, name in zip(fractions, ["1", "1/2", "2/5", "1/3"]):
+    for fraction, name in zip(fractions, names):
         fig.add_hline(y=fraction, line_dash="dot", annotation_text=name, line_color="grey")
+    if extra is not None:
+        label, values = extra
+        fig.add_trace(go.Scatter(x=[1 / probability[i].item() for i in range(n_inst)], y=list(values),
+                                 mode="lines+markers", name=label, line=dict(color="black")))
     fig.update_xaxes(type="log", title="1 / feature probability (sparser →)")
-    fig.update_layout(title="Feature dimensionality", yaxis_title="dimensionality D_i", height=420, width=700)
+    fig.update_layout(title=title, yaxis_title="dimensionality D_i", height=420, width=700,
+                      showlegend=extra is not None)
     return fig
 
 

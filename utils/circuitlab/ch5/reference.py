@@ -24,12 +24,14 @@ __all__ = [
     "ToyModel",
     "train_toy_model",
     "dimensionality",
+    "dimensions_per_feature",
     "IGNORED",
     "ALONE",
     "SUPERPOSED",
     "phase_of",
     "correlated_batch",
     "NeuronModel",
+    "abs_computed",
     "ToySAE",
     "sae_loss",
     "resample_dead",
@@ -39,6 +41,7 @@ __all__ = [
     "matched_cosine",
     "jumprelu",
     "top_activating",
+    "splice_through_sae",
 ]
 
 
@@ -167,6 +170,17 @@ def dimensionality(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst 
     ### END SOLUTION
 
 
+def dimensions_per_feature(W: Float[Tensor, "inst hidden feat"]) -> Float[Tensor, "inst"]:
+    """Elhage et al.'s ``D* = n_hidden / ||W||_F^2``: hidden dimensions per (effectively) represented feature.
+
+    A represented feature has ``|W_i|`` close to 1, so ``||W||_F^2`` counts the represented features and
+    ``D*`` is 1 when each has a dimension of its own, 1/2 for antipodal pairs. ``W = 0`` gives ``inf``.
+    """
+    ### BEGIN SOLUTION
+    return W.shape[1] / einops.reduce(W**2, "inst hidden feat -> inst", "sum")
+    ### END SOLUTION
+
+
 # The three outcomes of the 2-features-in-1-dimension phase diagram, for the extra feature (feature 1).
 IGNORED, ALONE, SUPERPOSED = 0, 1, 2
 
@@ -234,6 +248,28 @@ class NeuronModel(nn.Module):
         out = einops.einsum(self.W_out, hidden, "inst feat hidden, batch inst hidden -> batch inst feat")
         return F.relu(out + self.b_out)
         ### END SOLUTION
+
+
+@torch.no_grad()
+def abs_computed(model: nn.Module, values: Float[Tensor, "n_values"], tolerance: float = 0.25) -> Bool[Tensor, "inst feat"]:
+    """Which features a toy model computes ``|x|`` for, one feature at a time.
+
+    For each instance and feature ``f`` and each value ``v`` in ``values``, the model is run on the input
+    whose feature ``f`` is ``v`` and every other feature is 0; feature ``f`` counts as computed when its
+    output is within ``tolerance`` of ``|v|`` (``<=``) for every value. Sizes come from ``model.cfg``.
+    """
+    ### BEGIN SOLUTION
+    n_inst, n_feat = model.cfg.n_instances, model.cfg.n_features
+    n_values = values.shape[0]
+    # One input per (value, feature): feature f set to v, the others 0, the same for every instance.
+    inputs = einops.einsum(values, torch.eye(n_feat, dtype=values.dtype), "v, f g -> v f g")
+    inputs = einops.repeat(inputs, "v f g -> (v f) inst g", inst=n_inst)
+    out = model(inputs)
+    out = einops.rearrange(out, "(v f) inst g -> v f inst g", v=n_values)
+    own = torch.diagonal(out, dim1=1, dim2=3)  # (v, inst, f): feature f's output when f alone is on
+    error = (own - values.abs()[:, None, None]).abs()
+    return (error <= tolerance).all(0)
+    ### END SOLUTION
 
 
 # --------------------------------------------------------------------------- sparse autoencoders
@@ -431,4 +467,21 @@ def top_activating(acts: Float[Tensor, "batch pos d_sae"], latent: int, k: int) 
     order = torch.topk(flat, k).indices
     rows, cols = torch.unravel_index(order, values.shape)
     return torch.stack([rows, cols], dim=-1)
+    ### END SOLUTION
+
+
+def splice_through_sae(
+    resid: Float[Tensor, "batch pos d_model"], sae: nn.Module, mean: Float[Tensor, "d_model"], scale: float
+) -> Float[Tensor, "batch pos d_model"]:
+    """The SAE's reconstruction of residual-stream vectors, in the model's own units.
+
+    The SAE (one instance) was trained on normalised vectors ``(resid - mean) * scale``; normalise, run
+    the SAE on every (sequence, position), and undo the normalisation of its reconstruction.
+    """
+    ### BEGIN SOLUTION
+    normalised = (resid - mean) * scale
+    flat = einops.rearrange(normalised, "batch pos d -> (batch pos) 1 d")
+    _, recon = sae(flat)
+    recon = einops.rearrange(recon, "(batch pos) 1 d -> batch pos d", batch=resid.shape[0])
+    return recon / scale + mean
     ### END SOLUTION

@@ -61,11 +61,18 @@ def residual_activations(model: Any, tokens: Tensor, layer: int) -> Float[Tensor
     return cache[name]
 
 
+def normalisation(acts: Float[Tensor, "n d_model"]) -> tuple[Float[Tensor, "d_model"], float]:
+    """The centre and the scale of ``normaliser``: the mean activation, and the factor that gives each
+    centred coordinate unit mean square."""
+    mean = acts.mean(0)
+    scale = float(acts.shape[-1] ** 0.5 / (acts - mean).norm(dim=-1).pow(2).mean().sqrt())
+    return mean, scale
+
+
 def normaliser(acts: Float[Tensor, "n d_model"]) -> Callable[[Tensor], Tensor]:
     """Centre the activations and scale them so that each coordinate has unit mean square:
     the L1 coefficient then means the same whatever the model's activation scale."""
-    mean = acts.mean(0)
-    scale = acts.shape[-1] ** 0.5 / (acts - mean).norm(dim=-1).pow(2).mean().sqrt()
+    mean, scale = normalisation(acts)
 
     def normalise(x: Tensor) -> Tensor:
         return (x - mean) * scale
@@ -77,8 +84,10 @@ def train_residual_sae(
     acts: Float[Tensor, "n d_model"], settings: ResidualSAESettings = ResidualSAESettings(),
     sae_class: type = ref.ToySAE, loss_fn: Callable[..., Tensor] = ref.sae_loss,
     resample_fn: Callable[..., None] = ref.resample_dead, progress: bool = False,
+    resample_with_optimizer: bool = False,
 ) -> tuple[torch.nn.Module, toy.SAERun]:
-    """Train a one-instance SAE on (already normalised) activation vectors."""
+    """Train a one-instance SAE on (already normalised) activation vectors. With
+    ``resample_with_optimizer``, ``resample_fn`` is Bricken et al.'s rule: it is given the optimizer."""
     torch.manual_seed(settings.seed)
     sae = sae_class(1, acts.shape[-1], settings.d_sae)
 
@@ -89,7 +98,7 @@ def train_residual_sae(
                            l1_coeff=settings.l1_coeff, steps=settings.steps, batch_size=settings.batch_size,
                            lr=settings.lr, resample_every=settings.resample_every, window=settings.window)
     run = toy.train_sae(sae, sample, run_settings, resample=True, loss_fn=loss_fn, resample_fn=resample_fn,
-                        progress=progress)
+                        progress=progress, resample_with_optimizer=resample_with_optimizer)
     return sae, run
 
 
@@ -117,3 +126,29 @@ def latent_activations(sae: torch.nn.Module, acts: Float[Tensor, "batch pos d_mo
     with torch.no_grad():
         latent_acts, _ = sae(flat)
     return einops.rearrange(latent_acts[:, 0], "(batch pos) s -> batch pos s", batch=acts.shape[0])
+
+
+def spliced_losses(model: Any, tokens: Int[Tensor, "batch pos"], layer: int,
+                   replace_fn: Callable[[Tensor], Tensor], mean: Tensor) -> dict[str, float]:
+    """The model's next-token loss on ``tokens`` four ways: clean; with the residual stream after block
+    ``layer`` replaced by ``replace_fn(resid)`` (the SAE spliced in); with it replaced by the mean
+    activation ``mean`` (mean ablation); and with it zeroed. Position 0 (BOS) is never replaced: the SAE
+    was not trained on it."""
+    from circuitlab.models import act_name
+
+    name = act_name("resid_post", layer)
+
+    def hook_with(new_fn: Callable[[Tensor], Tensor]):
+        def hook(resid: Tensor, hook: Any) -> Tensor:
+            out = resid.clone()
+            out[:, 1:] = new_fn(resid[:, 1:])
+            return out
+        return hook
+
+    losses = {}
+    with torch.no_grad():
+        losses["clean"] = float(model(tokens, return_type="loss"))
+        for label, fn in [("spliced", replace_fn), ("mean-ablated", lambda r: mean.expand_as(r)),
+                          ("zero-ablated", torch.zeros_like)]:
+            losses[label] = float(model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(name, hook_with(fn))]))
+    return losses

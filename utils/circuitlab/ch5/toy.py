@@ -26,9 +26,15 @@ __all__ = [
     "SAESettings",
     "represented_features",
     "run_sparsity_sweep",
+    "ScaleSettings",
+    "run_scale_sweep",
     "PhaseSettings",
     "run_phase_sweep",
     "candidate_phase",
+    "AbsSettings",
+    "signed_batch",
+    "abs_loss",
+    "run_abs_experiment",
     "hidden_activations",
     "train_sae",
     "SAERun",
@@ -96,6 +102,52 @@ def run_sparsity_sweep(
     losses = train_fn(model, probability, importance, steps=settings.steps, batch_size=settings.batch_size,
                       lr=settings.lr, batch_fn=batch_fn, loss_fn=loss_fn, progress=progress)
     return model, probability, losses
+
+
+# --------------------------------------------------------------------------- dimensionality at scale
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """Many equally important features in a few dimensions (200 in 20), one instance per probability.
+
+    A short run: Elhage et al. train far longer and on a finer grid of sparsities, which is what it
+    takes to see every plateau."""
+
+    n_features: int = 200
+    n_hidden: int = 20
+    probabilities: tuple[float, ...] = (0.5, 0.3, 0.2, 0.1)
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-2
+    seed: int = 0
+
+
+def run_scale_sweep(
+    settings: ScaleSettings = ScaleSettings(),
+    model_class: type[nn.Module] = ref.ToyModel,
+    batch_fn: Callable[[Tensor, int], Tensor] = ref.generate_batch,
+    loss_fn: Callable[..., Tensor] = ref.importance_weighted_loss,
+    train_fn: Callable[..., list[float]] = ref.train_toy_model,
+    progress: bool = False,
+) -> tuple[nn.Module, Tensor, list[float]]:
+    """Train one toy model per probability in ``settings.probabilities``; return (model, probability, losses)."""
+    torch.manual_seed(settings.seed)
+    n = len(settings.probabilities)
+    model = model_class(ref.ToyConfig(n, settings.n_features, settings.n_hidden))
+    probability = torch.tensor(settings.probabilities)[:, None].expand(n, settings.n_features).clone()
+    losses = train_fn(model, probability, torch.ones(settings.n_features), steps=settings.steps,
+                      batch_size=settings.batch_size, lr=settings.lr, batch_fn=batch_fn, loss_fn=loss_fn,
+                      progress=progress)
+    return model, probability, losses
+
+
+PLATEAUS = {"1": 1.0, "3/4": 3 / 4, "2/3": 2 / 3, "1/2": 1 / 2, "2/5": 2 / 5, "3/8": 3 / 8}
+
+
+def plateau_counts(dims: Float[Tensor, "feat"], tolerance: float = 0.01) -> dict[str, int]:
+    """How many of the given dimensionalities lie within ``tolerance`` of each plateau (1, 3/4, ..., 3/8)."""
+    return {name: int(((dims - value).abs() <= tolerance).sum()) for name, value in PLATEAUS.items()}
 
 
 # --------------------------------------------------------------------------- the 2 -> 1 phase diagram
@@ -178,6 +230,53 @@ def candidate_phase(importance: Tensor, probability: Tensor) -> Int[Tensor, "n_i
     r, p = torch.meshgrid(importance, probability, indexing="ij")
     losses = torch.stack([r * p / 3, p / 3, p**2 * (1 + r) / 6])  # IGNORED, ALONE, SUPERPOSED
     return losses.argmin(0)
+
+
+# --------------------------------------------------------------------------- computation in superposition: |x|
+
+
+@dataclass(frozen=True)
+class AbsSettings:
+    """A ReLU-hidden-layer model trained to output ``|x|`` for signed sparse features, dense to sparse."""
+
+    n_instances: int = 4
+    n_features: int = 8
+    n_hidden: int = 6
+    min_probability: float = 0.03
+    importance_decay: float = 0.9
+    steps: int = 3000
+    batch_size: int = 512
+    lr: float = 3e-3
+    seed: int = 0
+
+
+def signed_batch(probability: Float[Tensor, "inst feat"], batch_size: int) -> Float[Tensor, "batch inst feat"]:
+    """Signed sparse features: present with probability p, then uniform in [-1, 1)."""
+    shape = (batch_size, *probability.shape)
+    present = torch.rand(shape, device=probability.device) < probability
+    return (2 * torch.rand(shape, device=probability.device) - 1) * present
+
+
+def abs_loss(output: Tensor, features: Tensor, importance: Tensor) -> Tensor:
+    """The importance-weighted squared error against the target ``|x|`` (summed over instances)."""
+    return (importance * (features.abs() - output) ** 2).mean((0, 2)).sum()
+
+
+def run_abs_experiment(
+    settings: AbsSettings = AbsSettings(),
+    model_class: type[nn.Module] = ref.NeuronModel,
+    probability_fn: Callable[..., Tensor] = ref.feature_probability,
+    train_fn: Callable[..., list[float]] = ref.train_toy_model,
+    progress: bool = False,
+) -> tuple[nn.Module, Tensor, list[float]]:
+    """Train one |x| model per feature probability; return (model, probability, losses)."""
+    torch.manual_seed(settings.seed)
+    model = model_class(ref.ToyConfig(settings.n_instances, settings.n_features, settings.n_hidden))
+    probability = probability_fn(settings.n_instances, settings.n_features, settings.min_probability)
+    importance = importance_for(settings.n_features, settings.importance_decay)
+    losses = train_fn(model, probability, importance, steps=settings.steps, batch_size=settings.batch_size,
+                      lr=settings.lr, batch_fn=signed_batch, loss_fn=abs_loss, progress=progress)
+    return model, probability, losses
 
 
 # --------------------------------------------------------------------------- sparse autoencoders
