@@ -6,7 +6,7 @@ CHAPTER = Chapter(
     slug="04_grokking",
     title="Grokking: memorise, then generalise, then read the algorithm",
     paper="Nanda, Chan, Lieberum, Smith & Steinhardt (2023), Progress measures for grokking via mechanistic interpretability",
-    hours=3.0,
+    hours=4.0,
     prerequisites=["chapter 0 (tools of the trade)", "chapter 1 (transformer from scratch)",
                    "complex numbers or trigonometry at school level"],
     summary="Train a one-layer transformer that groks modular addition in seconds on a CPU, "
