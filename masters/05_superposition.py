@@ -1,11 +1,15 @@
 # %% [markdown]
 # **What you will be able to do.** Train many small models at once and watch them store more
-# features than they have dimensions (superposition); read the geometry they choose (antipodal
-# pairs, pentagons) from `WᵀW` and from each feature's *dimensionality*; see how correlated features
-# and a ReLU hidden layer change that geometry; and build, train and evaluate a sparse autoencoder
-# (SAE) that pulls the hidden features back out, including the resampling of dead latents that keeps
-# it from wasting capacity; and, as a bonus, train one on a real model's residual stream and read its
-# latents through their max-activating examples.
+# features than they have dimensions (superposition); map when a feature is ignored, given a
+# dimension or superposed (the phase diagram of two features in one dimension); read the geometry
+# they choose (antipodal pairs, pentagons) from `WᵀW` and from each feature's *dimensionality*, also
+# for 200 features in 20 dimensions; see how correlated features and a ReLU hidden layer change that
+# geometry, and count the features a ReLU model computes `|x|` for in superposition; and build, train
+# and evaluate a sparse autoencoder (SAE) that pulls the hidden features back out, with two rules for
+# resampling dead latents side by side (a simple one and Bricken et al.'s), held-out metrics and
+# feature densities; and, as a bonus, train one on a real model's residual stream, splice it in to
+# measure the loss it costs, watch its features split as the dictionary grows, and read its latents
+# through their max-activating examples.
 #
 # **Papers.** Elhage et al. (2022), *Toy Models of Superposition*, for the first half; Bricken et al.
 # (2023), *Towards Monosemanticity*, for the sparse autoencoder; Rajamanoharan et al. (2024),
@@ -14,13 +18,15 @@
 # **Prerequisites.** Chapter 0 (einops, einsum, plotly) and a PyTorch training loop (chapter 1).
 # No transformer is needed: every model here is small enough to train in seconds on a CPU.
 #
-# **Time.** About three and a half hours.
+# **Time.** About four and a half hours (the bonus sections are a further hour).
 #
 # Every model in this chapter holds many independent copies (*instances*) along a leading axis, so
 # one optimizer step trains a whole experiment, for example one model per feature probability.
 
 # %%
+import copy
 import math
+from dataclasses import replace
 from typing import Callable
 
 import einops
@@ -572,6 +578,50 @@ describe([(not dense_poly and bool((neuron_counts[-1] > 1).any()),
            "sparsity is not what makes neurons polysemantic. Explore-further problem 7 trains longer.")],
          otherwise="Not the paper's picture: the sparsest instance has no polysemantic neuron in this short run. "
                    "Explore-further problem 7 trains longer.")
+
+# %% [markdown]
+# What *privileged* means can be measured directly, whatever the short run's neurons look like: rotate
+# the hidden space by a random orthogonal matrix `Q`. The toy model (`W ← Q W`) computes exactly the same
+# function, since `Wᵀ Qᵀ Q W = Wᵀ W`; the model with a hidden ReLU (`W_in ← Q W_in`, `b_in ← Q b_in`,
+# `W_out ← W_out Qᵀ`) does not, because the ReLU acts on each neuron separately.
+
+# %%
+def rotated_loss_ratio(model: nn.Module, hidden_weights: list[str], probability: Tensor, importance: Tensor,
+                       seed: int = 0) -> Tensor:
+    """Per instance: loss after a random rotation of the hidden space, divided by the loss before."""
+    torch.manual_seed(seed)
+    batch = generate_batch(probability, 4096)
+    n_inst, n_hidden = probability.shape[0], model.W_in.shape[1] if hasattr(model, "W_in") else model.W.shape[1]
+    Q = torch.linalg.qr(torch.randn(n_inst, n_hidden, n_hidden)).Q
+    rotated = copy.deepcopy(model)
+    with torch.no_grad():
+        for name in hidden_weights:
+            weight = getattr(rotated, name)
+            if name == "W_out":
+                weight.copy_(einops.einsum(weight, Q, "inst feat h, inst k h -> inst feat k"))
+            elif weight.ndim == 2:
+                weight.copy_(einops.einsum(Q, weight, "inst k h, inst h -> inst k"))
+            else:
+                weight.copy_(einops.einsum(Q, weight, "inst k h, inst h feat -> inst k feat"))
+        before = (importance * (batch - model(batch)) ** 2).mean((0, 2))
+        after = (importance * (batch - rotated(batch)) ** 2).mean((0, 2))
+    return after / before
+
+
+toy_ratio = rotated_loss_ratio(sweep_model, ["W"], sweep_probability, toy.importance_for(5, 0.9))
+neuron_ratio = rotated_loss_ratio(neuron_model, ["W_in", "b_in", "W_out"], neuron_probability, toy.importance_for(6, 0.8))
+print("loss after / before a random rotation of the hidden space, per instance")
+print("  toy model (no hidden nonlinearity):", [round(r, 4) for r in toy_ratio.tolist()])
+print("  hidden-ReLU model:                 ", [round(r, 2) for r in neuron_ratio.tolist()])
+describe([(bool((neuron_ratio > 1.05).all()),
+           f"The rotation leaves the toy model's loss unchanged and raises every hidden-ReLU model's loss (by "
+           f"{(neuron_ratio.min() - 1):.0%} at least): only with the ReLU does the neuron basis matter.")],
+         otherwise="The rotation leaves the toy model's loss unchanged, but some hidden-ReLU instance barely notices it: "
+                   "its neurons are not yet doing anything a rotation would break.")
+
+# %% solution_only=true
+claim(bool(((toy_ratio - 1).abs() < 1e-3).all()), "The toy model computes exactly the same function after the rotation",
+      measured=str(toy_ratio.numpy().round(5).tolist()))
 
 # %% [markdown]
 # ### Computation in superposition: |x|
@@ -1226,6 +1276,76 @@ describe([(max(distinct_top_tokens.values()) <= 5,
 # %% solution_only=true
 claim(quality["variance_explained"] > 0.5, "on held-out tokens the SAE still explains most of the variance",
       measured=f"held-out variance explained {quality['variance_explained']:.2f}, training {quality_train['variance_explained']:.2f}")
+
+# %% [markdown]
+# **Feature splitting.** Bricken et al. train dictionaries of several sizes on the same activations and
+# find that a latent of a small dictionary often corresponds to a *family* of latents in a larger one:
+# directions close to the parent that divide its job between them. To look for it here, train two more
+# SAEs on the same training tokens, with 64 and 1024 latents (about twenty seconds), beside the 256-latent
+# one, and match each latent of a larger dictionary to its nearest latent in the next smaller one.
+
+# %% [markdown] exercise="ch5.nearest_parent"
+# The matching is the measurement behind every feature-splitting claim: which small-dictionary latent is
+# each new latent closest to, and how close.
+#
+# **Spec.** `nearest_parent(small, large)`: decoder rows `small` `(n_small, d)` and `large` `(n_large, d)`,
+# of any norms. Return a tuple `(parent, cosine)`, both of shape `(n_large,)`: `parent` (`torch.long`) is,
+# for each row of `large`, the index of the row of `small` with the highest cosine similarity (the first
+# such index on ties), and `cosine` (float) is that cosine. A zero row has cosine 0 with everything.
+
+# %% solution="ch5.nearest_parent"
+
+
+# %% check="ch5.nearest_parent"
+check("ch5.nearest_parent", nearest_parent)
+
+# %%
+flat_train = einops.rearrange(train_residual, "batch pos d -> (batch pos) d")
+dictionaries = {residual_settings.d_sae: residual_model}
+for size in (64, 1024):
+    dictionaries[size], _ = residual_sae.train_residual_sae(
+        flat_train, replace(residual_settings, d_sae=size), sae_class=ToySAE, loss_fn=sae_loss,
+        resample_fn=resample_dead, progress=True)
+sizes = sorted(dictionaries)
+child_threshold = 0.7
+families = {}
+for small_size, large_size in zip(sizes, sizes[1:]):
+    parent, cosine = nearest_parent(dictionaries[small_size].W_dec[0].detach(), dictionaries[large_size].W_dec[0].detach())
+    children = torch.bincount(parent[cosine >= child_threshold], minlength=small_size)
+    families[(small_size, large_size)] = (parent, cosine, children)
+    quality_size = residual_sae.sae_quality(dictionaries[large_size], einops.rearrange(residual, "b p d -> (b p) d"))
+    print(f"{small_size:4d} -> {large_size:4d} latents: {int((children >= 2).sum())} of {small_size} latents have two or "
+          f"more children at cosine >= {child_threshold} (most: {int(children.max())}); the {large_size}-latent SAE "
+          f"explains {quality_size['variance_explained']:.2f} of the held-out variance")
+
+# %% [markdown]
+# One family, the 64-latent dictionary's latent with the most children in the 256-latent one: the token
+# each latent fires on most often among its ten strongest held-out activations, and its firing rate.
+
+# %%
+parent, cosine, children = families[(64, residual_settings.d_sae)]
+family_head = int(children.argmax())
+members = torch.nonzero((parent == family_head) & (cosine >= child_threshold))[:, 0].tolist()
+
+
+def usual_token(sae_model, latent: int) -> tuple[str, float]:
+    acts_tokens = residual_sae.latent_activations(sae_model, residual)
+    top = top_activating(acts_tokens, latent, 10)
+    ids = lm_tokens[top[:, 0], top[:, 1] + 1]
+    return lm.tokenizer.decode([int(ids.mode().values)]), float((acts_tokens[..., latent] > 0).float().mean())
+
+
+token, rate = usual_token(dictionaries[64], family_head)
+print(f"64-latent latent {family_head}: usually {token!r}, fires on {rate:.1%} of held-out tokens")
+for member in members:
+    token, rate = usual_token(residual_model, member)
+    print(f"   256-latent latent {member} (cosine {cosine[member]:.2f}): usually {token!r}, fires on {rate:.1%}")
+splitting = int((children >= 2).sum())
+describe([(splitting >= 0.25 * 64,
+           f"Feature splitting shows: {splitting} of the 64 latents have two or more close children (cosine >= "
+           f"{child_threshold}) among the 256; read the family above for how the children divide the parent's tokens.")],
+         otherwise=f"Little splitting at this threshold: only {splitting} of the 64 latents have two or more children "
+                   f"at cosine >= {child_threshold}.")
 
 # %% [markdown]
 # ## Summary

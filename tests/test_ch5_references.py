@@ -166,3 +166,15 @@ def test_ch5_splice_through_sae_inverts_the_normalisation():
     mean, scale = torch.randn(d), 3.0
     resid = mean + torch.rand(2, 5, d) / scale  # (resid - mean) * scale is in [0, 1): ReLU keeps it
     torch.testing.assert_close(ch5.splice_through_sae(resid, sae, mean, scale), resid)
+
+
+def test_ch5_nearest_parent_by_a_loop():
+    torch.manual_seed(7)
+    small, large = torch.randn(5, 6, dtype=torch.float64), torch.randn(9, 6, dtype=torch.float64)
+    small[2] = 0.0
+    parent, cosine = ch5.nearest_parent(small, large)
+    for i in range(9):
+        cosines = [0.0 if float(small[j].norm()) == 0 else float(large[i] @ small[j] / (large[i].norm() * small[j].norm()))
+                   for j in range(5)]
+        assert int(parent[i]) == max(range(5), key=lambda j: (cosines[j], -j))
+        assert float(cosine[i]) == pytest.approx(max(cosines), rel=1e-9)

@@ -197,4 +197,13 @@ EXERCISES = [
             "(sequence, position) pairs, already torch.long.",
         ],
     ),
+    Exercise(
+        id="ch5.nearest_parent", title="Bonus: feature splitting, each latent's parent", reference="nearest_parent",
+        points=2, difficulty=2, importance=2, minutes=10, bonus=True,
+        hints=[
+            "Normalise both sets of rows (F.normalize handles zero rows), then one matrix product gives every cosine.",
+            "argmax over the small dictionary's axis gives the parent (the first one on ties); gather the cosine "
+            "at that index.",
+        ],
+    ),
 ]

@@ -42,6 +42,7 @@ __all__ = [
     "jumprelu",
     "top_activating",
     "splice_through_sae",
+    "nearest_parent",
 ]
 
 
@@ -484,4 +485,20 @@ def splice_through_sae(
     _, recon = sae(flat)
     recon = einops.rearrange(recon, "(batch pos) 1 d -> batch pos d", batch=resid.shape[0])
     return recon / scale + mean
+    ### END SOLUTION
+
+
+def nearest_parent(
+    small: Float[Tensor, "n_small d"], large: Float[Tensor, "n_large d"]
+) -> tuple[Int[Tensor, "n_large"], Float[Tensor, "n_large"]]:
+    """For each latent of a larger dictionary, its closest latent in a smaller one.
+
+    ``small`` and ``large`` are decoder rows (any norms). Return, per row of ``large``, the index of the
+    row of ``small`` with the highest cosine similarity (the first one on ties) and that cosine. A zero
+    row has cosine 0 with everything.
+    """
+    ### BEGIN SOLUTION
+    cosines = F.normalize(large, dim=-1) @ F.normalize(small, dim=-1).T  # (n_large, n_small)
+    best = cosines.argmax(-1)
+    return best, cosines.gather(-1, best[:, None])[:, 0]
     ### END SOLUTION
