@@ -509,7 +509,28 @@ claim(per_layer_dla[0] < 0.5 and prev_repeated - second_half_loss > 2,
 # most `d_head`, so TransformerLens keeps them as a `FactoredMatrix` (the two factors), which multiplies,
 # transposes and takes norms without building the big product. `model.OV[layer, head]` and
 # `model.QK[layer, head]` give them directly.
+
+# %% [markdown]
+# ### FactoredMatrix: products you never build
 #
+# A `FactoredMatrix` stores a matrix `M = A @ B` as its two factors. Multiplying it by a tensor on either
+# side multiplies one factor, so `model.W_E @ model.OV[1, h] @ model.W_U` (a `d_vocab x d_vocab` map) costs
+# two thin matrices, not a million entries. Its Frobenius norm, SVD and eigenvalues come from the small
+# `mdim x mdim` pieces too: the non-zero eigenvalues of `A @ B` are those of `B @ A` (if `A B v = k v`
+# then `B A (B v) = k (B v)`). `.AB` builds the full matrix when you really want it.
+
+# %%
+ov = model.OV[1, induction_head[1]]
+full_ov = model.W_E @ ov @ model.W_U
+print("OV circuit", tuple(ov.shape), "factors", tuple(ov.A.shape), tuple(ov.B.shape), "inner dimension", ov.mdim)
+print("full OV circuit", tuple(full_ov.shape), "stored as", tuple(full_ov.A.shape), "and", tuple(full_ov.B.shape),
+      f"({full_ov.A.numel() + full_ov.B.numel():,} numbers instead of {full_ov.shape[0] * full_ov.shape[1]:,})")
+singular_values = full_ov.S
+print("its singular values (largest first):", singular_values[:6].numpy().round(1), "...")
+print(f"Frobenius norm from the factors {full_ov.norm().item():.2f}, from the dense matrix "
+      f"{torch.linalg.matrix_norm(full_ov.AB).item():.2f}")
+
+# %% [markdown]
 # ### The OV circuit of the induction head: copying
 #
 # An induction head that attends to token `A`'s successor `B` should raise the logit of `B`. Multiply the
@@ -547,6 +568,70 @@ px.imshow(ov_block, color_continuous_scale="RdBu", color_continuous_midpoint=0,
 copying = [full_ov_top1(model, 1, head) for head in range(model.cfg.n_heads)]
 claim(min(copying) > 100 * chance, "a copying head has a large diagonal (every layer-1 head copies far above chance)",
       measured=", ".join(f"{c:.3f}" for c in copying) + f" against chance {chance:.4f}")
+
+# %% [markdown] exercise="ch2.copying_score"
+# The top-1 score above asks "is the diagonal the largest entry of each row?". The eigenvalues ask a
+# question about the whole map at once: a matrix that sends most directions to positive multiples of
+# themselves has mostly positive eigenvalues, so the ratio of their sum to the sum of their sizes is near
+# 1 for a copying head, near -1 for a head that suppresses what it reads, and near 0 for one that does
+# neither. Computed from the factors, it costs an `mdim x mdim` eigenvalue problem.
+#
+# **Spec.** `copying_score(matrix)` takes a square `FactoredMatrix` and returns a Python float (use
+# `.item()`): the real part of `sum(eigenvalues) / sum(|eigenvalues|)`, with the eigenvalues from
+# `matrix.eigenvalues` (complex numbers; `|.|` is their modulus).
+
+# %% solution="ch2.copying_score"
+
+
+# %% check="ch2.copying_score"
+check("ch2.copying_score", copying_score)
+
+# %%
+copy_scores = torch.tensor([[copying_score(model.W_E @ model.OV[layer, head] @ model.W_U)
+                             for head in range(model.cfg.n_heads)] for layer in range(model.cfg.n_layers)])
+fig = px.scatter(x=ind_scores.flatten().numpy(), y=copy_scores.flatten().numpy(),
+                 color=[f"layer {l}" for l in range(model.cfg.n_layers) for _ in range(model.cfg.n_heads)],
+                 text=[f"{l}.{h}" for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)],
+                 labels=dict(x="induction score", y="eigenvalue copying score"),
+                 title="Does each head copy what it attends to? (full OV circuit W_E OV W_U)")
+fig.update_traces(textposition="top center").show()
+print("copying scores\n", copy_scores.numpy().round(2))
+
+# %% [markdown]
+# ### The QK circuit: where a head looks, from the weights
+#
+# `model.QK[layer, head]` is `W_Q W_K^T`: the attention score between a query-side residual vector `x` and
+# a key-side one `y` is `x @ QK @ y^T / sqrt(d_head)`. Put different things on the two sides to ask
+# different questions: positional embeddings on both sides ask where the head looks by position alone;
+# token embeddings ask which tokens it matches.
+
+# %% [markdown] exercise="ch2.positional_pattern"
+# A previous-token head has to find position `q - 1` from position `q` whatever the tokens are, and in a
+# model with learned positional embeddings the only place that can come from is `W_pos`. Feeding the
+# positional embeddings alone through the QK circuit checks that the head's behaviour is written in its
+# weights, for every position of the context at once.
+#
+# **Spec.** `positional_pattern(model, layer, head)` returns an `(n_ctx, n_ctx)` tensor: rows are query
+# positions, columns key positions. Centre each row of `model.W_pos` over `d_model` (the LayerNorm in
+# front of the layer would), compute `positions @ model.QK[layer, head] @ positions.T` (take `.AB`),
+# divide by `sqrt(d_head)`, give keys after the query `-inf`, and softmax over keys. LayerNorm's scaling
+# and the biases are left out.
+
+# %% solution="ch2.positional_pattern"
+
+
+# %% check="ch2.positional_pattern"
+check("ch2.positional_pattern", positional_pattern)
+
+# %%
+pos_patterns = torch.stack([positional_pattern(model, 0, head) for head in range(model.cfg.n_heads)])
+queries = torch.arange(1, model.cfg.n_ctx)
+pos_prev = pos_patterns[:, queries, queries - 1].mean(-1)  # mean weight on key q - 1, from positions alone
+print("layer 0: weight on the previous position, from W_pos alone:", pos_prev.numpy().round(2))
+print("layer 0: previous-token score measured on repeated tokens:  ", prev_scores[0].numpy().round(2))
+px.imshow(pos_patterns[prev_head[1], :40, :40], color_continuous_scale="Blues",
+          labels=dict(x="key position", y="query position"),
+          title=f"Positional QK pattern of head {prev_head}, first 40 positions").show()
 
 # %% [markdown]
 # ### Decomposed keys: which layer-0 head does the induction head read?
@@ -597,6 +682,49 @@ print("largest key component:", component_names[int(component_scores.argmax())])
 claim(component_names[int(component_scores.argmax())] == f"0.{prev_head[1]}",
       "its key must carry the previous token, which only a layer-0 head can have moved there",
       measured=f"largest key component {component_names[int(component_scores.argmax())]}, previous-token head {prev_head}")
+
+# %% [markdown] exercise="ch2.induction_qk_circuit"
+# The decomposed keys showed, on data, that the induction head's keys read the previous-token head. The
+# weights can show the whole mechanism for every pair of tokens: put the plain token embedding on the
+# query side, and on the key side the embedding *after* the previous-token head has moved it (its OV
+# circuit). If the induction head looks for "the position whose previous token is my token", this
+# `d_vocab x d_vocab` matrix has a large diagonal. It has rank at most `d_head`, so keep it factored.
+#
+# **Spec.** `induction_qk_circuit(model, prev_head, induction_head)` returns a `FactoredMatrix` of shape
+# `(d_vocab, d_vocab)`: `model.W_E @ model.QK[1, induction_head] @ (model.W_E @ model.OV[0, prev_head]).T`.
+# Rows are the query's token, columns the token the previous-token head wrote into the key position.
+# Never materialise it: its inner dimension must stay at most `d_head`. LayerNorms and biases are left out.
+
+# %% solution="ch2.induction_qk_circuit"
+
+
+# %% check="ch2.induction_qk_circuit"
+check("ch2.induction_qk_circuit", induction_qk_circuit)
+
+# %%
+def diagonal_top1(matrix: Tensor) -> float:
+    """Fraction of rows whose largest entry is on the diagonal."""
+    return (matrix.argmax(-1) == torch.arange(matrix.shape[0])).float().mean().item()
+
+
+def diagonal_rank_median(matrix: Tensor) -> float:
+    """Median rank of the diagonal entry within its row (0 = the largest)."""
+    return (matrix > matrix.diagonal()[:, None]).sum(-1).float().median().item()
+
+
+ordinary = torch.arange(2, model.cfg.d_vocab)  # leave out the special tokens (BOS 0, padding 1)
+circuit_rows = []
+for head in range(model.cfg.n_heads):
+    circuit = induction_qk_circuit(model, prev_head[1], head).AB[ordinary][:, ordinary]
+    circuit_rows.append((head, diagonal_top1(circuit), diagonal_rank_median(circuit)))
+print(f"QK circuit through previous-token head {prev_head}: chance top-1 {1 / len(ordinary):.4f}")
+for head, top1, rank in circuit_rows:
+    print(f"  layer-1 head {head}: diagonal is the row's largest entry for {top1:.3f} of tokens, median rank {rank:.0f}"
+          f"  (induction score {ind_scores[1, head].item():.2f})")
+block = induction_qk_circuit(model, prev_head[1], induction_head[1]).AB[ordinary[:80]][:, ordinary[:80]]
+px.imshow(block, color_continuous_scale="RdBu", color_continuous_midpoint=0,
+          labels=dict(x="token moved by the previous-token head (key side)", y="query token"),
+          title=f"QK circuit of head {induction_head} through head {prev_head}, first 80 tokens").show()
 
 # %% [markdown]
 # ### Composition scores
@@ -660,6 +788,75 @@ claim(k_comp[prev_head[1], induction_head[1]] > baseline.quantile(0.95),
       "K-composition well above a random baseline (previous-token head -> induction head)",
       measured=f"{k_comp[prev_head[1], induction_head[1]].item():.3f} against a 95th percentile of {baseline.quantile(0.95).item():.3f}")
 
+# %% [markdown] exercise="ch2.composition_scores"
+# K-composition is one of three ways a layer-1 head can read a layer-0 head: through its queries
+# (Q-composition), its keys (K-composition) or its values (V-composition). A `FactoredMatrix` with leading
+# dimensions broadcasts like a tensor, so all `n_heads x n_heads` pairs of one kind come out of one
+# product, without a Python loop.
+#
+# **Spec.** `composition_scores(model, kind)` returns `(n_heads, n_heads)`: entry `[writer, reader]` is the
+# composition score `||W_A W_B||_F / (||W_A||_F ||W_B||_F)` of writer `W_A = model.OV[0, writer]` with the
+# reader `W_B`: `model.QK[1, reader]` for `kind="q"`, `model.QK[1, reader].T` for `"k"`, `model.OV[1, reader]`
+# for `"v"`. Any other `kind` raises `ValueError`.
+
+# %% solution="ch2.composition_scores"
+
+
+# %% check="ch2.composition_scores"
+check("ch2.composition_scores", composition_scores)
+
+# %% [markdown]
+# The random baseline again, now batched: 1000 pairs of random factored matrices with the shapes of the
+# real factors, all scored at once. A pair of heads composes when its score stands above nearly all of
+# these (the 99th percentile below).
+
+# %%
+def random_scores(d_model: int, d_head: int, n: int, generator: torch.Generator) -> Tensor:
+    def random_factored() -> FactoredMatrix:
+        return FactoredMatrix(torch.randn(n, d_model, d_head, generator=generator),
+                              torch.randn(n, d_head, d_model, generator=generator))
+    write, read = random_factored(), random_factored()
+    return (write @ read).norm() / (write.norm() * read.norm())
+
+
+random_baseline = random_scores(model.cfg.d_model, model.cfg.d_head, 1000, torch.Generator().manual_seed(0))
+threshold = random_baseline.quantile(0.99).item()
+all_comp = {kind: composition_scores(model, kind) for kind in "qkv"}
+fig = px.imshow(torch.stack(list(all_comp.values())), facet_col=0, color_continuous_scale="Blues",
+                labels=dict(x="layer-1 head (reader)", y="layer-0 head (writer)"), title="Q-, K- and V-composition")
+for i, kind in enumerate(all_comp):
+    fig.layout.annotations[i].text = f"{kind.upper()}-composition"
+fig.show()
+print(f"random baseline: mean {random_baseline.mean().item():.3f}, 99th percentile {threshold:.3f}")
+above = {kind: [(w, r) for w, r in torch.nonzero(scores > threshold).tolist()] for kind, scores in all_comp.items()}
+for kind, pairs in above.items():
+    print(f"{kind.upper()}-composition above the 99th percentile: {len(pairs)} of {model.cfg.n_heads ** 2} pairs",
+          [f"0.{w} -> 1.{r}" for w, r in pairs])
+
+# %% [markdown]
+# ### Back to the data: remove the previous-token heads
+#
+# K-composition says the induction heads' keys *can* read the previous-token heads; an ablation says
+# whether they need to. If the previous-token heads are the induction heads' only source of "which token
+# came before", mean-ablating them should flatten the induction stripe, while ablating the other layer-0
+# heads should leave it standing.
+
+# %% [markdown] exercise="ch2.induction_scores_ablated"
+# This is the circuit's causal test at the level of attention, not loss: it asks whether the induction
+# heads still find the right position, not just whether the model still predicts well.
+#
+# **Spec.** `induction_scores_ablated(model, tokens, half_len, heads)` takes repeated tokens (as
+# `induction_scores` does) and a list of layer-0 head indices, and returns the layer-1 induction scores,
+# shape `(n_heads,)`, measured while every head in `heads` is mean-ablated: its `z` replaced by its mean
+# over the batch on the same tokens (one row per position), as in `ablation_scores(mean_ablate=True)`. Read
+# the layer-1 pattern in the same forward pass as the ablation, and leave no hook behind. An empty list
+# gives the clean scores.
+
+# %% solution="ch2.induction_scores_ablated"
+
+
+# %% check="ch2.induction_scores_ablated"
+check("ch2.induction_scores_ablated", induction_scores_ablated)
 # %% [markdown]
 # ## 8. Watch induction heads form
 #

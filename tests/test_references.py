@@ -673,6 +673,85 @@ def test_ch2_circuits_with_dense_matrices(name):
         assert isinstance(ch2.composition_score(model.OV[0, 0], model.QK[1, 0].T), float)
 
 
+
+def test_ch2_copying_score_on_known_spectra():
+    from transformer_lens import FactoredMatrix
+
+    torch.manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(7, 3))[0]
+    for eigenvalues, expected in [([2.0, 1.0, 0.5], 1.0), ([-1.0, -3.0, -0.1], -1.0), ([1.0, -1.0, 2.0], 0.5)]:
+        matrix = FactoredMatrix(basis @ torch.diag(torch.tensor(eigenvalues)), basis.T)
+        assert ch2.copying_score(matrix) == pytest.approx(expected, abs=1e-5)
+    # A rotation by 90 degrees in a plane: eigenvalues +-i, sum 0.
+    rotation = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
+    plane = basis[:, :2]
+    assert ch2.copying_score(FactoredMatrix(plane @ rotation, plane.T)) == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random"])
+def test_ch2_qk_circuits_with_dense_loops(name):
+    model = ch2_models.model_named(name)
+    with torch.no_grad():
+        layer, head = model.cfg.n_layers - 1, 1
+        pos = model.W_pos - model.W_pos.mean(-1, keepdim=True)
+        wq, wk = model.W_Q[layer, head], model.W_K[layer, head]
+        pattern = ch2.positional_pattern(model, layer, head)
+        for q in [0, 3, model.cfg.n_ctx - 1]:
+            logits = torch.tensor([float((pos[q] @ wq) @ (pos[k] @ wk)) / model.cfg.d_head ** 0.5 for k in range(q + 1)])
+            assert torch.allclose(pattern[q, :q + 1], logits.softmax(-1), atol=1e-5)
+            assert float(pattern[q, q + 1:].abs().sum()) == 0.0
+        circuit = ch2.induction_qk_circuit(model, 2, 1)
+        assert circuit.mdim <= model.cfg.d_head
+        for a, b in [(0, 0), (5, 17), (model.cfg.d_vocab - 1, 3)]:
+            query = model.W_E[a] @ model.W_Q[1, 1]
+            key = (model.W_E[b] @ model.W_V[0, 2] @ model.W_O[0, 2]) @ model.W_K[1, 1]
+            assert float(circuit.AB[a, b]) == pytest.approx(float(query @ key), rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["shipped", "random"])
+def test_ch2_composition_scores_pair_by_pair(name):
+    model = ch2_models.model_named(name)
+    norm = torch.linalg.matrix_norm
+    with torch.no_grad():
+        for kind in "qkv":
+            scores = ch2.composition_scores(model, kind)
+            for w in range(model.cfg.n_heads):
+                for r in range(model.cfg.n_heads):
+                    writer = model.W_V[0, w] @ model.W_O[0, w]
+                    qk = model.W_Q[1, r] @ model.W_K[1, r].T
+                    reader = {"q": qk, "k": qk.T, "v": model.W_V[1, r] @ model.W_O[1, r]}[kind]
+                    expected = norm(writer @ reader) / (norm(writer) * norm(reader))
+                    assert float(scores[w, r]) == pytest.approx(float(expected), abs=1e-5)
+        assert torch.allclose(ch2.composition_scores(model, "k"), ch2.k_composition_scores(model), atol=1e-5)
+    with pytest.raises(ValueError):
+        ch2.composition_scores(model, "o")
+
+
+@pytest.mark.parametrize("name", ["shipped", "wide"])
+def test_ch2_ablated_induction_scores_match_an_edited_cache(name):
+    """Mean-ablating through hooks equals patching the mean in by hand and recomputing layer 1's pattern."""
+    model = ch2_models.model_named(name)
+    half_len = 6
+    tokens = ch2_models.repeated_inputs(name, 3, half_len)
+    with torch.no_grad():
+        assert torch.allclose(ch2.induction_scores_ablated(model, tokens, half_len, []),
+                              ch2.induction_scores(model, tokens, half_len)[1], atol=1e-6)
+        heads = [0, 2]
+        _, cache = model.run_with_cache(tokens)
+        z = cache["z", 0].clone()
+        z[:, :, heads] = z[:, :, heads].mean(0, keepdim=True)
+        # Layer 1's input: the residual stream after layer 0 with the ablated heads' outputs swapped.
+        delta = torch.einsum("bshd,hdm->bsm", z - cache["z", 0], model.W_O[0])
+        resid = cache["blocks.1.hook_resid_pre"] + delta
+        normed = (resid - resid.mean(-1, keepdim=True))
+        normed = normed / (normed.pow(2).mean(-1, keepdim=True) + model.cfg.eps).sqrt()
+        q = torch.einsum("bsm,hmd->bshd", normed, model.W_Q[1]) + model.b_Q[1]
+        k = torch.einsum("bsm,hmd->bshd", normed, model.W_K[1]) + model.b_K[1]
+        pattern = torch.stack([ch2.attention_pattern(q[b], k[b]) for b in range(tokens.shape[0])])
+        seq = tokens.shape[1]
+        expected = torch.stack([pattern[:, :, i, i - half_len + 1] for i in range(half_len + 1, seq)], -1).mean((0, -1))
+        assert torch.allclose(ch2.induction_scores_ablated(model, tokens, half_len, heads), expected, atol=1e-5)
+
 # --------------------------------------------------------------------------- chapter 1: sampling, penalty, EOS beams
 
 

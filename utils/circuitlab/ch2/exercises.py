@@ -143,4 +143,57 @@ EXERCISES = [
             "Entry [writer, reader] is the composition score of model.OV[0, writer] with model.QK[1, reader].T.",
         ],
     ),
+    Exercise(
+        id="ch2.copying_score", title="Eigenvalue copying score of a FactoredMatrix", reference="copying_score",
+        points=2, difficulty=2, importance=3, minutes=10,
+        hints=[
+            "matrix.eigenvalues gives the (complex) eigenvalues from the small factor product B @ A, without "
+            "building the big matrix.",
+            "Divide their sum by the sum of their absolute values (complex modulus: .abs()), then take the real part.",
+            "(eig.sum() / eig.abs().sum()).real.item()",
+        ],
+    ),
+    Exercise(
+        id="ch2.positional_pattern", title="The positional QK circuit of a head", reference="positional_pattern",
+        points=2, difficulty=2, importance=4, minutes=15,
+        hints=[
+            "Centre model.W_pos over d_model, then positions @ model.QK[layer, head] @ positions.T is a FactoredMatrix "
+            "(n_ctx x n_ctx): take .AB.",
+            "Divide by sqrt(d_head) before the softmax, as the model does.",
+            "Mask keys after the query (torch.triu(..., diagonal=1)) with -inf, then softmax over the last axis (keys).",
+        ],
+    ),
+    Exercise(
+        id="ch2.induction_qk_circuit", title="The token x token QK circuit through K-composition",
+        reference="induction_qk_circuit",
+        points=3, difficulty=3, importance=4, minutes=20,
+        hints=[
+            "The key side is what the previous-token head writes: model.W_E @ model.OV[0, prev_head].",
+            "The query side is a plain token embedding: model.W_E @ model.QK[1, induction_head] @ (key side).T.",
+            "Keep everything a FactoredMatrix (tensor @ FactoredMatrix stays one); never call .AB.",
+        ],
+    ),
+    Exercise(
+        id="ch2.composition_scores", title="Q-, K- and V-composition, all head pairs at once",
+        reference="composition_scores",
+        points=3, difficulty=3, importance=4, minutes=20,
+        hints=[
+            "Writers are model.OV[0] (a FactoredMatrix of shape (head, d_model, d_model)); readers are model.QK[1] "
+            "(q), model.QK[1].T (k) or model.OV[1] (v).",
+            "writers[:, None] @ readers[None, :] broadcasts to (head0, head1, d_model, d_model), still factored.",
+            "Its .norm() is (head0, head1); divide by writers.norm()[:, None] * readers.norm()[None, :].",
+        ],
+    ),
+    Exercise(
+        id="ch2.induction_scores_ablated", title="Induction scores with the previous-token head ablated",
+        reference="induction_scores_ablated",
+        points=3, difficulty=3, importance=4, minutes=20,
+        hints=[
+            "First a clean run_with_cache for blocks.0.attn.hook_z, to get each head's mean z over the batch.",
+            "Then one run_with_hooks with two hooks: one on blocks.0.attn.hook_z that writes the means into the listed "
+            "heads, one on blocks.1.attn.hook_pattern that records the induction stripe.",
+            "The stripe is pattern.diagonal(offset=-(half_len - 1), dim1=-2, dim2=-1)[..., 2:], averaged over batch "
+            "and queries.",
+        ],
+    ),
 ]

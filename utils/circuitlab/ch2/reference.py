@@ -233,3 +233,94 @@ def k_composition_scores(model) -> Float[Tensor, "head0 head1"]:
             scores[writer, reader] = composition_score(model.OV[0, writer], model.QK[1, reader].T)
     return scores
     ### END SOLUTION
+
+
+# --------------------------------------------------------------------------- 7. FactoredMatrix, QK circuits, all compositions
+
+
+def copying_score(matrix) -> float:
+    """Eigenvalue copying score of a square FactoredMatrix: sum of eigenvalues / sum of their absolute values.
+
+    1 when every (non-zero) eigenvalue is positive (the map sends each direction to a positive multiple of
+    itself: copying), -1 when every one is negative. Uses the factors only (``matrix.eigenvalues``).
+    """
+    ### BEGIN SOLUTION
+    eigenvalues = matrix.eigenvalues  # complex, from the small mdim x mdim matrix B @ A
+    return (eigenvalues.sum() / eigenvalues.abs().sum()).real.item()
+    ### END SOLUTION
+
+
+def positional_pattern(model, layer: int, head: int) -> Float[Tensor, "query_pos key_pos"]:
+    """The attention pattern a head would produce from positional embeddings alone.
+
+    Queries and keys are the rows of ``model.W_pos`` (n_ctx x d_model), each centred over d_model (the
+    LayerNorm before the layer would centre them); scores are ``pos_q @ QK[layer, head] @ pos_k^T`` divided
+    by sqrt(d_head), keys after the query masked, softmax over keys. LayerNorm's scaling is ignored.
+    """
+    ### BEGIN SOLUTION
+    positions = model.W_pos - model.W_pos.mean(dim=-1, keepdim=True)
+    scores = (positions @ model.QK[layer, head] @ positions.T).AB / model.cfg.d_head**0.5
+    n_ctx = positions.shape[0]
+    future = torch.triu(torch.ones(n_ctx, n_ctx, dtype=torch.bool, device=scores.device), diagonal=1)
+    return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+    ### END SOLUTION
+
+
+def induction_qk_circuit(model, prev_head: int, induction_head: int):
+    """The token x token QK circuit of layer-1 head ``induction_head`` through K-composition with
+    layer-0 head ``prev_head``, as a FactoredMatrix (d_vocab x d_vocab) that is never materialised.
+
+    Entry [a, b]: the attention score (before scaling and softmax) from a query whose token is ``a`` to a
+    key position where head (0, ``prev_head``) has written token ``b``'s embedding through its OV circuit:
+    ``W_E @ QK[1, induction_head] @ (W_E @ OV[0, prev_head])^T``. LayerNorms and biases are ignored.
+    """
+    ### BEGIN SOLUTION
+    key_side = model.W_E @ model.OV[0, prev_head]  # FactoredMatrix d_vocab x d_model: what head 0.prev writes
+    return model.W_E @ model.QK[1, induction_head] @ key_side.T
+    ### END SOLUTION
+
+
+def composition_scores(model, kind: str) -> Float[Tensor, "head0 head1"]:
+    """Q-, K- or V-composition of every layer-0 head (rows) into every layer-1 head (columns), all pairs at once.
+
+    The writer is ``model.OV[0, w]``; the reader is ``model.QK[1, r]`` for "q", ``model.QK[1, r].T`` for "k"
+    and ``model.OV[1, r]`` for "v"; the score is ``||writer @ reader||_F / (||writer||_F ||reader||_F)``.
+    Any other ``kind`` raises ValueError.
+    """
+    ### BEGIN SOLUTION
+    if kind not in ("q", "k", "v"):
+        raise ValueError(f"kind must be 'q', 'k' or 'v', not {kind!r}")
+    writers = model.OV[0]  # FactoredMatrix (head, d_model, d_model)
+    readers = {"q": model.QK[1], "k": model.QK[1].T, "v": model.OV[1]}[kind]
+    # Broadcast writer heads down the rows and reader heads along the columns: (head0, head1, d_model, d_model).
+    products = writers[:, None] @ readers[None, :]
+    return products.norm() / (writers.norm()[:, None] * readers.norm()[None, :])
+    ### END SOLUTION
+
+
+def induction_scores_ablated(model, tokens: Int[Tensor, "batch seq"], half_len: int,
+                             heads: list[int]) -> Float[Tensor, "head"]:
+    """Layer-1 induction scores measured while the layer-0 heads in ``heads`` are mean-ablated.
+
+    Mean-ablation replaces a head's ``z`` by its mean over the batch (one row per position) on the same
+    tokens. The score is the one of ``induction_scores``: query ``half_len + i`` on key ``i + 1``.
+    """
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter="blocks.0.attn.hook_z")
+        means = cache["blocks.0.attn.hook_z"].mean(dim=0)  # seq head d_head
+        scores = torch.zeros(model.cfg.n_heads)
+
+        def ablate(z: Tensor, hook) -> Tensor:
+            z = z.clone()
+            z[:, :, heads] = means[:, heads]
+            return z
+
+        def record(pattern: Tensor, hook) -> None:
+            stripe = pattern.diagonal(offset=-(half_len - 1), dim1=-2, dim2=-1)[..., 2:]
+            scores[:] = einops.reduce(stripe, "batch head q -> head", "mean").detach().cpu()
+
+        model.run_with_hooks(tokens, return_type=None,
+                             fwd_hooks=[("blocks.0.attn.hook_z", ablate), ("blocks.1.attn.hook_pattern", record)])
+    return scores
+    ### END SOLUTION
