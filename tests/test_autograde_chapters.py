@@ -1,10 +1,10 @@
 """End to end on a model chapter: an honest student who hands in the published solutions gets full
-marks on every exercise, whether the reference probe let it be graded sealed or in the student's
-kernel.
+marks on every exercise, graded sealed.
 
 Chapter 1's release is cut after its first section (LayerNorm to attention): its exercises build
-``nn.Module`` classes, which cannot be checked through proxies, beside a function of tensors,
-which can, so both grading modes are exercised by one short notebook.
+``nn.Module`` classes, whose checks load weights into them, run them in train and eval mode and
+back-propagate through them, beside a function of tensors. All of it goes through the channel:
+the classes are mirrored here as modules whose forward runs in the kernel.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from circuitlab.course.autograde import GRADED, grade_class
-from circuitlab.course.probe import IN_KERNEL, SEALED
+from circuitlab.course.probe import SEALED
 from circuitlab.course.release import SOLUTION_MARKERS, release
 from circuitlab.course.sealed import IN_KERNEL_NOTE
 
@@ -72,15 +72,16 @@ def test_the_published_solutions_earn_full_marks_on_every_exercise(graded):
     assert not short, "\n".join(short)
 
 
-def test_both_grading_modes_are_used_and_reported(graded):
+def test_classes_and_functions_are_graded_sealed_and_reported(graded):
     split = {s.exercise: s.mode for s in graded.sealing[CHAPTER].values()}
-    assert split["ch1.causal_mask"] == SEALED  # a function of tensors: through proxies
-    assert split["ch1.layer_norm"] == IN_KERNEL  # an nn.Module class whose gradients are checked
+    assert split["ch1.causal_mask"] == SEALED  # a function of tensors
+    assert split["ch1.layer_norm"] == SEALED  # an nn.Module class whose gradients are checked
+    assert set(split.values()) == {SEALED}, split
     for row in graded.rows:
-        assert (IN_KERNEL_NOTE in row["detail"]) == (split[row["exercise"]] == IN_KERNEL), row
+        assert IN_KERNEL_NOTE not in row["detail"], row
     report = (graded.out_dir / "report.txt").read_text(encoding="utf-8")
     lines = report.splitlines()
-    assert any(l.strip().startswith("sealed (") and "ch1.causal_mask" in l for l in lines), report
-    assert any(l.strip().startswith("in the student's kernel") and "ch1.layer_norm" in l for l in lines), report
+    assert any(l.strip().startswith("sealed (5)") and "ch1.layer_norm" in l for l in lines), report
+    assert any(l.strip().startswith("in the student's kernel, not sealed (0)") for l in lines), report
     recorded = json.loads((graded.out_dir / "sealing.json").read_text(encoding="utf-8"))
     assert {name: s["mode"] for name, s in recorded[CHAPTER].items()} == split

@@ -19,6 +19,11 @@ class _CircuitLabBridge:
     def __init__(self, namespace):
         self.namespace = namespace
         self.objects = {}
+        self.graphs = {}  # graph id -> (input tensors, output tensors) of a call the grader may back-propagate
+        self.built = {}  # lent model key -> (model, its state as built, its own hooks)
+        self.inputs = None  # slot -> tensor the grader needs gradients for (during one call)
+        self.outputs = None  # output tensors that carry a gradient (during one call)
+        self.lent = []  # the grader's objects lent to this call
 
     # ----------------------------------------------------------------- to data
     def encode(self, value, depth=0):
@@ -39,7 +44,13 @@ class _CircuitLabBridge:
                 raw = plain.view(torch.int16).numpy().tobytes()
             else:
                 raw = plain.numpy().tobytes()
-            return {"$t": "tensor", "dtype": dtype, "shape": list(plain.shape), "data": _b64.b64encode(raw).decode()}
+            encoded = {"$t": "tensor", "dtype": dtype, "shape": list(plain.shape), "data": _b64.b64encode(raw).decode()}
+            if self.outputs is not None and value.requires_grad:
+                encoded.update({"grad": True, "slot": len(self.outputs)})
+                self.outputs.append(value)
+            return encoded
+        if torch is not None and isinstance(value, torch.nn.Module) and not self.is_lent(value):
+            return self.module(value)
         if type(value).__module__ == "numpy" and hasattr(value, "dtype"):
             import numpy
             array = numpy.ascontiguousarray(value)
@@ -63,6 +74,28 @@ class _CircuitLabBridge:
             return {"$t": "figure", "json": value.to_json()}
         return self.handle(value)
 
+    def is_lent(self, value):
+        return any(value is item for item in self.lent)
+
+    def module(self, value):
+        """A module built by the student's code: its handle and its parameters, so the grader can mirror it."""
+        import torch
+        described = self.handle(value)
+        tree = []
+        saved, self.outputs = self.outputs, None
+        try:
+            for path, sub in value.named_modules():
+                kind = "list" if isinstance(sub, torch.nn.ModuleList) else "dict" if isinstance(sub, torch.nn.ModuleDict) \
+                    else "module"
+                params = [[name, self.encode(p), bool(p.requires_grad)] for name, p in sub.named_parameters(recurse=False)]
+                buffers = [[name, self.encode(b)] for name, b in sub.named_buffers(recurse=False) if b is not None]
+                tree.append({"path": path, "kind": kind, "type": type(sub).__name__, "training": bool(sub.training),
+                             "params": params, "buffers": buffers})
+        finally:
+            self.outputs = saved
+        described.update({"$t": "module", "tree": tree})
+        return described
+
     def handle(self, value):
         key = len(self.objects) + 1
         self.objects[key] = value
@@ -82,7 +115,13 @@ class _CircuitLabBridge:
             if kind == "tensor" and value["dtype"] == "bfloat16":
                 return torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16).reshape(value["shape"])
             array = numpy.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).copy()
-            return torch.from_numpy(array) if kind == "tensor" else array
+            if kind != "tensor":
+                return array
+            tensor = torch.from_numpy(array)
+            if value.get("grad") and self.inputs is not None:
+                tensor.requires_grad_(True)
+                self.inputs[value["slot"]] = tensor
+            return tensor
         if kind in ("list", "tuple"):
             items = [self.decode(item) for item in value["items"]]
             return items if kind == "list" else tuple(items)
@@ -93,6 +132,8 @@ class _CircuitLabBridge:
         if kind == "pickle":
             import torch
             return torch.load(_io.BytesIO(_b64.b64decode(value["data"])), weights_only=False)
+        if kind == "lent":
+            return self.lent[value["index"]]
         raise ValueError(f"unknown value kind {kind!r}")
 
     # ----------------------------------------------------------------- requests
@@ -116,22 +157,260 @@ class _CircuitLabBridge:
         return {"value": self.encode(eval(message["expression"], self.namespace))}
 
     def op_call(self, message):
+        import torch
         target = self.objects[message["target"]]
-        args = [self.decode(a) for a in message["args"]]
-        kwargs = {key: self.decode(v) for key, v in message["kwargs"]}
-        saved = self.use_random_state(message.get("random"))
+        if message.get("path"):
+            target = target.get_submodule(message["path"])
+        if message.get("method"):
+            target = getattr(target, message["method"])
+        self.inputs, self.outputs = {}, None
         try:
-            if "grad" in message:  # the grader's gradient mode, whatever the notebook set globally
-                import torch
-                with torch.set_grad_enabled(bool(message["grad"])):
+            self.lent = self.lend(message.get("lent"))
+            before = [self.snapshot(item) for item in self.lent]
+            global_hooks = self.global_hooks()
+            self.sync_module(message.get("module_state"))
+            args = [self.decode(a) for a in message["args"]]
+            kwargs = {key: self.decode(v) for key, v in message["kwargs"]}
+            saved = self.use_random_state(message.get("random"))
+            random_before = self.random_fingerprint()
+            try:
+                with torch.set_grad_enabled(bool(message.get("grad", torch.is_grad_enabled()))):
                     result = target(*args, **kwargs)
-            else:
-                result = target(*args, **kwargs)
+                    grad_after = torch.is_grad_enabled()
+            finally:
+                random_used = self.random_fingerprint() != random_before
+                self.restore_random_state(saved)
+            inputs = [self.inputs[k] for k in sorted(self.inputs)]
+            self.outputs = [] if inputs and torch.is_grad_enabled() and message.get("grad", True) else None
+            value = self.encode(result)
+            reply = {"value": value, "random_used": random_used, "grad_after": grad_after}
+            if self.outputs:
+                graph = len(self.graphs) + 1
+                self.graphs[graph] = (inputs, list(self.outputs))
+                reply["graph"] = graph
+            self.outputs = None
+            # The arguments after the call: the grader checks that inputs were not changed in place.
+            reply["args_after"] = [self.encode(a) if type(a).__name__ in ("Tensor", "Parameter") else None
+                                   for a in args]
+            reply["lent_after"] = [self.after(item, snap) for item, snap in zip(self.lent, before)]
+            reply["global_hooks_left"] = self.remove_new_global_hooks(global_hooks)
+            return reply
         finally:
-            self.restore_random_state(saved)
-        # The arguments after the call: the grader checks that inputs were not changed in place.
-        after = [self.encode(a) if type(a).__name__ in ("Tensor", "Parameter") else None for a in args]
-        return {"value": self.encode(result), "args_after": after}
+            self.inputs = self.outputs = None
+
+    def op_backward(self, message):
+        """Gradients of a call's outputs, back-propagated in this kernel to the inputs the grader sent."""
+        import torch
+        inputs, outputs = self.graphs[message["graph"]]
+        grads = [self.decode(g) for g in message["grads"]]
+        pairs = [(o, g) for o, g in zip(outputs, grads) if g is not None and o.requires_grad]
+        if not pairs:
+            return {"value": {"$t": "list", "items": [None] * len(inputs)}}
+        with torch.enable_grad():
+            found = torch.autograd.grad([o for o, _ in pairs], inputs, [g.to(o.dtype) for o, g in pairs],
+                                        retain_graph=True, allow_unused=True)
+        return {"value": {"$t": "list", "items": [None if g is None else self.encode(g) for g in found]}}
+
+    # ----------------------------------------------------------------- the grader's objects, lent
+    def lend(self, lent):
+        """The grader's objects for one call: pickled ones together (shared references kept), models rebuilt."""
+        if not lent:
+            return []
+        import torch
+        items = list(torch.load(_io.BytesIO(_b64.b64decode(lent["pickle"])), weights_only=False)) \
+            if lent.get("pickle") else [None] * len(lent["special"])
+        for index, grads in lent.get("grads", []):  # pickling drops .grad
+            params = dict(items[index].named_parameters())
+            for name, grad in grads:
+                params[name].grad = self.decode(grad)
+        for index, spec in enumerate(lent["special"]):
+            if spec is None:
+                continue
+            if spec["kind"] == "bridge":
+                items[index] = self.bridge(spec)
+            elif spec["kind"] == "hookpoint":
+                from transformer_lens.hook_points import HookPoint
+                point = HookPoint()
+                point.name = spec["name"]
+                items[index] = point
+            elif spec["kind"] == "cache":
+                from transformer_lens import ActivationCache
+                if "tensors" in spec:
+                    self.built[spec["key"]] = {key: self.decode(t) for key, t in spec["tensors"]}
+                pristine = self.built[spec["key"]]
+                items[index] = ActivationCache({key: t.clone() for key, t in pristine.items()}, items[spec["model"]],
+                                               has_batch_dim=spec["batch_dim"])
+                items[index]._circuitlab_pristine = pristine
+        return items
+
+    def bridge(self, spec):
+        """A TransformerLens model rebuilt from its config and weights (kept per exercise, by content)."""
+        import torch
+        key = spec["key"]
+        if "state" in spec:
+            self.built.setdefault(key, {"spec": spec, "model": None})
+        entry = self.built.get(key)
+        if entry is None:
+            raise RuntimeError("the grading channel lost a model (its weights were never sent)")
+        if entry["model"] is not None and self.hooks_on(entry["model"][0]) != entry["model"][2]:
+            entry["model"] = None  # a hook was left on it: build a clean one
+        if entry["model"] is None:
+            from circuitlab.models import native_model
+            sent = entry["spec"]
+            tokenizer = torch.load(_io.BytesIO(_b64.b64decode(sent["tokenizer"])), weights_only=False) \
+                if sent.get("tokenizer") else None
+            cfg = sent["cfg"]
+            if "hf_class" in cfg:  # a Hugging Face model behind the bridge
+                import transformers
+                from circuitlab.models import load_gpt2_from_hf
+                hf_class = getattr(transformers, cfg["hf_class"])
+                hf_model = hf_class(hf_class.config_class.from_dict(cfg["hf_config"]))
+                model = load_gpt2_from_hf(hf_model, tokenizer, compatibility_mode=bool(sent.get("compatibility")))
+            else:
+                model = native_model(cfg, tokenizer=tokenizer)
+                if sent.get("compatibility"):
+                    model.enable_compatibility_mode()
+            state = {name: self.decode(t) for name, t in sent["state"]}
+            model.load_state_dict(state, strict=True)
+            with torch.no_grad():  # the bridge wires some hooks of its own on its first run
+                model(torch.zeros(1, 1, dtype=torch.long))
+            entry["model"] = (model, state, self.hooks_on(model))
+        model, state, _ = entry["model"]
+        with torch.no_grad():
+            for name, value in model.state_dict().items():
+                if name in state and value.shape == state[name].shape:
+                    value.copy_(state[name])
+        wanted = set(spec.get("requires_grad", []))
+        for name, param in model.named_parameters():
+            param.requires_grad_(name in wanted)
+            param.grad = None
+        model.train(bool(spec.get("training")))
+        return model
+
+    def sync_module(self, state):
+        """Load the grader's copy of a student's module (weights, flags) into it before it runs."""
+        if not state:
+            return
+        import torch
+        root = self.objects[state["target"]]
+        with torch.no_grad():
+            for name, entry in state["params"]:
+                value = self.decode(entry["value"])
+                owner_path, _, leaf = name.rpartition(".")
+                owner = root.get_submodule(owner_path)
+                param = getattr(owner, leaf)
+                if isinstance(param, torch.nn.Parameter) and param.shape == value.shape and param.dtype == value.dtype:
+                    param.copy_(value)
+                else:
+                    param = torch.nn.Parameter(value.clone())
+                    setattr(owner, leaf, param)
+                param.requires_grad_(bool(entry["requires_grad"]))
+                param.grad = None
+                if "slot" in entry:
+                    self.inputs[entry["slot"]] = param
+            for name, entry in state["buffers"]:
+                owner_path, _, leaf = name.rpartition(".")
+                buffer = getattr(root.get_submodule(owner_path), leaf)
+                value = self.decode(entry)
+                if isinstance(buffer, torch.Tensor) and buffer.shape == value.shape:
+                    buffer.copy_(value)
+        for path, training in state["training"]:
+            root.get_submodule(path).training = bool(training)
+
+    HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+    def hooks_on(self, model):
+        found = {}
+        for name, module in model.named_modules():
+            for kind in self.HOOK_DICTS:
+                count = len(getattr(module, kind, None) or ())
+                if count:
+                    found[(name, kind)] = count
+        for name, param in model.named_parameters():
+            count = len(getattr(param, "_backward_hooks", None) or ())
+            if count:
+                found[(name, "tensor")] = count
+        return found
+
+    def global_hooks(self):
+        from torch.nn.modules import module as module_module
+        return {name: set(getattr(module_module, name, {})) for name in
+                ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks")}
+
+    def remove_new_global_hooks(self, before):
+        from torch.nn.modules import module as module_module
+        found = False
+        for name, keys in before.items():
+            hooks = getattr(module_module, name, {})
+            for key in set(hooks) - keys:
+                del hooks[key]
+                found = True
+        return found
+
+    def snapshot(self, item):
+        import torch
+        if isinstance(item, torch.nn.Module):
+            return {"state": {k: v.detach().clone() for k, v in item.state_dict().items()},
+                    "grads": {k: (None if p.grad is None else p.grad.detach().clone()) for k, p in item.named_parameters()},
+                    "ids": {k: id(p) for k, p in item.named_parameters()},
+                    "hooks": self.hooks_on(item)}
+        return None
+
+    def after(self, item, snap):
+        """What the call did to a lent object, as data: the grader's own copy is brought up to date with it."""
+        import torch
+        saved, self.outputs = self.outputs, None
+        try:
+            if isinstance(item, torch.nn.Module):
+                state = item.state_dict()
+                changed = [[k, self.encode(v)] for k, v in state.items()
+                           if k not in snap["state"] or v.shape != snap["state"][k].shape or not torch.equal(v, snap["state"][k])]
+                params = dict(item.named_parameters())
+                grads = []
+                for k, p in params.items():
+                    old = snap["grads"].get(k)
+                    if (p.grad is None) != (old is None) or (p.grad is not None and not torch.equal(p.grad, old)):
+                        grads.append([k, None if p.grad is None else self.encode(p.grad)])
+                replaced = [[k, self.encode(p.detach()), bool(p.requires_grad)] for k, p in params.items()
+                            if k in snap["ids"] and snap["ids"][k] != id(p)]
+                hooks = self.hooks_on(item)
+                left = [[name, kind, count - snap["hooks"].get((name, kind), 0)] for (name, kind), count in hooks.items()
+                        if count > snap["hooks"].get((name, kind), 0)]
+                training = [[path, bool(sub.training)] for path, sub in item.named_modules()]
+                return {"kind": "module", "state": changed, "grads": grads, "replaced": replaced, "hooks": left,
+                        "training": training}
+            if type(item).__name__ == "ActivationCache" and hasattr(item, "_circuitlab_pristine"):
+                pristine = item._circuitlab_pristine
+                changed = [[key, self.encode(t)] for key, t in item.cache_dict.items()
+                           if key in pristine and (t.shape != pristine[key].shape or not torch.equal(t, pristine[key]))]
+                return {"kind": "cache", "changed": changed}
+            if isinstance(item, torch.optim.Optimizer):
+                return {"kind": "optimizer", "state": self.encode(item.state_dict())}
+            if isinstance(item, torch.Generator):
+                return {"kind": "generator", "state": self.encode(item.get_state())}
+            plain = []
+            owner = getattr(item, "__self__", item)  # a bound method: the object it belongs to
+            for key, value in list(getattr(owner, "__dict__", {}).items()):
+                if isinstance(value, (list, tuple, dict, int, float, str, bool)) or value is None:
+                    try:
+                        encoded = self.encode(value)
+                    except ValueError:
+                        continue
+                    text = _json.dumps(encoded)
+                    if '"$t": "handle"' not in text and '"$t": "module"' not in text:
+                        plain.append([key, encoded])
+            return {"kind": "vars", "vars": plain}
+        finally:
+            self.outputs = saved
+
+    def random_fingerprint(self):
+        import random
+
+        import numpy
+        import torch
+        state = numpy.random.get_state()
+        return (bytes(torch.random.get_rng_state().numpy()), bytes(state[1]), state[2], hash(random.getstate()))
 
     def use_random_state(self, state):
         """Draw from the grader's generators (torch, NumPy, random) in this call, as if it ran there.
@@ -171,6 +450,19 @@ class _CircuitLabBridge:
                            allow_reference=bool(message.get("allow_reference")))
         tests = [[str(t.name), bool(t.passed), str(t.message), bool(t.not_attempted)] for t in result.tests]
         return {"value": self.encode({"problem": str(result.problem), "tests": tests})}
+
+    def op_describe_attr(self, message):
+        target = self.objects[message["target"]]
+        if message.get("path"):
+            target = target.get_submodule(message["path"])
+        value = getattr(target, message["name"])
+        return {"value": "method" if callable(value) and hasattr(value, "__self__") else "value"}
+
+    def op_module_attr(self, message):
+        target = self.objects[message["target"]]
+        if message.get("path"):
+            target = target.get_submodule(message["path"])
+        return {"value": self.encode(getattr(target, message["name"]))}
 
     def op_getattr(self, message):
         return {"value": self.encode(getattr(self.objects[message["target"]], message["name"]))}

@@ -4,6 +4,7 @@ import torch
 
 from circuitlab.ch1.grading_support import CONFIGS, random_tokens, sampling_model
 from circuitlab.ch1.reference import greedy_decode
+from circuitlab.grading.lent import positions_seen, unwatch, watch_positions
 from circuitlab.grading.testing import expect, expect_tensor, fail, run_learner, submitted
 
 # (seed, config, batch, prompt length, n_new): three layer counts, batch 1, a one-token prompt.
@@ -31,14 +32,13 @@ def test_runs_the_prompt_once(cfg_name, prompt_len, n_new):
     """every block sees the prompt once, then one position per new token"""
     model = sampling_model(124, cfg_name)
     prompt = random_tokens(CONFIGS[cfg_name], 1, prompt_len, seed=124)
-    seen: list[list[int]] = [[] for _ in model.blocks]
-    handles = [block.ln1.register_forward_hook(lambda m, i, o, layer=layer: seen[layer].append(o.shape[1]))
-               for layer, block in enumerate(model.blocks)]
+    handles = [watch_positions(block.ln1) for block in model.blocks]
     try:
         run_learner(submitted(), model, prompt, n_new)
+        seen = [positions_seen(block.ln1) for block in model.blocks]
     finally:
-        for handle in handles:
-            handle.remove()
+        for block, handle in zip(model.blocks, handles):
+            unwatch(block.ln1, handle)
     expect(len(seen[0]) > 0, "Your function never ran model.blocks[0].ln1: use the model's own modules.")
     # The last new token needs no forward pass of its own; running it anyway is allowed.
     allowed = ([prompt_len] + [1] * (n_new - 1), [prompt_len] + [1] * n_new)

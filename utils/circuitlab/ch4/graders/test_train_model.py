@@ -5,6 +5,7 @@ from functools import lru_cache
 import torch
 
 from circuitlab.threads import using as using_threads
+from circuitlab.grading.lent import WeightRecorder, grokking_logits as _logits_fn
 from circuitlab.grading.testing import expect, expect_close, fail, run_learner, seeded, submitted
 
 P, EPOCHS, EVAL_EVERY = 11, 20, 5
@@ -24,12 +25,6 @@ def _data():
     from circuitlab.ch4.reference import make_dataset
 
     return make_dataset(P, 0.5, seed=0)
-
-
-def _logits_fn(model, tokens):
-    from circuitlab.ch4.model import last_position_logits
-
-    return last_position_logits(model, tokens)
 
 
 def _one_thread():
@@ -74,20 +69,6 @@ def _variant_steps(model, tokens, labels, rows, optimizer, scheduler, zero_grad,
             optimizer.zero_grad()
 
 
-class _WeightRecorder:
-    """A logits_fn that also records the model's weights each time they have changed since its last call:
-    the sequence of weights the loop stepped through, whatever else it evaluates in between."""
-
-    def __init__(self) -> None:
-        self.states: list[torch.Tensor] = []
-
-    def __call__(self, model, tokens):
-        flat = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
-        if not self.states or not torch.equal(self.states[-1], flat):
-            self.states.append(flat)
-        return _logits_fn(model, tokens)
-
-
 def _with_leftover_gradients(model):
     """The model as a notebook may hand it over: gradients left on it from earlier work (they must not leak
     into the first step)."""
@@ -101,7 +82,7 @@ def _with_leftover_gradients(model):
 def _run(fn, what: str):
     model = _with_leftover_gradients(copy.deepcopy(_initial_model()))
     tokens, labels, train, test = _data()
-    recorder = _WeightRecorder()
+    recorder = WeightRecorder()
     with _one_thread():
         history = run_learner(fn, model, tokens, labels, train, test, EPOCHS, recorder, **SETTINGS,
                               time_limit=30.0, what=what)

@@ -6,12 +6,12 @@ A loss that first differs at step 0 points at the loss, at step 1 at the first u
 the optimizer's memory.
 """
 import copy
-from dataclasses import dataclass, field
 
 import pytest
 import torch
 
 from circuitlab.ch5 import reference as ref
+from circuitlab.grading.lent import BatchLossRecorder
 from circuitlab.grading.testing import expect, fail, run_learner, seeded, submitted
 
 STEPS = 12
@@ -27,38 +27,6 @@ CASES = {
     "NeuronModel with 3 instances of 6 features in 4 neurons, importance per feature, batch_size=8, lr=0.005":
         ("NeuronModel", (3, 6, 4), "feat", 8, 5e-3, False),
 }
-
-
-@dataclass
-class _Recorder:
-    """Hands out fixed batches and watches how the loop uses batch_fn and loss_fn."""
-
-    model: torch.nn.Module
-    batches: list
-    batch_sizes: list = field(default_factory=list)
-    loss_calls: int = 0
-    stale_at: list = field(default_factory=list)  # loss calls at whose backward old gradients were present
-
-    def batch_fn(self, probability, batch_size):
-        self.batch_sizes.append(batch_size)
-        index = len(self.batch_sizes) - 1
-        if index < len(self.batches):
-            return self.batches[index].clone()
-        return ref.generate_batch(probability, batch_size)
-
-    def loss_fn(self, output, features, importance):
-        call = self.loss_calls
-        self.loss_calls += 1
-        loss = ref.importance_weighted_loss(output, features, importance)
-        if loss.requires_grad:
-            loss.register_hook(lambda grad: self._check_cleared(call, grad))
-        return loss
-
-    def _check_cleared(self, call, grad):
-        # Runs during backward, before this step's gradients reach the parameters.
-        if any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in self.model.parameters()):
-            self.stale_at.append(call)
-        return grad
 
 
 def _setup(case):
@@ -109,7 +77,7 @@ def run(request):
         with seeded(2):
             for p in learner_model.parameters():
                 p.grad = torch.randn_like(p)
-    recorder = _Recorder(learner_model, batches)
+    recorder = BatchLossRecorder(learner_model, batches)
     with seeded(1):
         try:
             losses = run_learner(submitted(), learner_model, probability.clone(), importance.clone(), steps=STEPS,
