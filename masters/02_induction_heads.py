@@ -596,6 +596,18 @@ fig = px.scatter(x=ind_scores.flatten().numpy(), y=copy_scores.flatten().numpy()
                  title="Does each head copy what it attends to? (full OV circuit W_E OV W_U)")
 fig.update_traces(textposition="top center").show()
 print("copying scores\n", copy_scores.numpy().round(2))
+induction_like = ind_scores >= 0.5
+describe([(bool(induction_like.any()) and copy_scores[induction_like].min() > 0.9,
+           f"Every head with an induction score of at least 0.5 copies: its eigenvalue copying score is "
+           f"{copy_scores[induction_like].min():.2f} or more. The other heads range over "
+           f"{copy_scores[~induction_like].min():.2f} to {copy_scores[~induction_like].max():.2f}.")],
+         otherwise=f"Copying scores of the heads with induction score >= 0.5: "
+                   f"{copy_scores[induction_like].numpy().round(2)}; of the others: {copy_scores[~induction_like].numpy().round(2)}.")
+
+# %% [markdown]
+# Read the printed line: an induction head should copy (it predicts the token it attends to), but copying
+# alone does not make a head an induction head. Heads that attend to the current or the previous token can
+# copy too, which is why the QK side below is needed to tell them apart.
 
 # %% [markdown]
 # ### The QK circuit: where a head looks, from the weights
@@ -611,11 +623,12 @@ print("copying scores\n", copy_scores.numpy().round(2))
 # positional embeddings alone through the QK circuit checks that the head's behaviour is written in its
 # weights, for every position of the context at once.
 #
-# **Spec.** `positional_pattern(model, layer, head)` returns an `(n_ctx, n_ctx)` tensor: rows are query
-# positions, columns key positions. Centre each row of `model.W_pos` over `d_model` (the LayerNorm in
-# front of the layer would), compute `positions @ model.QK[layer, head] @ positions.T` (take `.AB`),
-# divide by `sqrt(d_head)`, give keys after the query `-inf`, and softmax over keys. LayerNorm's scaling
-# and the biases are left out.
+# **Spec.** `positional_pattern(model, layer, head, ln_scale=1.0)` returns an `(n_ctx, n_ctx)` tensor: rows are
+# query positions, columns key positions. Centre each row of `model.W_pos` over `d_model` and divide it by
+# `ln_scale` (the LayerNorm in front of the layer centres its input and divides it by its scale; the
+# positional part alone has no scale of its own, so you pass a typical one), compute
+# `positions @ model.QK[layer, head] @ positions.T` (take `.AB`), divide by `sqrt(d_head)`, give keys after
+# the query `-inf`, and softmax over keys. The biases are left out.
 
 # %% solution="ch2.positional_pattern"
 
@@ -624,7 +637,8 @@ print("copying scores\n", copy_scores.numpy().round(2))
 check("ch2.positional_pattern", positional_pattern)
 
 # %%
-pos_patterns = torch.stack([positional_pattern(model, 0, head) for head in range(model.cfg.n_heads)])
+ln0_scale = rep_cache["blocks.0.ln1.hook_scale"].mean().item()  # layer 0's typical LayerNorm scale
+pos_patterns = torch.stack([positional_pattern(model, 0, head, ln0_scale) for head in range(model.cfg.n_heads)])
 queries = torch.arange(1, model.cfg.n_ctx)
 pos_prev = pos_patterns[:, queries, queries - 1].mean(-1)  # mean weight on key q - 1, from positions alone
 print("layer 0: weight on the previous position, from W_pos alone:", pos_prev.numpy().round(2))
@@ -632,6 +646,17 @@ print("layer 0: previous-token score measured on repeated tokens:  ", prev_score
 px.imshow(pos_patterns[prev_head[1], :40, :40], color_continuous_scale="Blues",
           labels=dict(x="key position", y="query position"),
           title=f"Positional QK pattern of head {prev_head}, first 40 positions").show()
+describe([(abs(pos_prev[prev_head[1]] - prev_scores[0, prev_head[1]]) < 0.15,
+           f"From the positional embeddings alone, head {prev_head} puts {pos_prev[prev_head[1]]:.2f} of its attention "
+           f"on the previous position, close to the {prev_scores[0, prev_head[1]]:.2f} measured on real inputs: its "
+           f"job is written in W_pos and its QK circuit."),
+          (pos_prev[prev_head[1]] > 2 * pos_prev.median(),
+           f"From the positional embeddings alone, head {prev_head} puts {pos_prev[prev_head[1]]:.2f} of its attention "
+           f"on the previous position, more than the other layer-0 heads (median {pos_prev.median():.2f}), but less "
+           f"than the {prev_scores[0, prev_head[1]]:.2f} measured on real inputs: the tokens add to it.")],
+         otherwise=f"From positions alone head {prev_head} puts only {pos_prev[prev_head[1]]:.2f} of its attention on the "
+                   f"previous position (measured on real inputs: {prev_scores[0, prev_head[1]]:.2f}): it does not find "
+                   f"the previous position by positional embeddings alone.")
 
 # %% [markdown]
 # ### Decomposed keys: which layer-0 head does the induction head read?
@@ -725,6 +750,17 @@ block = induction_qk_circuit(model, prev_head[1], induction_head[1]).AB[ordinary
 px.imshow(block, color_continuous_scale="RdBu", color_continuous_midpoint=0,
           labels=dict(x="token moved by the previous-token head (key side)", y="query token"),
           title=f"QK circuit of head {induction_head} through head {prev_head}, first 80 tokens").show()
+
+# %% [markdown]
+# For the induction heads, the diagonal should stand out: a query token `A` matches best the key position
+# whose previous token was `A`. That is the induction mechanism itself, read off the weights for every token
+# of the vocabulary, without running the model.
+
+# %% solution_only=true
+top1_of_induction = [top1 for head, top1, _ in circuit_rows if ind_scores[1, head] >= 0.5]
+claim(len(top1_of_induction) > 0 and min(top1_of_induction) > 100 / len(ordinary),
+      "for the induction heads, the diagonal should stand out",
+      measured=", ".join(f"{t:.3f}" for t in top1_of_induction) + f" against chance {1 / len(ordinary):.4f}")
 
 # %% [markdown]
 # ### Composition scores
@@ -834,6 +870,17 @@ for kind, pairs in above.items():
           [f"0.{w} -> 1.{r}" for w, r in pairs])
 
 # %% [markdown]
+# In this model K-composition is the kind that stands out: more pairs of heads K-compose above the random
+# baseline than Q- or V-compose. That is what an induction circuit predicts: the layer-1 heads' keys read
+# what the layer-0 heads wrote about the previous token, while their queries and values read the token
+# itself.
+
+# %% solution_only=true
+claim(len(above["k"]) > len(above["q"]) and len(above["k"]) > len(above["v"]),
+      "K-composition is the kind that stands out: more pairs of heads K-compose above the random baseline than Q- or V-compose",
+      measured=", ".join(f"{kind}: {len(pairs)}" for kind, pairs in above.items()))
+
+# %% [markdown]
 # ### Back to the data: remove the previous-token heads
 #
 # K-composition says the induction heads' keys *can* read the previous-token heads; an ablation says
@@ -857,6 +904,34 @@ for kind, pairs in above.items():
 
 # %% check="ch2.induction_scores_ablated"
 check("ch2.induction_scores_ablated", induction_scores_ablated)
+
+# %%
+previous_heads = torch.nonzero(prev_scores[0] >= 0.4)[:, 0].tolist()  # layer-0 heads with a previous-token score >= 0.4
+other_heads = [head for head in range(model.cfg.n_heads) if head not in previous_heads]
+induction_heads = torch.nonzero(ind_scores[1] >= 0.5)[:, 0].tolist()
+ablated_runs = {"nothing": induction_scores_ablated(model, rep_tokens, half_len, []),
+                f"previous-token heads {previous_heads}": induction_scores_ablated(model, rep_tokens, half_len, previous_heads),
+                f"the other layer-0 heads {other_heads}": induction_scores_ablated(model, rep_tokens, half_len, other_heads)}
+fig = go.Figure([go.Bar(name=f"ablating {label}", x=[f"1.{h}" for h in range(model.cfg.n_heads)], y=scores.numpy())
+                 for label, scores in ablated_runs.items()])
+fig.update_layout(barmode="group", title="Layer-1 induction scores with layer-0 heads mean-ablated",
+                  yaxis_title="induction score").show()
+mean_over_induction = {label: scores[induction_heads].mean().item() for label, scores in ablated_runs.items()}
+for label, value in mean_over_induction.items():
+    print(f"ablating {label:40s} mean induction score of heads {induction_heads}: {value:.2f}")
+
+# %% [markdown]
+# With the previous-token heads removed, the induction heads lose most of their stripe; removing every
+# other layer-0 head instead costs far less. The induction heads find their target through the
+# previous-token heads, as the K-composition scores said.
+
+# %% solution_only=true
+clean_value, prev_value, other_value = mean_over_induction.values()
+claim(prev_value < 0.5 * clean_value, "with the previous-token heads removed, the induction heads lose most of their stripe",
+      measured=f"{clean_value:.2f} -> {prev_value:.2f}")
+claim(clean_value - other_value < 0.5 * (clean_value - prev_value),
+      "removing every other layer-0 head instead costs far less",
+      measured=f"{clean_value:.2f} -> {other_value:.2f} (previous-token heads: {prev_value:.2f})")
 # %% [markdown]
 # ## 8. Watch induction heads form
 #
@@ -920,10 +995,14 @@ describe([(scratch_induction[1].min() > 0.5, f"Every layer-1 head is an inductio
          otherwise=f"Layer-1 induction scores: {scratch_induction[1].numpy().round(2)}.")
 
 # %% [markdown]
-# ## Online: GPT-2 small
+# ## Online: the induction heads of GPT-2 small
 #
-# When the network allows, the same functions run on GPT-2 small through the model store (same hook
-# names, 12 layers of 12 heads). Offline this cell says so and moves on.
+# Your `induction_scores` works on any TransformerLens model with the same hook names. When GPT-2 small can
+# be loaded (from the Hub, or from a previous download in the local Hugging Face cache), the cell below
+# scores its 144 heads on repeated random tokens and lists the ones that look like induction heads.
+# Elhage et al. and Olsson et al. report induction heads in the middle layers of models of this size; the
+# cell prints what it finds for this run. Offline it says that GPT-2 is out of reach and moves on: nothing
+# below depends on it.
 
 # %%
 from circuitlab.models import ModelNeedsNetwork, load_gpt2_small
@@ -933,9 +1012,12 @@ try:
 except ModelNeedsNetwork as reason:
     print(reason)
 else:
-    gpt2_tokens = repeated_tokens(8, 50, 0, gpt2.cfg.d_vocab, gpt2.tokenizer.bos_token_id)
+    gpt2_tokens = repeated_tokens(4, 50, 0, gpt2.cfg.d_vocab, gpt2.tokenizer.bos_token_id)
     gpt2_scores = induction_scores(gpt2, gpt2_tokens, 50)
     px.imshow(gpt2_scores, labels=dict(x="head", y="layer"), title="GPT-2 small induction scores").show()
+    found = sorted(((gpt2_scores[l, h].item(), l, h) for l, h in torch.nonzero(gpt2_scores >= 0.4).tolist()), reverse=True)
+    print(f"{len(found)} of {gpt2.cfg.n_layers * gpt2.cfg.n_heads} heads have an induction score of at least 0.4:",
+          ", ".join(f"{l}.{h} ({score:.2f})" for score, l, h in found))
 
 # %% [markdown]
 # ## Summary

@@ -693,9 +693,9 @@ def test_ch2_qk_circuits_with_dense_loops(name):
     model = ch2_models.model_named(name)
     with torch.no_grad():
         layer, head = model.cfg.n_layers - 1, 1
-        pos = model.W_pos - model.W_pos.mean(-1, keepdim=True)
+        pos = (model.W_pos - model.W_pos.mean(-1, keepdim=True)) / 0.3
         wq, wk = model.W_Q[layer, head], model.W_K[layer, head]
-        pattern = ch2.positional_pattern(model, layer, head)
+        pattern = ch2.positional_pattern(model, layer, head, 0.3)
         for q in [0, 3, model.cfg.n_ctx - 1]:
             logits = torch.tensor([float((pos[q] @ wq) @ (pos[k] @ wk)) / model.cfg.d_head ** 0.5 for k in range(q + 1)])
             assert torch.allclose(pattern[q, :q + 1], logits.softmax(-1), atol=1e-5)

@@ -157,8 +157,8 @@ EXERCISES = [
         id="ch2.positional_pattern", title="The positional QK circuit of a head", reference="positional_pattern",
         points=2, difficulty=2, importance=4, minutes=15,
         hints=[
-            "Centre model.W_pos over d_model, then positions @ model.QK[layer, head] @ positions.T is a FactoredMatrix "
-            "(n_ctx x n_ctx): take .AB.",
+            "Centre model.W_pos over d_model and divide it by ln_scale; then positions @ model.QK[layer, head] @ "
+            "positions.T is a FactoredMatrix (n_ctx x n_ctx): take .AB.",
             "Divide by sqrt(d_head) before the softmax, as the model does.",
             "Mask keys after the query (torch.triu(..., diagonal=1)) with -inf, then softmax over the last axis (keys).",
         ],

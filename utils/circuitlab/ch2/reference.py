@@ -250,15 +250,16 @@ def copying_score(matrix) -> float:
     ### END SOLUTION
 
 
-def positional_pattern(model, layer: int, head: int) -> Float[Tensor, "query_pos key_pos"]:
+def positional_pattern(model, layer: int, head: int, ln_scale: float = 1.0) -> Float[Tensor, "query_pos key_pos"]:
     """The attention pattern a head would produce from positional embeddings alone.
 
-    Queries and keys are the rows of ``model.W_pos`` (n_ctx x d_model), each centred over d_model (the
-    LayerNorm before the layer would centre them); scores are ``pos_q @ QK[layer, head] @ pos_k^T`` divided
-    by sqrt(d_head), keys after the query masked, softmax over keys. LayerNorm's scaling is ignored.
+    Queries and keys are the rows of ``model.W_pos`` (n_ctx x d_model), each centred over d_model and divided
+    by ``ln_scale`` (the LayerNorm in front of the layer centres its input and divides it by its scale; pass
+    a typical value of that scale, such as the mean of ``cache["blocks.0.ln1.hook_scale"]``). Scores are
+    ``pos_q @ QK[layer, head] @ pos_k^T`` divided by sqrt(d_head), keys after the query masked, softmax over keys.
     """
     ### BEGIN SOLUTION
-    positions = model.W_pos - model.W_pos.mean(dim=-1, keepdim=True)
+    positions = (model.W_pos - model.W_pos.mean(dim=-1, keepdim=True)) / ln_scale
     scores = (positions @ model.QK[layer, head] @ positions.T).AB / model.cfg.d_head**0.5
     n_ctx = positions.shape[0]
     future = torch.triu(torch.ones(n_ctx, n_ctx, dtype=torch.bool, device=scores.device), diagonal=1)
