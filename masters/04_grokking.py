@@ -179,13 +179,36 @@ check("ch4.train_model", train_model)
 # under autocast (the weights stay float32 and the loss float64): each epoch gets cheaper, but the
 # rounding changes the trajectory, and this unstable learning rate may then take longer to grok.
 
+#
+# The logits function below also keeps a copy of the weights every 20 optimiser steps (it notices a step as a
+# change in the embedding between two calls), so that section 8 can measure your run after the fact.
+
 # %%
+class KeepingSnapshots:
+    """A logits_fn that calls ``logits_fn`` and keeps the model's weights every ``every`` optimiser steps."""
+
+    def __init__(self, logits_fn: Callable, every: int = 20, steps_before: int = 0) -> None:
+        self.logits_fn, self.every, self.steps = logits_fn, every, steps_before
+        self.last_seen: Tensor | None = None
+        self.snapshots: dict[int, dict[str, Tensor]] = {}
+
+    def __call__(self, model, tokens: Tensor) -> Tensor:
+        embedding = model.W_E.detach()
+        if self.last_seen is not None and not torch.equal(embedding, self.last_seen):
+            self.steps += 1  # the weights changed since the last call: one more optimiser step
+        self.last_seen = embedding.clone()
+        if self.steps % self.every == 0 and self.steps not in self.snapshots:
+            self.snapshots[self.steps] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return self.logits_fn(model, tokens)
+
+
 print("this CPU multiplies bfloat16 natively:", bf16_is_fast())
 use_bf16 = False
 fast_logits_fn = bf16_logits_fn(last_position_logits) if use_bf16 else last_position_logits
 my_model = make_grokking_model(P, seed=0)
+my_snapshots = KeepingSnapshots(fast_logits_fn)
 start = time.perf_counter()
-history = train_model(my_model, tokens, labels, train_indices, test_indices, n_epochs=600, logits_fn=fast_logits_fn,
+history = train_model(my_model, tokens, labels, train_indices, test_indices, n_epochs=600, logits_fn=my_snapshots,
                       stop_at_test_accuracy=0.99)
 seconds = time.perf_counter() - start
 epochs = history["epoch"][-1]
@@ -708,19 +731,27 @@ claim(excluded_loss(final_logits, data.labels, key_freqs, data.train_indices) > 
 series = load_series()
 curves = meta["curves"]
 series_freqs, _ = embedding_key_frequencies(final_model)  # the final model's key frequencies, fixed for the run
-rows = []
-for epoch, checkpoint in series:
+
+
+def measure(checkpoint, freqs: Tensor, epoch: int, split=data) -> dict[str, float]:
+    """The progress measures of one checkpoint on every pair, with your restricted and excluded losses."""
     with torch.no_grad():
-        logits = last_position_logits(checkpoint, data.tokens)[:, -1]
-    log_probs = logits.double().log_softmax(-1).gather(-1, data.labels[:, None])[:, 0]
-    rows.append({
+        logits = last_position_logits(checkpoint, split.tokens)[:, -1]
+    log_probs = logits.double().log_softmax(-1).gather(-1, split.labels[:, None])[:, 0]
+    correct = (logits.argmax(-1) == split.labels).float()
+    return {
         "epoch": epoch,
-        "train_loss": -log_probs[data.train_indices].mean().item(),
-        "test_loss": -log_probs[data.test_indices].mean().item(),
-        "restricted_loss": restricted_loss(logits, data.labels, series_freqs).item(),
-        "excluded_loss": excluded_loss(logits, data.labels, series_freqs, data.train_indices).item(),
+        "train_loss": -log_probs[split.train_indices].mean().item(),
+        "test_loss": -log_probs[split.test_indices].mean().item(),
+        "train_accuracy": correct[split.train_indices].mean().item(),
+        "test_accuracy": correct[split.test_indices].mean().item(),
+        "restricted_loss": restricted_loss(logits, split.labels, freqs).item(),
+        "excluded_loss": excluded_loss(logits, split.labels, freqs, split.train_indices).item(),
         "weight_norm": torch.cat([p.detach().flatten() for p in checkpoint.parameters()]).norm().item(),
-    })
+    }
+
+
+rows = [measure(checkpoint, series_freqs, epoch) for epoch, checkpoint in series]
 print(f"{'epoch':>6} {'train':>9} {'test':>9} {'restricted':>10} {'excluded':>9} {'|W|':>7}")
 for row in rows:
     print(f"{row['epoch']:6d} {row['train_loss']:9.2e} {row['test_loss']:9.2e} {row['restricted_loss']:10.2e} "
@@ -912,7 +943,7 @@ claim(measured_at("weight_norm", cleaned) < 0.95 * measured_at("weight_norm", gr
 # %% [markdown]
 # ## 8. Your run, the shipped run and the paper's
 #
-# Your model stopped at 99% test accuracy, in the middle of clean-up. Train it on for a few hundred more
+# Your model stopped at 99% test accuracy, before clean-up was over. Train it on for a few hundred more
 # epochs (the chapter's own loop, same recipe, with a fresh optimiser) and watch the sparsity measures:
 # if clean-up is what the shipped series shows, the Gini coefficients should go on rising and the embedding
 # should need fewer frequencies, with test accuracy already at the top.
@@ -930,11 +961,18 @@ def sparsity_row(epoch: int, model) -> tuple[int, float, float, int]:
     return (epoch, *fourier_sparsity(model), len(key_frequencies(model.W_E[:P].detach(), basis, 0.9)))
 
 
+def keep(epoch: int, model, history) -> None:
+    """Every 20 epochs a snapshot of the weights, every 50 the sparsity measures."""
+    if epoch % 20 == 0:
+        my_snapshots.snapshots[epochs + epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if epoch % 50 == 0:
+        my_sparsity.append(sparsity_row(epochs + epoch, model))
+
+
 my_sparsity = [sparsity_row(epochs, my_model)]
 start = time.perf_counter()
 more = train_further(my_model, my_split, extra_epochs, FAST, eval_every=10, progress=False,
-                     checkpoint_at=lambda epoch, h: epoch > 0 and epoch % 50 == 0,
-                     on_checkpoint=lambda epoch, model, h: my_sparsity.append(sparsity_row(epochs + epoch, model)))
+                     checkpoint_at=lambda epoch, h: epoch > 0, on_checkpoint=keep)
 print(f"{extra_epochs} more epochs in {time.perf_counter() - start:.1f} s; test accuracy now "
       f"{more.test_accuracy[-1]:.4f}, weight norm {more.weight_norm[0]:.1f} -> {more.weight_norm[-1]:.1f}")
 print(f"{'epoch':>6} {'Gini W_E':>9} {'Gini W_L':>9} {'frequencies for 90%':>20}")
@@ -953,6 +991,56 @@ describe([(last[1] > first[1] and last[3] < first[3],
 my_freqs_now = key_frequencies(my_model.W_E[:P].detach(), basis, 0.9)
 
 # %% [markdown]
+# The snapshots kept during your training (section 3 and the cell above) give your run's progress measures,
+# with the restricted and excluded losses taken at the key frequencies your model has now, and
+# `phase_boundaries` reads its phases off them as it did for the shipped run:
+
+# %%
+probe = make_grokking_model(P, seed=0)
+my_rows = []
+for epoch, state in sorted(my_snapshots.snapshots.items()):
+    probe.load_state_dict(state)
+    my_rows.append(measure(probe, my_freqs_now, epoch, split=my_split))
+my_curves = {key: [row[key] for row in my_rows] for key in my_rows[0]}
+my_phases = phase_boundaries(my_curves)
+print(f"your run, measured every 20 epochs to epoch {my_curves['epoch'][-1]} at its key frequencies "
+      f"{sorted(my_freqs_now.tolist())}:", my_phases)
+settled = my_phases["cleaned"] is not None and my_phases["cleaned"] <= my_curves["epoch"][-1] - 100
+still_sparsifying = my_sparsity[-1][1] > my_sparsity[-3][1] + 0.005  # the embedding's Gini, last 100 epochs
+cut_shipped = phase_boundaries({key: values[: at[1200] + 1] for key, values in curves.items()})["cleaned"]
+print(f"the same rule on the shipped curves cut at epoch 1200 puts the end of clean-up at {cut_shipped}; "
+      f"on the whole run (to epoch {curves['epoch'][-1]}) at {cleaned}")
+describe([(settled and still_sparsifying and cut_shipped < cleaned,
+           f"By the rule your run settled at epoch {my_phases['cleaned']}, but its embedding's Gini coefficient was "
+           f"still rising over the last 100 epochs ({my_sparsity[-3][1]:.3f} -> {my_sparsity[-1][1]:.3f}): a "
+           f"plateau of the weight norm, like the shipped run's (cut at 1200 it seems to end at {cut_shipped}, "
+           f"yet its norm falls again until {cleaned}). Read your run's clean-up boundary as a lower bound."),
+          (settled, f"Your run settled: its weight norm has stayed within 1% of its final value since epoch "
+                    f"{my_phases['cleaned']}.")],
+         otherwise=f"Your run's weight norm has not settled by epoch {my_curves['epoch'][-1]} (it moved "
+                   f"{my_curves['weight_norm'][-6]:.1f} -> {my_curves['weight_norm'][-1]:.1f} over the last 100 "
+                   f"epochs): clean-up is not over, and the shipped series, trained to epoch {curves['epoch'][-1]}, "
+                   "stands in for its end.")
+fig = make_subplots(rows=1, cols=2, subplot_titles=("your run: losses (log scale)", "weight norm"))
+for key, colour in colours.items():
+    fig.add_scatter(x=my_curves["epoch"], y=my_curves[key], name=key.replace("_", " "), line=dict(color=colour),
+                    row=1, col=1)
+fig.add_scatter(x=my_curves["epoch"], y=my_curves["weight_norm"], name="weight norm", line=dict(color="black"),
+                row=1, col=2)
+for name, epoch in my_phases.items():
+    if epoch is not None:
+        fig.add_vline(x=epoch, line_dash="dot", line_color="grey", row=1, col=1)
+fig.update_yaxes(type="log", row=1, col=1)
+fig.update_xaxes(title_text="epoch")
+fig.update_layout(title="Your run's progress measures, with its phase boundaries (dotted)", height=380)
+fig.show()
+
+# %% solution_only=true
+claim(my_phases["cleaned"] is None or my_phases["cleaned"] > epochs,
+      "Your model stopped at 99% test accuracy, before clean-up was over",
+      measured=f"stopped at epoch {epochs}; clean-up boundary {my_phases['cleaned']}")
+
+# %% [markdown]
 # Read the printed line: it says whether your run did what the shipped series did. The table puts the three
 # runs side by side. The paper's column is the paper's reported setup and results, not measured here.
 
@@ -966,13 +1054,15 @@ shipped = {"p": meta["recipe"]["p"], "training fraction": meta["recipe"]["frac_t
            "key frequencies": sorted(key_freqs.tolist()), "end of memorisation": memorised,
            "end of circuit formation": formed, "99% test accuracy": grokked, "end of clean-up": cleaned}
 mine = {"p": P, "training fraction": round(len(train_indices) / P ** 2, 3), "weight decay": 1.0, "learning rate": 2e-2,
-        "key frequencies": sorted(my_freqs_now.tolist()), "end of memorisation": "-",
-        "end of circuit formation": "-", "99% test accuracy": epochs, "end of clean-up": "-"}
+        "key frequencies": sorted(my_freqs_now.tolist()), "end of memorisation": my_phases["memorised"],
+        "end of circuit formation": my_phases["formed"], "99% test accuracy": my_phases["grokked"],
+        "end of clean-up": (f"{my_phases['cleaned']} or later" if settled and still_sparsifying
+                            else my_phases["cleaned"] if settled else f"after {my_curves['epoch'][-1]}")}
 print(f"{'':26} {'paper (as reported)':>26} {'shipped run':>26} {'your run':>26}")
 for row in paper:
     cells = [str(run[row]) if not isinstance(run[row], float) else f"{run[row]:g}" for run in (paper, shipped, mine)]
     print(f"{row:26} " + " ".join(f"{cell:>26}" for cell in cells))
-print("(-: not measured; your run's curves hold no restricted loss, and it stopped before settling)")
+print("(your run: measured every 20 epochs, so its boundaries are multiples of 20)")
 print(f"\nshipped run, final model: train loss {meta['measured']['train_loss']:.1e}, test loss "
       f"{meta['measured']['test_loss']:.1e}, restricted loss {meta['measured']['restricted_loss']:.1e}, excluded loss "
       f"{meta['measured']['excluded_loss']:.2f}; {len(key_freqs)} key frequencies carry "
