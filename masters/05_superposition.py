@@ -310,8 +310,9 @@ describe([(dense_matches and superposed_sparse >= 0.75,
 # Read the printed line and the cells that differ. Disagreements at the sparsest probabilities are
 # usually training, not the loss: at `p = 0.01` a feature fires in about two or three of a batch's
 # 256 examples, so 2000 steps give it little signal (try `replace(phase_settings, steps=8000)`).
-# Disagreements next to the boundary are the crude layout's: its candidates have fixed weights, while
-# the trained model tunes its bias, which makes superposition pay a little sooner.
+# Disagreements next to a boundary are where the crude layout is least trustworthy: its candidates have
+# fixed weights and no bias, while the trained model tunes both, which moves the boundaries a little
+# (in either direction; the list above says which way in this run).
 
 # %% [markdown]
 # ## 3. Feature dimensionality
@@ -396,8 +397,8 @@ claim(sum(on_plateau) >= 0.8 * len(on_plateau), "features sit on the plateaus th
 check("ch5.dimensions_per_feature", dimensions_per_feature)
 
 # %% [markdown]
-# The experiment, short: 200 equally important features in 20 dimensions, one instance at each of four
-# probabilities, 2000 steps with your loop (about half a minute). The paper trains much longer on a
+# The experiment, short: 200 equally important features in 20 dimensions, one instance at each of three
+# probabilities, 2000 steps with your loop (about twenty seconds). The paper trains much longer on a
 # finer grid of sparsities; expect this run to show some plateaus, not all six, and the cell after the
 # plot says which.
 
@@ -430,7 +431,7 @@ describe([(not missing, "Every plateau of the paper shows in this run (at least 
                    "settled; train longer.")
 
 # %% [markdown]
-# If the line above misses 3/4 and 2/3, that is what a short run on four sparsities should do: in the
+# If the line above misses 3/4 and 2/3, that is what a short run on three sparsities should do: in the
 # paper those plateaus sit at the transitions between sparsities, where the model rearranges, and
 # catching them takes many more sparsity values and far longer training than a notebook cell allows
 # (explore-further problem 6).
@@ -810,9 +811,9 @@ check("ch5.resample_dead", resample_dead)
 # random, each with probability proportional to its squared reconstruction loss, rather than taking the
 # worst ones in order; they scale the new encoder rows to 0.2 times the mean norm of the live latents'
 # rows; and they reset the Adam state of the resampled rows only. Here the training loop clears the whole
-# optimizer state after each resampling, which the live latents recover from within a few steps. On five
-# latents in two dimensions the simplification does the same job; on a large SAE the random draw keeps
-# many dead latents from all landing on the same few outliers.
+# optimizer state after each resampling, which the live latents recover from within a few steps. After
+# the comparison below, an exercise implements their rule and a table sets the two side by side on these
+# SAEs; on a large SAE the random draw keeps many dead latents from all landing on the same few outliers.
 
 # %% [markdown]
 # Train the same SAEs again, from the same initialisation, now resampling every
@@ -1281,7 +1282,7 @@ claim(quality["variance_explained"] > 0.5, "on held-out tokens the SAE still exp
 # **Feature splitting.** Bricken et al. train dictionaries of several sizes on the same activations and
 # find that a latent of a small dictionary often corresponds to a *family* of latents in a larger one:
 # directions close to the parent that divide its job between them. To look for it here, train two more
-# SAEs on the same training tokens, with 64 and 1024 latents (about twenty seconds), beside the 256-latent
+# SAEs on the same training tokens, with 64 and 512 latents (about ten seconds), beside the 256-latent
 # one, and match each latent of a larger dictionary to its nearest latent in the next smaller one.
 
 # %% [markdown] exercise="ch5.nearest_parent"
@@ -1302,7 +1303,7 @@ check("ch5.nearest_parent", nearest_parent)
 # %%
 flat_train = einops.rearrange(train_residual, "batch pos d -> (batch pos) d")
 dictionaries = {residual_settings.d_sae: residual_model}
-for size in (64, 1024):
+for size in (64, 512):
     dictionaries[size], _ = residual_sae.train_residual_sae(
         flat_train, replace(residual_settings, d_sae=size), sae_class=ToySAE, loss_fn=sae_loss,
         resample_fn=resample_dead, progress=True)

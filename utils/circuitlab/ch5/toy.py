@@ -116,7 +116,7 @@ class ScaleSettings:
 
     n_features: int = 200
     n_hidden: int = 20
-    probabilities: tuple[float, ...] = (0.5, 0.3, 0.2, 0.1)
+    probabilities: tuple[float, ...] = (0.3, 0.2, 0.1)
     steps: int = 2000
     batch_size: int = 256
     lr: float = 1e-2
