@@ -99,3 +99,18 @@ def test_fast_forward_matches_transformerlens_on_the_shipped_model():
     with torch.no_grad():
         torch.testing.assert_close(last_position_logits(model, tokens), full_logits(model, tokens)[:, -1:],
                                    atol=1e-4, rtol=1e-4)
+
+
+def test_fourier_sparsity_rises_across_the_series_and_the_phases_are_ordered():
+    """The Gini coefficients of the embedding's and the neuron-logit map's Fourier norms rise checkpoint after
+    checkpoint from memorisation on, and the boundaries read off the stored curves come in the paper's order."""
+    from circuitlab.ch4.reference import fft1d, fourier_basis, gini, neuron_logit_fourier, phase_boundaries
+
+    p = _data().p
+    basis = fourier_basis(p)
+    sparsity = [(gini(fft1d(model.W_E[:p].detach(), basis).norm(dim=-1)).item(),
+                 gini(neuron_logit_fourier(model, basis).norm(dim=-1)).item()) for _, model in _series()]
+    for earlier, later in zip(sparsity[1:], sparsity[2:]):
+        assert later[0] > earlier[0] and later[1] > earlier[1], sparsity
+    phases = phase_boundaries(read_metadata(RUN_DIR / "final")["curves"])
+    assert phases["memorised"] < phases["formed"] < phases["grokked"] < phases["cleaned"], phases
