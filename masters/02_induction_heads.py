@@ -13,7 +13,8 @@
 # **Prerequisites.** Chapter 0 (einops, einsum, plotly, circuitsvis) and what an attention layer
 # computes (chapter 1).
 #
-# **Time.** About four hours. Sections 1 to 6 find the circuit and test it; 7 reads it off the weights;
+# **Time.** About five hours. Sections 1 to 6 find the circuit and test it; 7 reads it off the weights
+# (FactoredMatrix, OV and QK circuits, the three kinds of composition, an ablation that checks them);
 # 8 trains the same architecture from scratch and times the formation of its induction heads.
 #
 # **The model.** `attn_only_2l` ships with Circuit Lab: 2 layers, attention only (no MLPs), 4 heads of
@@ -1030,18 +1031,21 @@ else:
 #   induction heads in layer 1 with the help of a previous-token head in layer 0.
 # - Direct logit attribution splits the output by component through the (frozen) final LayerNorm; the
 #   logit lens splits it by depth. Ablations find heads that act through other heads, which DLA misses.
-# - The weights tell the same story: the induction head's full OV circuit copies tokens; its keys read
-#   the previous-token head's output (decomposed keys, K-composition well above a random baseline).
+# - The weights tell the same story. A `FactoredMatrix` keeps each circuit as two thin factors, so full
+#   `d_vocab x d_vocab` circuits, their norms, SVD and eigenvalues cost almost nothing. The induction
+#   heads' full OV circuits copy (top-1 and eigenvalue scores); the previous-token head's positional QK
+#   circuit finds the previous position from `W_pos`; the induction head's token QK circuit through the
+#   previous-token head has a large diagonal; among Q-, K- and V-composition, K-composition stands out
+#   against a random baseline; and mean-ablating the previous-token head flattens the induction stripe.
 # - Trained from scratch, the same architecture forms induction heads within a few hundred steps on a
 #   CPU; section 8 prints when, and what its circuit looks like (which need not be the shipped model's).
 #
 # ## Explore further
 #
-# 1. **Q- and V-composition.** Are there layer-1 heads that compose with layer 0 through their queries or
-#    values? First experiment: Q-composition reads through the query side,
-#    `composition_score(model.OV[0, writer], model.QK[1, reader])` (no transpose); V-composition through
-#    the values, `composition_score(model.OV[0, writer], model.OV[1, reader])`. Compare each grid with the
-#    random baseline.
+# 1. **What a copying head's singular vectors say.** The full OV circuit of a copying head is close to a
+#    scaled identity on some subspace of tokens. First experiment: take `full = model.W_E @ model.OV[1, h] @
+#    model.W_U` for an induction head, and print the tokens with the largest entries of `full.U[:, 0]` and
+#    `full.Vh[0]`: are they the same tokens? Repeat for a layer-0 head.
 # 2. **Does a larger vocabulary delay the phase change?** Random tokens from a bigger vocabulary are
 #    harder to guess, so induction pays off more, but each token is seen less often. First experiment:
 #    `ScratchRecipe(d_vocab=32)`, `64` and `256` with the same steps; compare the step at which the

@@ -94,3 +94,58 @@ def test_ablating_the_circuit_hurts_the_repeated_half_only(which):
     first, repeated = _half_losses(model, tokens, hooks)
     assert repeated - clean_repeated > 1.0, "ablation should raise the repeated-half loss by more than a nat"
     assert abs(first - clean_first) < 0.25, "ablation should barely change the first-half loss"
+
+
+def _random_composition_baseline(d_model: int, d_head: int, n: int = 1000) -> torch.Tensor:
+    from transformer_lens import FactoredMatrix
+
+    generator = torch.Generator().manual_seed(0)
+
+    def random_factored():
+        return FactoredMatrix(torch.randn(n, d_model, d_head, generator=generator),
+                              torch.randn(n, d_head, d_model, generator=generator))
+
+    write, read = random_factored(), random_factored()
+    return (write @ read).norm() / (write.norm() * read.norm())
+
+
+@torch.no_grad()
+def test_k_composition_stands_out_among_the_three_kinds():
+    """Section 7: more (writer, reader) pairs K-compose above the random 99th percentile than Q- or V-compose."""
+    model = _measurements()["model"]
+    threshold = _random_composition_baseline(model.cfg.d_model, model.cfg.d_head).quantile(0.99).item()
+    above = {kind: int((ref.composition_scores(model, kind) > threshold).sum()) for kind in "qkv"}
+    assert above["k"] > above["q"] and above["k"] > above["v"], above
+
+
+@torch.no_grad()
+def test_ablating_the_previous_token_heads_flattens_the_induction_stripe():
+    """Section 7: mean-ablating the layer-0 heads with previous-token score >= 0.4 more than halves the mean
+    induction score of the layer-1 induction heads; ablating every other layer-0 head costs less than half
+    as much."""
+    m = _measurements()
+    model, tokens, induction, previous = m["model"], m["tokens"], m["induction"], m["previous"]
+    previous_heads = torch.nonzero(previous >= 0.4)[:, 0].tolist()
+    others = [h for h in range(model.cfg.n_heads) if h not in previous_heads]
+    induction_heads = torch.nonzero(induction[1] >= 0.5)[:, 0].tolist()
+    assert previous_heads and induction_heads
+    clean = induction[1, induction_heads].mean().item()
+    without_previous = ref.induction_scores_ablated(model, tokens, HALF_LEN, previous_heads)[induction_heads].mean().item()
+    without_others = ref.induction_scores_ablated(model, tokens, HALF_LEN, others)[induction_heads].mean().item()
+    assert without_previous < 0.5 * clean
+    assert clean - without_others < 0.5 * (clean - without_previous)
+
+
+@torch.no_grad()
+def test_induction_heads_copy_and_match_through_the_previous_token_head():
+    """Section 7: every head with induction score >= 0.5 has an eigenvalue copying score above 0.9, and its
+    token QK circuit through the previous-token head has its diagonal as the row maximum far above chance."""
+    m = _measurements()
+    model, induction, previous = m["model"], m["induction"], m["previous"]
+    ordinary = torch.arange(2, model.cfg.d_vocab)
+    prev_head = int(previous.argmax())
+    for head in torch.nonzero(induction[1] >= 0.5)[:, 0].tolist():
+        assert ref.copying_score(model.W_E @ model.OV[1, head] @ model.W_U) > 0.9
+        circuit = ref.induction_qk_circuit(model, prev_head, head).AB[ordinary][:, ordinary]
+        top1 = (circuit.argmax(-1) == torch.arange(len(ordinary))).float().mean().item()
+        assert top1 > 100 / len(ordinary)
