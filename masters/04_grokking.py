@@ -915,6 +915,8 @@ fig.show()
 # %% solution_only=true
 from circuitlab.claims import claim
 
+claim(memorised < formed < grokked < cleaned, "test accuracy reaches 99% inside clean-up",
+      measured=f"boundaries {phases}")
 claim(measured_at("test_loss", memorised) > measured_at("test_loss", 0), "the training loss falls and the test loss rises",
       measured=f"test loss {measured_at('test_loss', 0):.2f} -> {measured_at('test_loss', memorised):.2f}")
 claim(measured_at("excluded_loss", formed) > 3 * measured_at("excluded_loss", memorised)
