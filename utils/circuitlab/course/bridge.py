@@ -337,6 +337,15 @@ def decode(value: Any, session: "Channel", depth: int = 0, outputs: dict[int, An
             return go.Figure(spec, skip_invalid=False)
         except (ValueError, TypeError) as exc:
             raise WireError(f"the figure is not a valid plotly figure ({type(exc).__name__})") from None
+    if kind == "factored":  # a TransformerLens FactoredMatrix: its two factors
+        import torch
+        from transformer_lens import FactoredMatrix
+
+        a, b = decode(value.get("A"), session, depth + 1, outputs), decode(value.get("B"), session, depth + 1, outputs)
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.ndim < 2 or b.ndim < 2 or \
+                a.shape[-1] != b.shape[-2]:
+            raise WireError("a FactoredMatrix whose factors are not two matrices with a shared inner size")
+        return FactoredMatrix(a, b)
     if kind == "module":
         if type(value.get("id")) is not int or not isinstance(value.get("tree"), list):
             raise WireError("a module without an id or parameters")
@@ -488,7 +497,10 @@ def _special(value: Any, lending: Lending) -> dict[str, Any] | None:
         tokenizer = getattr(value, "tokenizer", None)
         spec: dict[str, Any] = {"kind": "bridge", "key": digest.hexdigest(), "training": bool(value.training),
                                 "compatibility": bool(getattr(value, "compatibility_mode", False)),
-                                "requires_grad": [n for n, p in value.named_parameters() if p.requires_grad]}
+                                "requires_grad": [n for n, p in value.named_parameters() if p.requires_grad],
+                                # gradients left in .grad from earlier work (a training loop must not use them)
+                                "grads": [[n, encode(p.grad)] for n, p in value.named_parameters()
+                                          if p.grad is not None]}
         if spec["key"] not in lending.sent_models:
             spec["cfg"] = cfg
             spec["state"] = [[name, encode(tensor)] for name, tensor in state.items()]
@@ -566,6 +578,8 @@ def encode(value: Any, depth: int = 0, lending: Lending | None = None) -> Any:
         return encoded
     if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
         return {"$t": type(value).__name__, "items": [encode(item, depth + 1, lending) for item in value]}
+    if type(value).__name__ == "FactoredMatrix" and type(value).__module__.startswith("transformer_lens"):
+        return {"$t": "factored", "A": encode(value.A, depth + 1, lending), "B": encode(value.B, depth + 1, lending)}
     if type(value) is dict and all(type(k) in (str, int) for k in value):
         return {"$t": "dict", "items": [[k, encode(v, depth + 1, lending)] for k, v in value.items()]}
     if callable(value) and not isinstance(value, torch.nn.Module) and not _lendable_callable(value):
@@ -768,6 +782,8 @@ def remote_call(channel: Channel, target: dict[str, Any], args: tuple[Any, ...],
         advance_random_state()
     _write_back(args, reply.get("args_after"))
     _mirror_lent(lending.objects, reply.get("lent_after"))
+    if module is not None and isinstance(reply.get("module_after"), dict):
+        _mirror_module(module._remote_root or module, reply["module_after"])
     if reply.get("global_hooks_left") is True:
         _mirror_global_hook()
     if type(reply.get("grad_after")) is bool and reply["grad_after"] != _grad_enabled():
@@ -968,6 +984,11 @@ def _mirror_hook(module: Any, name: str, kind: str) -> None:
         target = module.get_submodule(name)
     except AttributeError:
         target = module
+    if hasattr(target, "add_hook") and kind in ("_forward_hooks", "_backward_hooks"):
+        # A TransformerLens hook point: added its way, so that model.reset_hooks() removes it as it would
+        # have removed the student's.
+        target.add_hook(_noop_hook, dir="fwd" if kind == "_forward_hooks" else "bwd")
+        return
     register = {"_forward_hooks": target.register_forward_hook,
                 "_forward_pre_hooks": target.register_forward_pre_hook,
                 "_backward_hooks": target.register_full_backward_hook,

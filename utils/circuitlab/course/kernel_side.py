@@ -49,6 +49,8 @@ class _CircuitLabBridge:
                 encoded.update({"grad": True, "slot": len(self.outputs)})
                 self.outputs.append(value)
             return encoded
+        if type(value).__name__ == "FactoredMatrix" and type(value).__module__.startswith("transformer_lens"):
+            return {"$t": "factored", "A": self.encode(value.A, depth + 1), "B": self.encode(value.B, depth + 1)}
         if torch is not None and isinstance(value, torch.nn.Module) and not self.is_lent(value):
             return self.module(value)
         if type(value).__module__ == "numpy" and hasattr(value, "dtype"):
@@ -134,6 +136,9 @@ class _CircuitLabBridge:
             return torch.load(_io.BytesIO(_b64.b64decode(value["data"])), weights_only=False)
         if kind == "lent":
             return self.lent[value["index"]]
+        if kind == "factored":
+            from transformer_lens import FactoredMatrix
+            return FactoredMatrix(self.decode(value["A"]), self.decode(value["B"]))
         raise ValueError(f"unknown value kind {kind!r}")
 
     # ----------------------------------------------------------------- requests
@@ -168,7 +173,8 @@ class _CircuitLabBridge:
             self.lent = self.lend(message.get("lent"))
             before = [self.snapshot(item) for item in self.lent]
             global_hooks = self.global_hooks()
-            self.sync_module(message.get("module_state"))
+            module_root = self.sync_module(message.get("module_state"))
+            module_before = self.snapshot(module_root) if module_root is not None else None
             args = [self.decode(a) for a in message["args"]]
             kwargs = {key: self.decode(v) for key, v in message["kwargs"]}
             saved = self.use_random_state(message.get("random"))
@@ -194,6 +200,8 @@ class _CircuitLabBridge:
                                    for a in args]
             reply["lent_after"] = [self.after(item, snap) for item, snap in zip(self.lent, before)]
             reply["global_hooks_left"] = self.remove_new_global_hooks(global_hooks)
+            if module_root is not None:  # what the call did to the student's own module (in-place writes)
+                reply["module_after"] = self.after(module_root, module_before)
             return reply
         finally:
             self.inputs = self.outputs = None
@@ -281,16 +289,17 @@ class _CircuitLabBridge:
                 if name in state and value.shape == state[name].shape:
                     value.copy_(state[name])
         wanted = set(spec.get("requires_grad", []))
+        grads = {name: self.decode(g) for name, g in spec.get("grads", [])}
         for name, param in model.named_parameters():
             param.requires_grad_(name in wanted)
-            param.grad = None
+            param.grad = grads.get(name)
         model.train(bool(spec.get("training")))
         return model
 
     def sync_module(self, state):
-        """Load the grader's copy of a student's module (weights, flags) into it before it runs."""
+        """Load the grader's copy of a student's module (weights, flags) into it before it runs; the module."""
         if not state:
-            return
+            return None
         import torch
         root = self.objects[state["target"]]
         with torch.no_grad():
@@ -316,6 +325,7 @@ class _CircuitLabBridge:
                     buffer.copy_(value)
         for path, training in state["training"]:
             root.get_submodule(path).training = bool(training)
+        return root
 
     HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
