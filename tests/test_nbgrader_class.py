@@ -162,6 +162,17 @@ CHEATS = {
 }
 # Only where the sandbox stands between the kernel and the installed files: without it, this
 # student would really rewrite the graders (and autograde would stop the run, as documented).
+# Forgeries aimed at the checks that back-propagate (exercise -> answer): right values, no real gradient.
+GRADIENT_CHEATS = {
+    # A Parameter says requires_grad=True, but nothing connects it to the input.
+    "parameter-output": ("ch0.log_softmax", "import torch\n\ndef log_softmax(x, dim=-1):\n"
+                                            "    return torch.nn.Parameter(torch.log_softmax(x.detach(), dim=dim))\n"),
+    # Patching autograd in the kernel changes nothing here: the gradient is computed by a backward
+    # request the grader makes, and compared with the grader's own.
+    "patch-autograd": ("ch0.logsumexp", "import torch\ntorch.autograd.grad = lambda *a, **k: tuple(torch.zeros(1) for _ in a[1])\n"
+                                        "def logsumexp(x, dim):\n    return torch.logsumexp(x.detach(), dim)\n"),
+}
+
 ESCAPE = {
     "escape": (
         "import os, socket\n"
@@ -226,6 +237,8 @@ def graded(tmp_path_factory):
     for name, code in {**CHEATS, **(ESCAPE if sandbox.namespaces_available() is None else {})}.items():
         students[f"cheat-{name}"] = cheat(release_nb, code)
     students["cheat-skip-execution"] = skip_execution(release_nb)
+    for name, (exercise, code) in GRADIENT_CHEATS.items():
+        students[f"cheat-{name}"] = answered(release_nb, {exercise: code})
     faults = fault_submissions(release_nb)
     for name, (notebook, _, _) in faults.items():
         students[name] = notebook
@@ -332,7 +345,8 @@ def test_the_probe_grades_every_exercise_of_chapter_0_sealed(graded):
                 assert ("graded in the student's kernel (not sealed)" in row["detail"]) == (name not in sealed), row
 
 
-@pytest.mark.parametrize("student", [f"cheat-{name}" for name in (*CHEATS, *ESCAPE)] + ["cheat-skip-execution"])
+@pytest.mark.parametrize("student", [f"cheat-{name}" for name in (*CHEATS, *ESCAPE, *GRADIENT_CHEATS)]
+                         + ["cheat-skip-execution"])
 def test_every_forgery_scores_zero(graded, student):
     if student not in graded["rows"]:
         pytest.skip("no sandbox on this machine: the escape attempt is not handed in")
