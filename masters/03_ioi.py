@@ -458,12 +458,36 @@ for c, grid in to_receivers.items():
 # S1 for induction heads), what it writes (its OV circuit copies names, or copies them negatively), and
 # which path patching experiments it matters in. The table gathers that evidence for every head of the
 # loaded model and applies simple thresholds to name a role. Read the numbers, not only the labels.
+#
+# Two of the labels need more care than one number can give:
+#
+# - **Which input of the receivers.** Section 5 patched the path from each sender into the receivers'
+#   queries, keys and values separately, and the three answers mean different things. A head that
+#   changes the receivers' *queries* changes where they look: that is what the paper's S-inhibition
+#   heads do. A head that changes their *values* changes what they copy from wherever they look: a head
+#   that writes names for a later head to move is not S-inhibition at all. So the table prints the three
+#   effects (`rcv q`, `rcv k`, `rcv v`) and labels a head by the input it acts through; the S-inhibition
+#   label needs a query effect of at least 0.1 that is also stronger than the head's value effect.
+# - **Induction.** Attention from S2 to the token after S1 is what an induction head does on IOI
+#   prompts, but a head can look there for other reasons: it may like that word, or that position,
+#   whatever came before it. The test from chapter 2 is cleaner: on random tokens repeated twice, an
+#   induction head attends from each token of the second half to the token that followed the same token
+#   in the first half. The `rep ind` column is that score; the label needs both.
 
 # %%
 attention = analysis.attention_summary(model, batch)
 copying = analysis.copying_scores(model, pool)
 negative_copying = analysis.negative_copying_scores(model, pool)
-s_inhibition = torch.stack([grid for grid in to_receivers.values()]).min(0).values  # most negative over q/k/v
+repeated = analysis.repeated_random_tokens(model, n_prompts=16, half_len=20, seed=0)
+repeated_induction = analysis.induction_scores(model, repeated)  # [layer, head], chapter 2's induction score
+# The strongest of the three effects, whichever input it goes through: evidence that a head feeds the
+# receivers at all (used to rank heads for the circuit in section 7), not a role.
+to_receivers_strongest = torch.stack(list(to_receivers.values())).min(0).values
+RECEIVER_INPUT_ROLES = {
+    "q": "S-inhibition-like: acts on the receivers' queries",
+    "k": "acts on the receivers' keys",
+    "v": "acts on the receivers' values",
+}
 
 
 def head_roles(h: tuple[int, int]) -> list[str]:
@@ -482,32 +506,42 @@ def head_roles(h: tuple[int, int]) -> list[str]:
             roles.append("direct contributor")
     if io_rel[h].item() >= 0.1 * clean_diff and s_rel[h].item() >= 0.1 * clean_diff:
         roles.append("writes both names (IO rel and S rel both up)")
-    if s_inhibition[h].item() <= -0.1 and h not in receivers:
-        roles.append("acts on the receivers (S-inhibition-like)")
+    if h not in receivers:
+        q, k, v = (to_receivers[c][h].item() for c in "qkv")
+        if q <= -0.1 and q < v:
+            roles.append(RECEIVER_INPUT_ROLES["q"])
+        if k <= -0.1:
+            roles.append(RECEIVER_INPUT_ROLES["k"])
+        if v <= -0.1:
+            roles.append(RECEIVER_INPUT_ROLES["v"])
     if a["S2->S1"] >= 0.3:
         roles.append("duplicate-token")
-    if a["S2->S1+1"] >= 0.3:
+    if a["S2->S1+1"] >= 0.3 and repeated_induction[h].item() >= 0.3:
         roles.append("induction")
     return roles
 
 
 print(f"{'head':5s} {'direct':>7s} {'recover':>8s} {'END>IO':>7s} {'END>S1':>7s} {'END>S2':>7s} {'S2>S1':>6s} "
-      f"{'S2>S1+1':>8s} {'copy':>5s} {'-copy':>6s} {'to rcv':>7s}  role")
+      f"{'S2>S1+1':>8s} {'rep ind':>8s} {'copy':>5s} {'-copy':>6s} {'rcv q':>6s} {'rcv k':>6s} {'rcv v':>6s}  role")
 role_of = {}
 for h in analysis.all_heads(model):
     role_of[h] = head_roles(h)
     a = {k: v[h].item() for k, v in attention.items()}
     print(f"{head_label(h):5s} {-direct_effect[h].item():7.2f} {head_out_grid[h].item():8.2f} {a['END->IO']:7.2f} "
-          f"{a['END->S1']:7.2f} {a['END->S2']:7.2f} {a['S2->S1']:6.2f} {a['S2->S1+1']:8.2f} {copying[h].item():5.2f} "
-          f"{negative_copying[h].item():6.2f} {s_inhibition[h].item():7.2f}  {', '.join(role_of[h]) or '-'}")
+          f"{a['END->S1']:7.2f} {a['END->S2']:7.2f} {a['S2->S1']:6.2f} {a['S2->S1+1']:8.2f} "
+          f"{repeated_induction[h].item():8.2f} {copying[h].item():5.2f} {negative_copying[h].item():6.2f} "
+          + " ".join(f"{to_receivers[c][h].item():6.2f}" for c in "qkv") + f"  {', '.join(role_of[h]) or '-'}")
 
 # %%
 found = {role: [head_label(h) for h in analysis.all_heads(model) if any(r.startswith(role) for r in role_of[h])]
          for role in ["name mover", "negative name mover", "S2 suppressor", "copies names", "writes both names",
-                      "acts on the receivers",
+                      "S-inhibition-like", "acts on the receivers' keys", "acts on the receivers' values",
                       "duplicate-token", "induction"]}
 for role, heads in found.items():
     print(f"{role:24s}: {', '.join(heads) if heads else 'none found'}")
+s2s1_1 = [head_label(h) for h in analysis.all_heads(model) if attention["S2->S1+1"][h].item() >= 0.3]
+print(f"heads attending S2 -> S1+1 at least 0.3 on IOI prompts: {', '.join(s2s1_1) or 'none'}; of these, induction heads "
+      f"on repeated random tokens (score at least 0.3): {', '.join(found['induction']) or 'none'}")
 
 # %% [markdown]
 # Attention patterns of the heads with the largest direct effects, for one prompt:
@@ -563,7 +597,7 @@ def circuit_scores(keep: list[tuple[int, int]]) -> analysis.IOIScores:
 
 
 full = analysis.full_scores(model, batch, pool)
-evidence = analysis.circuit_evidence(model, io_rel, s_rel, clean_diff, direct_effect, head_out_grid, s_inhibition)
+evidence = analysis.circuit_evidence(model, io_rel, s_rel, clean_diff, direct_effect, head_out_grid, to_receivers_strongest)
 order = sorted(evidence, key=lambda h: -evidence[h])
 circuit: list[tuple[int, int]] = []
 for h in tqdm(order, desc="growing the circuit"):

@@ -320,3 +320,32 @@ def most_attended_token(model, cache, batch: IOIBatch, head: Head) -> tuple[str,
 def io_promoting_heads(heads: Iterable[Head], io_rel: Tensor, clean_diff: float, share: float = 0.1) -> list[Head]:
     """The heads whose direct contribution to IO (relative to the mean name) is at least ``share`` of the logit diff."""
     return [h for h in heads if io_rel[h].item() >= share * clean_diff]
+
+
+def repeated_random_tokens(model, n_prompts: int = 16, half_len: int = 20, seed: int = 0) -> Tensor:
+    """``n_prompts`` rows of BOS, ``half_len`` random ordinary tokens (no special token), then the same tokens again.
+
+    Tokens are drawn uniformly from the vocabulary the model's tokenizer can produce, special tokens left out;
+    ``half_len`` is cut so that the rows fit in the model's context.
+    """
+    half_len = min(half_len, (model.cfg.n_ctx - 1) // 2)
+    vocab = len(model.tokenizer) if model.tokenizer is not None else model.cfg.d_vocab
+    special = set(model.tokenizer.all_special_ids) if model.tokenizer is not None else set()
+    ordinary = torch.tensor([t for t in range(min(vocab, model.cfg.d_vocab)) if t not in special])
+    generator = torch.Generator().manual_seed(seed)
+    half = ordinary[torch.randint(len(ordinary), (n_prompts, half_len), generator=generator)]
+    bos = model.tokenizer.bos_token_id if model.tokenizer is not None and model.tokenizer.bos_token_id is not None else 0
+    return torch.cat([torch.full((n_prompts, 1), bos, dtype=torch.long), half, half], dim=1)
+
+
+@torch.no_grad()
+def induction_scores(model, tokens: Tensor) -> Float[Tensor, "layer head"]:
+    """Each head's mean attention, from every second-half position of :func:`repeated_random_tokens` rows, to the
+    token right after that position's token in the first half (where an induction head looks)."""
+    half_len = (tokens.shape[1] - 1) // 2
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(tokens.to(model.cfg.device), names_filter=lambda name: name in names)
+    queries = torch.arange(1 + half_len, 1 + 2 * half_len)  # second-half positions
+    keys = queries - half_len + 1  # first occurrence (query - half_len), plus one
+    scores = [cache[name][:, :, queries, keys].mean((0, 2)).cpu() for name in names]  # [head] per layer
+    return torch.stack(scores)
