@@ -107,6 +107,43 @@ pool = analysis.name_pool_tokens(model, usable)  # every usable name: the refere
 print(f"{len(usable)} of {len(ioi.NAMES)} names are single tokens for {model_name}.")
 
 # %% [markdown]
+# **Does the filter matter?** The shipped model's tokenizer is word-level: one token per word of its
+# vocabulary, and every name of the dataset was put in that vocabulary, so on that tokenizer every name
+# is one token and `single_token_names` keeps them all (the cell below counts them): it has nothing to
+# remove there. On a byte-level BPE tokenizer, such as GPT-2's, it does: a BPE tokenizer keeps a word whole only
+# if it was frequent in the text the tokenizer was built from, and splits the rest into pieces. Chapter
+# 2's shipped model has a small byte-level BPE tokenizer of its own; the cell runs your function on it,
+# with this chapter's names, and prints how many survive and how some of the others split.
+
+# %%
+from circuitlab.claims import claim, describe  # noqa: E402
+from circuitlab.models import CHECKPOINT_DIR, load_tokenizer  # noqa: E402
+
+word_level = load_tokenizer(ioi_setup.OFFLINE_MODEL_DIR)  # the shipped IOI model's tokenizer
+bpe = load_tokenizer(CHECKPOINT_DIR / "attn_only_2l" / "tokenizer")  # chapter 2's shipped model's tokenizer
+kept_word_level = single_token_names(list(ioi.NAMES), word_level)
+kept_bpe = single_token_names(list(ioi.NAMES), bpe)
+print(f"word-level tokenizer ({len(word_level)} tokens): {len(kept_word_level)} of {len(ioi.NAMES)} names are one token")
+print(f"byte-level BPE tokenizer ({len(bpe)} tokens, unk_token_id {bpe.unk_token_id}): "
+      f"{len(kept_bpe)} of {len(ioi.NAMES)} names are one token{': ' + ', '.join(kept_bpe[:8]) if kept_bpe else ''}")
+print("some names that split (Ġ is the byte-level mark of a space):")
+for name in [n for n in ioi.NAMES if n not in kept_bpe][:5]:
+    pieces = bpe.convert_ids_to_tokens(bpe.encode(" " + name, add_special_tokens=False))
+    print(f"  {' ' + name!r:12s} -> {len(pieces)} tokens {pieces}")
+describe([(len(kept_bpe) == 0, "On the BPE tokenizer the filter leaves no name at all: an IOI dataset for a model with "
+                               "this tokenizer would need other names, or a metric over several tokens."),
+          (len(kept_bpe) < len(ioi.NAMES), f"On the BPE tokenizer the filter drops {len(ioi.NAMES) - len(kept_bpe)} "
+                                           "names: an IOI dataset for it must be built from the survivors.")],
+         otherwise="The BPE tokenizer keeps every name too: the filter removes nothing on either tokenizer.")
+
+# %% solution_only=true
+claim(len(kept_word_level) == len(ioi.NAMES),
+      "on that tokenizer every name is one token and `single_token_names` keeps them all",
+      measured=f"{len(kept_word_level)} of {len(ioi.NAMES)}")
+claim(len(kept_bpe) < len(ioi.NAMES), "On a byte-level BPE tokenizer, such as GPT-2's, it does [remove names]",
+      measured=f"{len(kept_bpe)} of {len(ioi.NAMES)} kept")
+
+# %% [markdown]
 # The corpus the offline model was trained on used 20 of the 25 templates and 72 of the 88 names in its
 # IOI sentences; the other 5 templates and 16 names never appeared in an IOI sentence. It also contains
 # *distractor* sentences in which a third name stands right after or right before the repeated subject
