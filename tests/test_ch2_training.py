@@ -38,3 +38,16 @@ def test_train_shipped_tiny():
     assert model.cfg.d_vocab == len(tokenizer)
     assert len(history.steps) == 3 and extra["corpus_tokens"] > 10_000
     assert model.to_tokens("def f(x): return x")[0, 0].item() == tokenizer.bos_token_id
+
+
+def test_train_text_records_seed_threads_and_text_only(tmp_path):
+    from circuitlab.ch2.train_text import main
+    from circuitlab.models import load_checkpoint, read_metadata
+
+    main(["--steps", "2", "--eval-every", "1", "--batch", "2", "--seq-len", "16", "--vocab-size", "300",
+          "--out", str(tmp_path / "text")])
+    metadata = read_metadata(tmp_path / "text")
+    assert metadata["seed"] == 0 and metadata["threads"] >= 1 and metadata["steps_done"] == 2
+    assert "corpus only" in metadata["description"]
+    model = load_checkpoint(tmp_path / "text")
+    assert model.cfg.n_heads == 8 and model.cfg.n_layers == 2 and model.cfg.attn_only

@@ -29,11 +29,11 @@ SHIPPED_NAME = "attn_only_2l"
 
 
 def architecture(d_vocab: int, n_ctx: int, seed: int = 0, d_model: int = 64, n_heads: int = 4,
-                 d_head: int = 16) -> dict[str, Any]:
+                 d_head: int = 16, positions: str = "standard") -> dict[str, Any]:
     """The chapter's model config for TransformerLens (2 layers, attention only, LayerNorm without weights)."""
     return dict(
         d_model=d_model, d_head=d_head, n_heads=n_heads, n_layers=2, n_ctx=n_ctx, d_vocab=d_vocab, attn_only=True,
-        normalization_type="LNPre", act_fn="gelu", positional_embedding_type="standard",
+        normalization_type="LNPre", act_fn="gelu", positional_embedding_type=positions,
         seed=seed, init_mode="gpt2",
     )
 
