@@ -44,8 +44,12 @@ def test_train_text_records_seed_threads_and_text_only(tmp_path):
     from circuitlab.ch2.train_text import main
     from circuitlab.models import load_checkpoint, read_metadata
 
-    main(["--steps", "2", "--eval-every", "1", "--batch", "2", "--seq-len", "16", "--vocab-size", "300",
-          "--out", str(tmp_path / "text")])
+    threads = torch.get_num_threads()
+    try:  # main() sets torch's thread count, as a training run should; give the test process its own back
+        main(["--steps", "2", "--eval-every", "1", "--batch", "2", "--seq-len", "16", "--vocab-size", "300",
+              "--out", str(tmp_path / "text")])
+    finally:
+        torch.set_num_threads(threads)
     metadata = read_metadata(tmp_path / "text")
     assert metadata["seed"] == 0 and metadata["threads"] >= 1 and metadata["steps_done"] == 2
     assert "corpus only" in metadata["description"]
