@@ -607,8 +607,7 @@ describe([(bool(induction_like.any()) and copy_scores[induction_like].min() > 0.
 
 # %% [markdown]
 # Read the printed line: an induction head should copy (it predicts the token it attends to), but copying
-# alone does not make a head an induction head. Heads that attend to the current or the previous token can
-# copy too, which is why the QK side below is needed to tell them apart.
+# alone does not make a head an induction head; where a head looks is decided by its QK circuit, next.
 
 # %% [markdown]
 # ### The QK circuit: where a head looks, from the weights
@@ -658,6 +657,11 @@ describe([(abs(pos_prev[prev_head[1]] - prev_scores[0, prev_head[1]]) < 0.15,
          otherwise=f"From positions alone head {prev_head} puts only {pos_prev[prev_head[1]]:.2f} of its attention on the "
                    f"previous position (measured on real inputs: {prev_scores[0, prev_head[1]]:.2f}): it does not find "
                    f"the previous position by positional embeddings alone.")
+
+# %% solution_only=true
+claim(pos_prev[prev_head[1]] > 2 * pos_prev.median(),
+      "the previous-token head's positional QK circuit finds the previous position",
+      measured=f"{pos_prev[prev_head[1]]:.2f} for head {prev_head}, median of layer 0 {pos_prev.median():.2f}")
 
 # %% [markdown]
 # ### Decomposed keys: which layer-0 head does the induction head read?

@@ -149,3 +149,17 @@ def test_induction_heads_copy_and_match_through_the_previous_token_head():
         circuit = ref.induction_qk_circuit(model, prev_head, head).AB[ordinary][:, ordinary]
         top1 = (circuit.argmax(-1) == torch.arange(len(ordinary))).float().mean().item()
         assert top1 > 100 / len(ordinary)
+
+
+@torch.no_grad()
+def test_the_previous_token_heads_positional_circuit_finds_the_previous_position():
+    """Section 7: from W_pos alone (scaled by layer 0's mean LayerNorm scale), the previous-token head puts more
+    than twice the layer-0 median of its attention on the previous position."""
+    m = _measurements()
+    model, tokens, previous = m["model"], m["tokens"], m["previous"]
+    _, cache = model.run_with_cache(tokens, names_filter="blocks.0.ln1.hook_scale")
+    scale = cache["blocks.0.ln1.hook_scale"].mean().item()
+    queries = torch.arange(1, model.cfg.n_ctx)
+    on_previous = torch.stack([ref.positional_pattern(model, 0, h, scale)[queries, queries - 1].mean()
+                               for h in range(model.cfg.n_heads)])
+    assert on_previous[int(previous.argmax())] > 2 * on_previous.median()
