@@ -20,6 +20,18 @@
 # sentence below that names a head or a role is printed by code from the model that is loaded, so the
 # chapter is right about whichever model runs.
 #
+# **What the shipped model shares with GPT-2 small's circuit, and what it does not.** Both do the task
+# with a small subset of their heads: section 7 finds a circuit that keeps most of the logit difference
+# when every other head is mean-ablated, and ablating the circuit instead removes it. In both, some heads write
+# the answer directly while others matter only through later heads, which is what path patching (section
+# 5) separates. The parts are not GPT-2's. On the shipped model, the head table of section 6 finds no
+# duplicate-token head, no induction head (checked on repeated random tokens, as in chapter 2), no name
+# mover that attends from the end to IO, and no S-inhibition head: the heads that feed the ones writing
+# the answer act on their values, not their queries. Its strongest S-suppressing head looks at no name
+# from the end, and section 10 measures that it pushes down a third name of the second clause nearly as
+# hard as S: it suppresses the second clause's names, not the repeated one. Section 10 sets the two
+# circuits side by side.
+#
 # **Prerequisites.** Chapter 0 (einops, plotly, the grader) and chapter 2 (hooks, attention patterns,
 # direct logit attribution).
 #
@@ -580,6 +592,23 @@ s2s1_1 = [head_label(h) for h in analysis.all_heads(model) if attention["S2->S1+
 print(f"heads attending S2 -> S1+1 at least 0.3 on IOI prompts: {', '.join(s2s1_1) or 'none'}; of these, induction heads "
       f"on repeated random tokens (score at least 0.3): {', '.join(found['induction']) or 'none'}")
 
+# %% solution_only=true
+# The introduction's sentences about the shipped model (checked only when the shipped model is loaded).
+on_shipped_model = model_name == ioi_setup.OFFLINE_MODEL and ioi_setup.OFFLINE_MODEL_DIR == CHECKPOINT_DIR / ioi_setup.OFFLINE_MODEL
+if on_shipped_model:
+    writers = [h for h in analysis.all_heads(model) if abs(direct_effect[h].item()) >= 0.1]
+    through_others = [h for h in analysis.all_heads(model) if abs(direct_effect[h].item()) < 0.05 and head_out_grid[h].item() >= 0.1]
+    claim(writers and through_others, "some heads write the answer directly while others matter only through later heads",
+          measured=f"direct path at least 0.1: {[head_label(h) for h in writers]}; direct path under 0.05 but patching "
+                   f"restores at least 0.1: {[head_label(h) for h in through_others]}")
+    for role in ["duplicate-token", "induction", "S-inhibition-like"]:
+        claim(not found[role], f"the head table of section 6 finds no {role} head", measured=f"{found[role]}")
+    movers = [head_label(h) for h, rs in role_of.items() if any("mover" in r for r in rs)]
+    claim(not movers, "no name mover that attends from the end to IO", measured=f"heads with a mover label: {movers}")
+    via_values = found["acts on the receivers' values"]
+    claim(via_values, "the heads that feed the ones writing the answer act on their values, not their queries",
+          measured=f"values: {via_values}, queries: {found['S-inhibition-like']}")
+
 # %% [markdown]
 # Attention patterns of the heads with the largest direct effects, for one prompt:
 
@@ -661,6 +690,15 @@ comparisons = {
 print(f"{'':30s} {'logit diff':>10s} {'% of full':>9s} {'top-1':>6s} {'p(IO)':>6s} {'IO vs names':>12s}")
 for label, s in comparisons.items():
     print(f"{label:30s} {s.logit_diff:10.2f} {100 * s.logit_diff / full.logit_diff:8.0f}% {s.top1:6.2f} {s.p_io:6.2f} {s.io_vs_names:12.2f}")
+
+# %% solution_only=true
+if on_shipped_model:
+    kept_share = comparisons[f"circuit only ({len(circuit)} heads)"].logit_diff / full.logit_diff
+    left_share = comparisons["everything but the circuit"].logit_diff / full.logit_diff
+    claim(kept_share >= 0.8 and left_share <= 0.2 and len(circuit) <= len(all_heads) // 2,
+          "a circuit that keeps most of the logit difference when every other head is mean-ablated, "
+          "and ablating the circuit instead removes it",
+          measured=f"{len(circuit)} of {len(all_heads)} heads keep {100 * kept_share:.0f}%; the rest keep {100 * left_share:.0f}%")
 
 # %% [markdown]
 # **Minimality:** remove one head at a time from the circuit.
@@ -818,6 +856,7 @@ for h in circuit:
 # name).
 
 # %%
+selectivities = {}
 for family in ["distractor (name after S2)", "distractor (name before S2)"]:
     family_batch = ioi_setup.make_batch(model, evaluation_sets[family])
     c_tokens = torch.tensor([ioi_setup.name_token(model, p.c) for p in family_batch.prompts])
@@ -827,11 +866,21 @@ for family in ["distractor (name after S2)", "distractor (name before S2)"]:
                for label, tokens in {"IO": family_batch.io_tokens, "S": family_batch.s_tokens, "C": c_tokens}.items()}
     print(f"{family}: head {head_label(suppressor)} attends from END mostly to {word!r} ({share:.2f}); "
           f"direct effect IO {effects['IO']:+.2f}, S {effects['S']:+.2f}, C {effects['C']:+.2f}")
+    selectivities[family] = effects["C"] / effects["S"] if effects["S"] < 0 else float("nan")
     if effects["S"] < 0:
         selectivity = effects["C"] / effects["S"]
         print(f"  it pushes C down {100 * selectivity:.0f}% as hard as S: "
               + ("it suppresses the second clause's names alike, without knowing which one is repeated."
                  if selectivity >= 0.5 else "it singles out the repeated name."))
+
+# %% solution_only=true
+if on_shipped_model:
+    looks = {edge: attention[edge][suppressor].item() for edge in ("END->IO", "END->S1", "END->S2")}
+    claim(max(looks.values()) < 0.1, "Its strongest S-suppressing head looks at no name from the end",
+          measured=f"head {head_label(suppressor)}: " + ", ".join(f"{edge} {value:.2f}" for edge, value in looks.items()))
+    claim(all(value >= 0.5 for value in selectivities.values()),
+          "it pushes down a third name of the second clause nearly as hard as S",
+          measured=", ".join(f"{family}: {100 * value:.0f}%" for family, value in selectivities.items()))
 
 # %% [markdown]
 # How to read the comparison. GPT-2 small learned IOI from web text, as one use of general machinery
