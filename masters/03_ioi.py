@@ -428,6 +428,39 @@ fig = go.Figure([go.Bar(name="output (z)", x=[head_label(h) for h in analysis.al
 fig.update_layout(title="How much each head restores: whole output versus pattern only", xaxis_title="head (layer.head)",
                   yaxis_title="normalised logit diff").show()
 
+# %% [markdown] exercise="ch3.patch_head_by_position"
+# Patching a head at every position at once says *whether* it matters, not *where*: a head can carry the
+# signal at S2, where the names are, or at the end, where the answer is read. Patching one head at one
+# position at a time splits each entry of the head grid above over the sequence. Positions must line up
+# across prompts, so this runs on one template, like the residual-stream grid.
+#
+# **Spec.** `patch_head_by_position(model, corrupt_tokens, clean_cache, metric)` returns a floating-point
+# tensor `(n_layers, n_heads, seq)`: entry `[layer, head, pos]` is the metric of a corrupted run in which
+# `blocks.{layer}.attn.hook_z` has head `head` replaced by its clean value at position `pos` only (every
+# prompt), and nothing else changed.
+
+# %% solution="ch3.patch_head_by_position"
+
+
+# %% check="ch3.patch_head_by_position"
+check("ch3.patch_head_by_position", patch_head_by_position)
+
+# %%
+by_position = patch_head_by_position(model, group.corrupt_tokens, group_clean_cache, group_metric)
+tl_by_position = patching.get_act_patch_attn_head_out_by_pos(model, group.corrupt_tokens, group_clean_cache, group_metric)
+print("largest difference from get_act_patch_attn_head_out_by_pos (which orders its grid layer, position, head): "
+      f"{(tl_by_position.cpu().transpose(1, 2) - by_position).abs().max().item():.2e}")
+px.imshow(einops.rearrange(by_position, "layer head pos -> (layer head) pos").numpy(), x=positions,
+          y=[head_label(h) for h in analysis.all_heads(model)], color_continuous_scale="RdBu", color_continuous_midpoint=0.0,
+          labels={"x": "position", "y": "head (layer.head)"}, aspect="auto",
+          title="Patching one head at one position (1 = fully restored)").show()
+strongest_cells = sorted(((by_position[l, h, p].item(), (l, h), p) for l, h in analysis.all_heads(model)
+                          for p in range(by_position.shape[-1])), reverse=True)[:5]
+group_head_grid = patch_head_output(model, group.corrupt_tokens, group_clean_cache, group_metric)  # the same prompts
+print("largest restorations (head at one position; the same head patched at every position):")
+for value, h, p in strongest_cells:
+    print(f"  {head_label(h)} at {positions[p]!r}: {value:+.2f} (every position: {group_head_grid[h].item():+.2f})")
+
 # %% [markdown]
 # ## 5. Path patching
 #
@@ -923,9 +956,7 @@ if on_shipped_model:
 # 3. **Position-specific path patching.** Restrict the sender in `path_patch_to_heads` to the S2
 #    position, as the paper does for the S-inhibition heads. First experiment: senders → receivers' queries,
 #    sender patched only at S2 versus only at END.
-# 4. **Which token carries the signal?** Patch one head's output at a single position (IO, S1, S2, END).
-#    First experiment: the layer-0 and layer-1 heads at S2.
-# 5. **GPT-2 small.** On a GPU runtime with a network connection (or GPT-2 small in the local Hugging Face
+# 4. **GPT-2 small.** On a GPU runtime with a network connection (or GPT-2 small in the local Hugging Face
 #    cache) the chapter already runs on it; on a CPU, set `CIRCUITLAB_IOI_MODEL=gpt2` and allow hours.
 #    `CIRCUITLAB_IOI_MODEL=offline` switches back to the shipped model.
 #    First experiment: does the head table find 9.9, 9.6 and 10.0 as name movers?

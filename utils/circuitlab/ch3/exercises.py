@@ -75,6 +75,16 @@ EXERCISES = [
         ],
     ),
     Exercise(
+        id="ch3.patch_head_by_position", title="Activation patching: each head at each position",
+        reference="patch_head_by_position", points=2, difficulty=2, importance=4, minutes=10,
+        hints=[
+            "Three loops: layer, head, position. Each run patches one head at one position and nothing else.",
+            "hook_z is (batch, pos, head, d_head): z[:, pos, head] = clean_cache[hook.name][:, pos, head].",
+            "The grid is (n_layers, n_heads, seq): TransformerLens's get_act_patch_attn_head_out_by_pos returns "
+            "(layer, pos, head), so do not copy its order.",
+        ],
+    ),
+    Exercise(
         id="ch3.path_patch_to_final", title="Path patching: each head to the final residual stream",
         reference="path_patch_to_final", points=3, difficulty=3, importance=5, minutes=20,
         hints=[

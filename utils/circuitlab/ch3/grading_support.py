@@ -437,7 +437,8 @@ def patching_expectation(reference_name: str, name: str, batch_items: tuple) -> 
 def run_patching_exercise(reference_name: str, name: str, kwargs: dict, *, columns: str, context: str = "",
                           first: tuple | None = None) -> dict[str, Any]:
     """Run the learner's activation-patching function on ``batch_for(name, **kwargs)``, check the grid's type and
-    shape ((layer, head) or (layer, position): ``columns`` is "head" or "position") and, for a second call, that
+    shape ((layer, head), (layer, position) or (layer, head, position): ``columns`` is "head", "position" or
+    "head x position") and, for a second call, that
     it owes nothing to the first. Returns what each grader needs to name its mistakes."""
     from circuitlab.grading.testing import submitted
 
@@ -448,9 +449,19 @@ def run_patching_exercise(reference_name: str, name: str, kwargs: dict, *, colum
     expected = patching_expectation(reference_name, name, tuple(kwargs.items()))
     out = run_on_model(submitted(), name, batch.corrupt_tokens, clean_cache, metric, cache_names=("clean_cache",),
                        context=f", {batch_label(batch)}{context}")
-    width = model.cfg.n_heads if columns == "head" else batch.tokens.shape[1]
-    what = f"your (layer, {columns}) grid {where(name, batch)}{context}"
-    out = expect_grid(out, (model.cfg.n_layers, width), what)
+    seq = batch.tokens.shape[1]
+    if columns == "head x position":
+        shape: tuple[int, ...] = (model.cfg.n_layers, model.cfg.n_heads, seq)
+        what = f"your (layer, head, position) grid {where(name, batch)}{context}"
+        if isinstance(out, torch.Tensor) and tuple(out.shape) == (model.cfg.n_layers, seq, model.cfg.n_heads) \
+                and seq != model.cfg.n_heads:
+            raise GradingFailure(
+                f"{what} has shape {tuple(out.shape)}, which is (layer, position, head), the order of TransformerLens's "
+                f"get_act_patch_attn_head_out_by_pos; this exercise asks for (layer, head, position), {shape}.")
+    else:
+        shape = (model.cfg.n_layers, model.cfg.n_heads if columns == "head" else seq)
+        what = f"your (layer, {columns}) grid {where(name, batch)}{context}"
+    out = expect_grid(out, shape, what)
     if first is not None:
         expect_calls_independent(first, out, expected, what=what)
     return dict(model=model, batch=batch, clean_cache=clean_cache, corrupt_cache=corrupt_cache, metric=metric,

@@ -29,6 +29,7 @@ __all__ = [
     "patch_residual",
     "patch_head_output",
     "patch_head_pattern",
+    "patch_head_by_position",
     "freeze_heads_except",
     "path_patch_to_final",
     "path_patch_to_heads",
@@ -181,6 +182,30 @@ def patch_head_pattern(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_ca
 
             logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
             results[layer, head] = metric(logits).item()
+    ### END SOLUTION
+    return results
+
+
+def patch_head_by_position(model, corrupt_tokens: Int[Tensor, "batch seq"], clean_cache,
+                           metric: Metric) -> Float[Tensor, "layer head pos"]:
+    """Run the corrupted prompts with one head's clean output patched in at one position only.
+
+    Entry ``[layer, head, pos]`` is the metric of a corrupted run in which ``blocks.{layer}.attn.hook_z``
+    has head ``head`` replaced by its clean value at position ``pos`` (every prompt) and nowhere else.
+    """
+    n_layers, n_heads, seq = model.cfg.n_layers, model.cfg.n_heads, corrupt_tokens.shape[1]
+    results = torch.zeros(n_layers, n_heads, seq)
+    ### BEGIN SOLUTION
+    for layer in range(n_layers):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(n_heads):
+            for pos in range(seq):
+                def patch(z: Tensor, hook, head: int = head, pos: int = pos) -> Tensor:
+                    z[:, pos, head] = clean_cache[hook.name][:, pos, head]  # z is [batch, pos, head, d_head]
+                    return z
+
+                logits = model.run_with_hooks(corrupt_tokens, fwd_hooks=[(name, patch)])
+                results[layer, head, pos] = metric(logits).item()
     ### END SOLUTION
     return results
 
