@@ -549,7 +549,7 @@ for c, grid in to_receivers.items():
 #   heads do. A head that changes their *values* changes what they copy from wherever they look: a head
 #   that writes names for a later head to move is not S-inhibition at all. So the table prints the three
 #   effects (`rcv q`, `rcv k`, `rcv v`) and labels a head by the input it acts through; the S-inhibition
-#   label needs a query effect of at least 0.1 that is also stronger than the head's value effect.
+#   label needs the query path to lower the metric by at least 0.1, and by more than the value path does.
 # - **Induction.** Attention from S2 to the token after S1 is what an induction head does on IOI
 #   prompts, but a head can look there for other reasons: it may like that word, or that position,
 #   whatever came before it. The test from chapter 2 is cleaner: on random tokens repeated twice, an
