@@ -10,6 +10,8 @@ The numbers quoted in the model's metadata and in the chapter must hold for the 
   but almost never makes IO the top token;
 - what section 10 measures: the strongest S-suppressing head pushes the distractor name C down too
   (it suppresses the second clause's names, not the repeated one).
+- section 6's labels: the heads that feed the receivers act on their values, not their queries (no
+  S-inhibition head), and no head is an induction head on repeated random tokens.
 """
 from functools import lru_cache
 
@@ -107,3 +109,35 @@ def test_strongest_suppressor_pushes_the_distractor_name_down_too():
     effects = {label: analysis.name_logit_dla(model, family_cache, family, tokens, pool)[suppressor].item()
                for label, tokens in {"S": family.s_tokens, "C": c_tokens}.items()}
     assert effects["S"] < -1.0 and effects["C"] <= 0.5 * effects["S"], effects
+
+
+def test_heads_that_feed_the_receivers_act_on_their_values_not_their_queries():
+    """Section 6's labels: the senders that matter to the receivers (the three heads outside layer 0 with the largest
+    direct effect) do so through the receivers' values; none passes the S-inhibition test (queries, at least 0.1 and
+    stronger than through the values)."""
+    from functools import partial
+
+    from circuitlab.ch3 import reference as ref
+
+    model, batch, _ = _circuit_batch_and_pool()
+    args = (batch.end_pos, batch.io_tokens, batch.s_tokens)
+    clean_logits, clean_cache = model.run_with_cache(batch.tokens)
+    corrupt_logits, corrupt_cache = model.run_with_cache(batch.corrupt_tokens)
+    metric = partial(ref.normalised_logit_diff, end_pos=batch.end_pos, io_tokens=batch.io_tokens, s_tokens=batch.s_tokens,
+                     clean_diff=ref.logit_diff(clean_logits, *args).item(),
+                     corrupt_diff=ref.logit_diff(corrupt_logits, *args).item())
+    direct = ref.path_patch_to_final(model, batch.tokens, clean_cache, corrupt_cache, metric) - 1.0
+    receivers = analysis.choose_receivers(model, direct)
+    effects = {c: ref.path_patch_to_heads(model, batch.tokens, clean_cache, corrupt_cache, metric, receivers, c) - 1.0
+               for c in ("q", "v")}
+    senders = [h for h in analysis.all_heads(model) if h not in receivers]
+    via_values = [h for h in senders if effects["v"][h].item() <= -0.1]
+    via_queries = [h for h in senders if effects["q"][h].item() <= -0.1 and effects["q"][h] < effects["v"][h]]
+    assert via_values and not via_queries, (via_values, via_queries)
+
+
+def test_no_head_is_an_induction_head_on_repeated_random_tokens():
+    """Section 6's 'induction' label needs a repeated-random-token score of 0.3; no head of the shipped model has it."""
+    model = _model()
+    scores = analysis.induction_scores(model, analysis.repeated_random_tokens(model, n_prompts=16, half_len=20, seed=0))
+    assert scores.max().item() < 0.3, scores
