@@ -114,6 +114,26 @@ def test_weights_and_factored_matrices(model):
     assert ov[0, 1].eigenvalues.shape == (8,)  # rank d_head: only d_head eigenvalues
 
 
+def test_factored_matrix_products_broadcasting_and_svd(model):
+    """What chapter 2's weights-based exercises lean on: products stay factored (inner size mdim),
+    a batch of factored matrices broadcasts against a matrix, and the SVD comes from the factors."""
+    from transformer_lens import FactoredMatrix
+
+    qk = model.QK  # (layer, head, d_model, d_model), inner size d_head
+    assert qk.mdim == 8
+    through_embedding = model.W_E @ qk[0] @ model.W_E.T  # broadcasts over heads, stays factored
+    assert isinstance(through_embedding, FactoredMatrix)
+    assert through_embedding.shape == (4, 50, 50) and through_embedding.mdim == 8
+    dense = model.W_E @ qk[0].AB @ model.W_E.T
+    assert torch.allclose(through_embedding.AB, dense, atol=1e-4, rtol=1e-4)
+    product = qk[1, 0] @ model.OV[0, 2]  # factored @ factored: still factored, inner size at most d_head
+    assert isinstance(product, FactoredMatrix) and product.mdim <= 8
+    u, s, vh = qk[1, 0].U, qk[1, 0].S, qk[1, 0].Vh
+    assert s.shape == (8,) and bool((s[:-1] >= s[1:]).all())
+    assert torch.allclose((u * s) @ vh.T, qk[1, 0].AB, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(qk[1, 0].norm(), qk[1, 0].AB.norm(), rtol=1e-4)
+
+
 def test_composition_scores(model):
     scores = model.all_composition_scores("K")
     assert scores.shape == (2, 4, 2, 4)
