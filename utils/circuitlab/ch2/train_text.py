@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from circuitlab import threads as thread_policy
-from circuitlab.ch2.training import _train, architecture, corpus_chunks_loss
+from circuitlab.ch2.training import _train, architecture, corpus_chunks_loss, final_metrics
 from circuitlab.data.repeated import corpus_chunks, corpus_token_stream, repeated_halves
 from circuitlab.training_loop import Clock
 
@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     clock = Clock()
     model, tokenizer, history, extra = train_text(recipe)
     seconds = clock.seconds()
-    final = {k: getattr(history, k)[-1] for k in ("repeated_loss", "first_half_loss", "induction_score",
-                                                    "previous_token_score")}
+    final = final_metrics(history)
     metadata = {
         "description": "2-layer attention-only model (chapter 2), 8 heads per layer, trained on the offline "
                        "Python-docs corpus only (no synthetic sequences).",

@@ -237,6 +237,12 @@ def corpus_chunks_loss(model, stream: Tensor, seq_len: int, bos: int, batch: int
     return model(tokens, return_type="loss").item()
 
 
+def final_metrics(history) -> dict[str, float]:
+    """The last measurement of each quantity a training run records in its checkpoint's metadata."""
+    return {k: getattr(history, k)[-1] for k in ("repeated_loss", "first_half_loss", "induction_score",
+                                                "previous_token_score")}
+
+
 def main(argv: list[str] | None = None) -> None:
     from circuitlab.models import CHECKPOINT_DIR, save_checkpoint
     from circuitlab.data.corpus import corpus_fingerprint
@@ -263,8 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     clock = Clock()
     model, tokenizer, history, extra = train_shipped(recipe)
     seconds = clock.seconds()
-    final = {k: getattr(history, k)[-1] for k in ("repeated_loss", "first_half_loss", "induction_score",
-                                                    "previous_token_score")}
+    final = final_metrics(history)
     metadata = {
         "description": "2-layer attention-only model (chapter 2), trained on the Python-docs corpus mixed "
                        "with periodic random spans.",
