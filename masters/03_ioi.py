@@ -447,9 +447,11 @@ check("ch3.patch_head_by_position", patch_head_by_position)
 
 # %%
 by_position = patch_head_by_position(model, group.corrupt_tokens, group_clean_cache, group_metric)
-tl_by_position = patching.get_act_patch_attn_head_out_by_pos(model, group.corrupt_tokens, group_clean_cache, group_metric)
-print("largest difference from get_act_patch_attn_head_out_by_pos (which orders its grid layer, position, head): "
-      f"{(tl_by_position.cpu().transpose(1, 2) - by_position).abs().max().item():.2e}")
+# TransformerLens's patching.get_act_patch_attn_head_out_by_pos computes the same grid, ordered (layer, position, head).
+# A free sanity check instead: before S2 the clean and corrupted prompts are the same tokens, so no patch there can
+# move the metric away from the corrupted run's 0.
+s2 = int(analysis.ioi_positions(group)["S2"][0])
+print(f"S2 is position {s2}; the largest effect of any patch before it: {by_position[:, :, :s2].abs().max().item():.2e}")
 px.imshow(einops.rearrange(by_position, "layer head pos -> (layer head) pos").numpy(), x=positions,
           y=[head_label(h) for h in analysis.all_heads(model)], color_continuous_scale="RdBu", color_continuous_midpoint=0.0,
           labels={"x": "position", "y": "head (layer.head)"}, aspect="auto",
