@@ -64,3 +64,17 @@ def test_induction_scores_find_chapter_2s_induction_heads():
     model = shipped_model()
     scores = analysis.induction_scores(model, analysis.repeated_random_tokens(model, n_prompts=8, half_len=16, seed=0))
     assert scores[1].min().item() > 0.5 and scores[0].max().item() < 0.2, scores
+
+
+@pytest.mark.parametrize("grader", ["test_patch_residual", "test_patch_head_by_position"])
+def test_graders_cut_prompts_keep_the_corrupted_position(grader):
+    """A grading batch cut to a few tokens must still differ between its clean and corrupted prompts;
+    otherwise every patch is a no-op and the grid the grader compares is constant."""
+    import importlib
+
+    from circuitlab.ch3.grading_support import batch_for
+
+    settings = importlib.import_module(f"circuitlab.ch3.graders.{grader}").SETTINGS
+    for name, kwargs in settings.items():
+        batch = batch_for(name, **kwargs)
+        assert bool((batch.tokens != batch.corrupt_tokens).any()), (grader, name, kwargs)

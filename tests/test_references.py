@@ -65,7 +65,9 @@ def test_patch_residual_matches_transformer_lens(model_name):
     from transformer_lens import patching
 
     model = model_named(model_name)
-    batch, metric = batch_for(model_name, width=6), metric_for(model_name, width=6)
+    # width 12 keeps S2 (position 10, the one the corruption changes): the grid is not constant.
+    batch, metric = batch_for(model_name, width=12), metric_for(model_name, width=12)
+    assert bool((batch.tokens != batch.corrupt_tokens).any())
     with torch.no_grad():
         _, clean_cache = model.run_with_cache(batch.tokens)
         ours = ch3.patch_residual(model, batch.corrupt_tokens, clean_cache, metric)

@@ -9,7 +9,9 @@ from circuitlab.ch3.grading_support import (MODEL_IDS, MODEL_NAMES, SECOND_CALL,
 # One template per model (positions line up across prompts, as in the chapter), cut to a few tokens where the
 # model is deep enough to make whole prompts slow; the metric is the normalised logit difference at the last
 # token kept.
-SETTINGS = {"offline": dict(width=8), "random": dict(template=1), "wide": dict(template=4, width=7)}
+# Each cut keeps S2 (the one position the corruption changes) and the token after it: a shorter cut would make
+# the clean and corrupted prompts identical and the grid constant.
+SETTINGS = {"offline": dict(width=12), "random": dict(template=1), "wide": dict(template=4, width=13)}
 
 
 def _patch_post(model, corrupt_tokens, clean_cache, metric):
