@@ -19,7 +19,7 @@ import pytest
 
 from circuitlab.grading.registry import exercises
 from exercise_sources import mutants_and_alternatives
-from sealed_loopback import LoopbackKernel, sealed_channel
+from sealed_loopback import Loopback
 
 EXERCISES = list(exercises().values())
 MAX_MUTANTS = 3  # per exercise: the suite's time goes where the channel's bugs would be
@@ -38,19 +38,11 @@ def _cases():
 
 @pytest.mark.parametrize("exercise, mutants", list(_cases()))
 def test_reference_passes_and_mutants_fail_through_the_channel(exercise, mutants):
-    kernel = LoopbackKernel({})
-    channel = sealed_channel(kernel)
-    result = channel_check(kernel, channel, exercise.id, exercise.reference_object())
-    assert result.passed, f"{exercise.id}'s reference fails sealed ({channel.not_sealable}):\n{result.report()}"
+    loopback = Loopback()
+    result = loopback.check(exercise.id, exercise.reference_object())
+    assert result.passed, f"{exercise.id}'s reference fails sealed ({loopback.channel.not_sealable}):\n{result.report()}"
     for name, mutant, hint in mutants:
-        result = channel_check(kernel, channel, exercise.id, mutant)
+        result = loopback.check(exercise.id, mutant)
         report = result.report()
         assert not result.passed, f"The mutant {name} of {exercise.id} passes when graded sealed."
         assert hint.lower() in report.lower(), f"Sealed, the mutant {name} lacks the hint {hint!r}:\n{report}"
-
-
-def channel_check(kernel: LoopbackKernel, channel, exercise: str, handed_in):
-    from circuitlab.grading.engine import run_check
-
-    kernel.bridge.namespace["answer"] = handed_in
-    return run_check(exercise, channel.lookup("answer"), record=False)

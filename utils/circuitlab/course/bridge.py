@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import functools
 import io
 import json
 import math
@@ -349,7 +350,7 @@ def decode(value: Any, session: "Channel", depth: int = 0, outputs: dict[int, An
     if kind == "module":
         if type(value.get("id")) is not int or not isinstance(value.get("tree"), list):
             raise WireError("a module without an id or parameters")
-        return RemoteModule._build(session, value["id"], value["tree"])
+        return _remote_module_class()._build(session, value["id"], value["tree"])
     if kind == "handle":
         if type(value.get("id")) is not int:
             raise WireError("a handle without an id")
@@ -427,6 +428,26 @@ def _array(value: dict[str, Any]):
     return numpy.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
+def _pickled(value: Any) -> str:
+    """``value`` pickled by torch, as base64 text (grader to kernel only: this direction is trusted)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _content_key(prefix: str, tensors: Any, described: Any = None) -> str:
+    """A digest of named tensors (and a JSON-able description): the kernel keeps what it was sent under it."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
+    for name, tensor in tensors:
+        digest.update(name.encode() + str(tensor.dtype).encode() + str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return prefix + digest.hexdigest()
+
+
 class Lending:
     """What one call sends besides plain data: tensors the grader back-propagates to, and objects lent to the
     student's code (pickled together, so shared references survive; models rebuilt from config and weights)."""
@@ -461,13 +482,11 @@ class Lending:
                     grads.append([index, found])
         payload = None
         if any(item is not None for item in pickled):
-            buffer = io.BytesIO()
             try:
-                torch.save(pickled, buffer)
+                payload = _pickled(pickled)
             except Exception as exc:
                 kinds = ", ".join(sorted({type(i).__name__ for i in pickled if i is not None}))
                 raise NotSealable(f"the grader passes a {kinds} that cannot be sent ({exc})") from None
-            payload = base64.b64encode(buffer.getvalue()).decode()
         return {"pickle": payload, "special": self.special, "grads": grads}
 
 
@@ -477,10 +496,6 @@ def _is_bridge(value: Any) -> bool:
 
 def _special(value: Any, lending: Lending) -> dict[str, Any] | None:
     """How the kernel rebuilds a lent object that pickle cannot carry (None: pickle it)."""
-    import hashlib
-
-    import torch
-
     if _is_bridge(value):
         from circuitlab.models import model_config
 
@@ -490,12 +505,9 @@ def _special(value: Any, lending: Lending) -> dict[str, Any] | None:
         cfg = {"hf_class": type(hf).__name__, "hf_config": hf.config.to_dict()} if hf is not None \
             else model_config(value)
         state = value.state_dict()
-        digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
-        for name, tensor in state.items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         tokenizer = getattr(value, "tokenizer", None)
-        spec: dict[str, Any] = {"kind": "bridge", "key": digest.hexdigest(), "training": bool(value.training),
+        spec: dict[str, Any] = {"kind": "bridge", "key": _content_key("model-", state.items(), cfg),
+                                "training": bool(value.training),
                                 "compatibility": bool(getattr(value, "compatibility_mode", False)),
                                 "requires_grad": [n for n, p in value.named_parameters() if p.requires_grad],
                                 # gradients left in .grad from earlier work (a training loop must not use them)
@@ -505,21 +517,14 @@ def _special(value: Any, lending: Lending) -> dict[str, Any] | None:
             spec["cfg"] = cfg
             spec["state"] = [[name, encode(tensor)] for name, tensor in state.items()]
             if tokenizer is not None:
-                buffer = io.BytesIO()
-                torch.save(tokenizer, buffer)
-                spec["tokenizer"] = base64.b64encode(buffer.getvalue()).decode()
+                spec["tokenizer"] = _pickled(tokenizer)
             lending.sent_models.add(spec["key"])
         return spec
     if type(value).__name__ == "HookPoint":
         return {"kind": "hookpoint", "name": getattr(value, "name", None)}
     if type(value).__name__ == "ActivationCache":
         model = lending.lend(value.model)["index"]
-        digest = hashlib.sha256()
-        for key, tensor in value.cache_dict.items():
-            digest.update(key.encode())
-            digest.update(str(tensor.dtype).encode() + str(tuple(tensor.shape)).encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        spec = {"kind": "cache", "key": "cache-" + digest.hexdigest(), "model": model,
+        spec = {"kind": "cache", "key": _content_key("cache-", value.cache_dict.items()), "model": model,
                 "batch_dim": bool(getattr(value, "has_batch_dim", True))}
         if spec["key"] not in lending.sent_models:  # sent once per exercise; the kernel hands out copies
             spec["tensors"] = [[key, encode(t)] for key, t in value.cache_dict.items()]
@@ -538,7 +543,6 @@ def _importable_in_kernel(module: str) -> bool:
 def _lendable_callable(value: Any) -> bool:
     """A callable the kernel can rebuild: a function, method or callable object of importable code, a
     ``functools.partial`` of one, or a tokenizer. (A grader's lambda or local function cannot go.)"""
-    import functools
     import types
 
     if isinstance(value, functools.partial):
@@ -562,7 +566,7 @@ def encode(value: Any, depth: int = 0, lending: Lending | None = None) -> Any:
         return value
     if isinstance(value, RemoteObject):
         return {"$t": "handle", "id": value._handle}
-    if isinstance(value, RemoteModule):
+    if isinstance(value, _remote_module_class()):
         return {"$t": "handle", "id": value._remote_root_handle()}
     if isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter):
         plain = value.detach().cpu().contiguous()
@@ -585,12 +589,10 @@ def encode(value: Any, depth: int = 0, lending: Lending | None = None) -> Any:
     if callable(value) and not isinstance(value, torch.nn.Module) and not _lendable_callable(value):
         raise NotSealable(f"the grader passes a {type(value).__name__} (a callback) to the student's code")
     if lending is None:
-        buffer = io.BytesIO()
         try:
-            torch.save(value, buffer)
+            return {"$t": "pickle", "data": _pickled(value)}
         except Exception as exc:
             raise NotSealable(f"the grader passes a {type(value).__name__} that cannot be sent ({exc})") from None
-        return {"$t": "pickle", "data": base64.b64encode(buffer.getvalue()).decode()}
     return lending.lend(value)
 
 
@@ -763,7 +765,7 @@ def _write_back(args: tuple[Any, ...], after: Any) -> None:
 
 
 def remote_call(channel: Channel, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                module: "RemoteModule | None" = None) -> Any:
+                module: Any = None) -> Any:
     """Call an object in the kernel on the grader's arguments; the result as data, joined to autograd."""
     lending = Lending(channel.sent_models)
     try:
@@ -826,6 +828,7 @@ class _RemoteGraph:
         return result
 
 
+@functools.lru_cache(maxsize=None)  # built on first use: torch is imported only then
 def _remote_grad_function():
     import torch
 
@@ -844,13 +847,8 @@ def _remote_grad_function():
     return RemoteGrad
 
 
-_REMOTE_GRAD: list[Any] = []
-
-
 def _join_graph(value: Any, graph: _RemoteGraph) -> Any:
-    if not _REMOTE_GRAD:
-        _REMOTE_GRAD.append(_remote_grad_function())
-    joined = _REMOTE_GRAD[0].apply(graph, *graph.inputs)
+    joined = _remote_grad_function().apply(graph, *graph.inputs)
     replacement = {id(old): new for old, new in zip(graph.outputs, joined)}
     return _replace(value, replacement)
 
@@ -996,6 +994,7 @@ def _mirror_hook(module: Any, name: str, kind: str) -> None:
     register(_noop_hook)
 
 
+@functools.lru_cache(maxsize=None)  # built on first use: torch is imported only then
 def _remote_module_class():
     import torch
 
@@ -1012,7 +1011,7 @@ def _remote_module_class():
             object.__setattr__(self, "_remote_root", None)
 
         @staticmethod
-        def _build(channel: Channel, handle: int, tree: list[Any]) -> "RemoteModule":
+        def _build(channel: Channel, handle: int, tree: list[Any]) -> Any:
             modules: dict[str, Any] = {}
             for entry in tree:
                 if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
@@ -1090,30 +1089,9 @@ def _remote_module_class():
             kind = channel.ask({"op": "describe_attr", "target": handle, "path": path, "name": name})[0]
             if kind == "method":
                 return lambda *args, **kwargs: self._call_in_kernel(name, args, kwargs)
-            return channel.ask({"op": "module_attr", "target": handle, "path": path, "name": name})[0]
+            return channel.ask({"op": "getattr", "target": handle, "path": path, "name": name})[0]
 
         def __repr__(self) -> str:
             return f"<student's {self._remote[3]}>"
 
     return RemoteModule
-
-
-class _LazyRemoteModule(type):
-    """``RemoteModule`` is built on first use: torch is not imported until then."""
-
-    _cls: Any = None
-
-    def _get(cls) -> Any:
-        if cls._cls is None:
-            cls._cls = _remote_module_class()
-        return cls._cls
-
-    def __instancecheck__(cls, instance: Any) -> bool:
-        return isinstance(instance, cls._get())
-
-    def __getattr__(cls, name: str) -> Any:
-        return getattr(cls._get(), name)
-
-
-class RemoteModule(metaclass=_LazyRemoteModule):
-    """See ``_remote_module_class``."""

@@ -13,6 +13,11 @@ import json as _json
 import traceback as _tb
 
 
+def _unpickle(text):
+    import torch
+    return torch.load(_io.BytesIO(_b64.b64decode(text)), weights_only=False)
+
+
 class _CircuitLabBridge:
     MAX_ITEMS = 100_000
 
@@ -20,7 +25,7 @@ class _CircuitLabBridge:
         self.namespace = namespace
         self.objects = {}
         self.graphs = {}  # graph id -> (input tensors, output tensors) of a call the grader may back-propagate
-        self.built = {}  # lent model key -> (model, its state as built, its own hooks)
+        self.built = {}  # content key -> a lent model's {"spec", "model"}, or a lent cache's tensors
         self.inputs = None  # slot -> tensor the grader needs gradients for (during one call)
         self.outputs = None  # output tensors that carry a gradient (during one call)
         self.lent = []  # the grader's objects lent to this call
@@ -132,8 +137,7 @@ class _CircuitLabBridge:
         if kind == "handle":
             return self.objects[value["id"]]
         if kind == "pickle":
-            import torch
-            return torch.load(_io.BytesIO(_b64.b64decode(value["data"])), weights_only=False)
+            return _unpickle(value["data"])
         if kind == "lent":
             return self.lent[value["index"]]
         if kind == "factored":
@@ -161,13 +165,18 @@ class _CircuitLabBridge:
     def op_lookup(self, message):
         return {"value": self.encode(eval(message["expression"], self.namespace))}
 
-    def op_call(self, message):
-        import torch
+    def target(self, message):
+        """The object a request is about: a handle, a submodule of it (``path``), a method of that (``method``)."""
         target = self.objects[message["target"]]
         if message.get("path"):
             target = target.get_submodule(message["path"])
         if message.get("method"):
             target = getattr(target, message["method"])
+        return target
+
+    def op_call(self, message):
+        import torch
+        target = self.target(message)
         self.inputs, self.outputs = {}, None
         try:
             self.lent = self.lend(message.get("lent"))
@@ -224,9 +233,7 @@ class _CircuitLabBridge:
         """The grader's objects for one call: pickled ones together (shared references kept), models rebuilt."""
         if not lent:
             return []
-        import torch
-        items = list(torch.load(_io.BytesIO(_b64.b64decode(lent["pickle"])), weights_only=False)) \
-            if lent.get("pickle") else [None] * len(lent["special"])
+        items = list(_unpickle(lent["pickle"])) if lent.get("pickle") else [None] * len(lent["special"])
         for index, grads in lent.get("grads", []):  # pickling drops .grad
             params = dict(items[index].named_parameters())
             for name, grad in grads:
@@ -265,8 +272,7 @@ class _CircuitLabBridge:
         if entry["model"] is None:
             from circuitlab.models import native_model
             sent = entry["spec"]
-            tokenizer = torch.load(_io.BytesIO(_b64.b64decode(sent["tokenizer"])), weights_only=False) \
-                if sent.get("tokenizer") else None
+            tokenizer = _unpickle(sent["tokenizer"]) if sent.get("tokenizer") else None
             cfg = sent["cfg"]
             if "hf_class" in cfg:  # a Hugging Face model behind the bridge
                 import transformers
@@ -462,20 +468,11 @@ class _CircuitLabBridge:
         return {"value": self.encode({"problem": str(result.problem), "tests": tests})}
 
     def op_describe_attr(self, message):
-        target = self.objects[message["target"]]
-        if message.get("path"):
-            target = target.get_submodule(message["path"])
-        value = getattr(target, message["name"])
+        value = getattr(self.target(message), message["name"])
         return {"value": "method" if callable(value) and hasattr(value, "__self__") else "value"}
 
-    def op_module_attr(self, message):
-        target = self.objects[message["target"]]
-        if message.get("path"):
-            target = target.get_submodule(message["path"])
-        return {"value": self.encode(getattr(target, message["name"]))}
-
     def op_getattr(self, message):
-        return {"value": self.encode(getattr(self.objects[message["target"]], message["name"]))}
+        return {"value": self.encode(getattr(self.target(message), message["name"]))}
 
     def op_getitem(self, message):
         return {"value": self.encode(self.objects[message["target"]][self.decode(message["key"])])}
