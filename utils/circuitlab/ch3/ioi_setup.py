@@ -122,18 +122,23 @@ def chapter_model():
     return offline_model(), OFFLINE_MODEL_DIR.name
 
 
-def build_tokenizer():
-    """The word-level tokenizer: one token per word or punctuation mark, ``<bos>`` prepended."""
+def build_tokenizer(shortcut_free: bool = False):
+    """The word-level tokenizer: one token per word or punctuation mark, ``<bos>`` prepended.
+
+    ``shortcut_free`` adds the words of the shortcut-free template families (the shortcut-free model's
+    tokenizer); the default is the shipped model's tokenizer, unchanged.
+    """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
-    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + ioi.vocabulary())}
+    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + ioi.vocabulary(shortcut_free=shortcut_free))}
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     # Split on whitespace, then split punctuation off words, so "store," is "store" + ",".
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", vocab["<bos>"])]
     )
-    return make_tokenizer(tokenizer, name="ioi-wordlevel", bos="<bos>", eos="<eos>", pad="<pad>", unk="<unk>")
+    name = "ioi-shortcut-free" if shortcut_free else "ioi-wordlevel"
+    return make_tokenizer(tokenizer, name=name, bos="<bos>", eos="<eos>", pad="<pad>", unk="<unk>")
 
 
 def build_gpt2(vocab_size: int, *, n_layer: int, n_head: int, n_embd: int, n_inner: int, n_positions: int = 64,

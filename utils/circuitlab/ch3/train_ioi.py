@@ -2,6 +2,7 @@
 
     python -m circuitlab.ch3.train_ioi                      # the shipped model (about 8 minutes on 2 idle cores)
     python -m circuitlab.ch3.train_ioi --steps 50 --documents 2000 --out /tmp/ioi-tiny   # a smoke test
+    python -m circuitlab.ch3.train_ioi --corpus shortcut-free --out .../ioi-shortcut-free  # the shortcut-free model
 
 The result is a Hugging Face ``GPT2LMHeadModel`` directory (``config.json``,
 ``model.safetensors`` and the word-level tokenizer), which TransformerLens boots exactly as
@@ -15,6 +16,14 @@ Design choices, and why:
 - 40% of the IOI sentences are *distractor* sentences, in which a third name stands right
   after or right before the repeated subject, so the name to suppress is neither always the
   most recent one nor always the first one of the second clause.
+
+``--corpus shortcut-free`` trains on :func:`circuitlab.data.ioi.mixed_corpus_documents` instead: the
+shortcut-free template families (on which only "the name mentioned once" answers IO), with
+``--classic-fraction`` of the IOI sentences from the classic templates, and a tokenizer that knows the
+families' words. Its held-out evaluation adds held-out names and held-out frames of every family
+(:data:`circuitlab.data.ioi.SHORTCUT_FREE_HELD_OUT_FAMILIES`). Its size is set by ``--layers``, ``--heads``,
+``--d-model``, ``--n-inner``, ``--steps`` and ``--batch-size``; the default corpus and size are the shipped
+model's.
 """
 from __future__ import annotations
 
@@ -34,6 +43,8 @@ from circuitlab.ch3.ioi_setup import build_tokenizer
 from circuitlab.data import ioi
 from circuitlab.models import load_hf_directory
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "ioi-wordlevel"
+SHORTCUT_FREE_OUT = DEFAULT_OUT.parent / "ioi-shortcut-free"
+CORPORA = ("classic", "shortcut-free")
 
 
 @dataclass
@@ -56,6 +67,23 @@ class Recipe:
     n_positions: int = 64
     distractor_fraction: float = 0.4
     seed: int = 0
+    corpus: str = "classic"  # or "shortcut-free"
+    classic_fraction: float = 0.3  # shortcut-free corpus only: the share of IOI sentences from the classic templates
+
+    @property
+    def shortcut_free(self) -> bool:
+        if self.corpus not in CORPORA:
+            raise ValueError(f"corpus must be one of {CORPORA}, not {self.corpus!r}")
+        return self.corpus == "shortcut-free"
+
+
+def corpus(recipe: Recipe) -> list[str]:
+    """The training documents of ``recipe``."""
+    if recipe.shortcut_free:
+        return list(ioi.mixed_corpus_documents(recipe.documents, seed=recipe.seed,
+                                               classic_fraction=recipe.classic_fraction,
+                                               distractor_fraction=recipe.distractor_fraction))
+    return list(ioi.corpus_documents(recipe.documents, seed=recipe.seed, distractor_fraction=recipe.distractor_fraction))
 
 
 def build_model(recipe: Recipe, vocab_size: int):
@@ -126,6 +154,22 @@ def evaluation_sets(n: int = 200) -> dict[str, list[ioi.IOIPrompt]]:
     }
 
 
+def shortcut_free_evaluation_sets(n: int = 200) -> dict[str, list[ioi.IOIPrompt]]:
+    """The classic sets, and the shortcut-free families (equal shares) with new names, new frames, both."""
+    held_out = ioi.SHORTCUT_FREE_HELD_OUT_FAMILIES
+    return {
+        **evaluation_sets(n),
+        "sf_train_templates": ioi.family_prompts(n, seed=111),
+        "sf_held_out_names": ioi.family_prompts(n, names=ioi.HELD_OUT_NAMES, seed=112),
+        "sf_held_out_templates": ioi.family_prompts(n, held_out, seed=113),
+        "sf_held_out_both": ioi.family_prompts(n, held_out, names=ioi.HELD_OUT_NAMES, seed=114),
+    }
+
+
+def recipe_evaluation_sets(recipe: Recipe, n: int = 200) -> dict[str, list[ioi.IOIPrompt]]:
+    return shortcut_free_evaluation_sets(n) if recipe.shortcut_free else evaluation_sets(n)
+
+
 @torch.enable_grad()
 def _train_step(model, optimizer: torch.optim.Optimizer, tokens: torch.Tensor, pad_id: int, recipe: Recipe,
                 step: int) -> float:
@@ -148,16 +192,16 @@ def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads
     """Train per ``recipe``; save to ``out`` (if given); return (hf_model, tokenizer, results)."""
     thread_policy.use_policy(threads)
     started = time.time()
-    tokenizer = build_tokenizer()
-    documents = list(ioi.corpus_documents(recipe.documents, seed=recipe.seed,
-                                          distractor_fraction=recipe.distractor_fraction))
+    tokenizer = build_tokenizer(shortcut_free=recipe.shortcut_free)
+    documents = corpus(recipe)
     token_ids = [e.ids for e in tokenizer._tokenizer.encode_batch(documents)]
     n_tokens = sum(len(t) for t in token_ids)
     model = build_model(recipe, vocab_size=len(tokenizer))
     model.train()
     optimizer = _optimizer(model, recipe)
     pad_id = tokenizer.pad_token_id
-    eval_sets = evaluation_sets(100)
+    eval_sets = recipe_evaluation_sets(recipe, 100)
+    train_started = time.time()
     history = []
     batches = _batches(token_ids, recipe.batch_size, pad_id, recipe.seed)
     for step in range(recipe.steps):
@@ -170,8 +214,10 @@ def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads
             if progress:
                 print(json.dumps(row), flush=True)
     model.eval()
-    results = {name: evaluate_hf(model, tokenizer, prompts) for name, prompts in evaluation_sets(200).items()}
+    results = {name: evaluate_hf(model, tokenizer, prompts) for name, prompts in recipe_evaluation_sets(recipe).items()}
     results["train_seconds"] = round(time.time() - started, 1)
+    # The optimiser loop alone (with its periodic evaluations), per step: the figure to compare machines by.
+    results["ms_per_step"] = round(1000 * (time.time() - train_started) / max(1, recipe.steps), 1)
     results["corpus_tokens"] = n_tokens
     results["torch_threads"] = torch.get_num_threads()  # the float reduction order, hence the exact weights, depends on it
     model.train(False)
@@ -204,12 +250,20 @@ def save(model, tokenizer, out: Path, recipe: Recipe, results: dict, history: li
         "recipe": asdict(recipe),
         "results": results,
         "history": history,
-        "command": "python -m circuitlab.ch3.train_ioi",
+        "command": "python -m circuitlab.ch3.train_ioi" + ("" if recipe.corpus == "classic" else _size_flags(recipe)),
         "notes": "IO-S logit difference, accuracy (IO>S), top-1=IO and p(IO) at the final token of 200 prompts "
                  "per set; see circuitlab.ch3.train_ioi.evaluation_sets.",
     }
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
+
+
+def _size_flags(recipe: Recipe) -> str:
+    """The command-line flags that reproduce a non-default recipe (threads are recorded in the results)."""
+    return (f" --corpus {recipe.corpus} --classic-fraction {recipe.classic_fraction} --layers {recipe.n_layer}"
+            f" --heads {recipe.n_head} --d-model {recipe.n_embd} --n-inner {recipe.n_inner} --steps {recipe.steps}"
+            f" --batch-size {recipe.batch_size} --documents {recipe.documents} --seed {recipe.seed}"
+            f" --lr {recipe.lr} --warmup-steps {recipe.warmup_steps}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -218,19 +272,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--documents", type=int, default=Recipe.documents)
     parser.add_argument("--seed", type=int, default=Recipe.seed)
     parser.add_argument("--distractor-fraction", type=float, default=Recipe.distractor_fraction)
+    parser.add_argument("--corpus", choices=CORPORA, default=Recipe.corpus,
+                        help="classic (the shipped model) or shortcut-free (the families, with classic sentences mixed in)")
+    parser.add_argument("--classic-fraction", type=float, default=Recipe.classic_fraction,
+                        help="shortcut-free corpus: share of IOI sentences from the classic templates")
+    parser.add_argument("--layers", type=int, default=Recipe.n_layer)
+    parser.add_argument("--heads", type=int, default=Recipe.n_head)
+    parser.add_argument("--d-model", type=int, default=Recipe.n_embd)
+    parser.add_argument("--n-inner", type=int, default=Recipe.n_inner)
+    parser.add_argument("--batch-size", type=int, default=Recipe.batch_size)
+    parser.add_argument("--lr", type=float, default=Recipe.lr)
+    parser.add_argument("--warmup-steps", type=int, default=Recipe.warmup_steps)
+    parser.add_argument("--log-every", type=int, default=250)
     parser.add_argument("--threads", type=thread_policy.argument, default=2, metavar="N|auto",
                         help="torch threads (default 2, as the shipped model was trained); 'auto': one per free core")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: the shipped checkpoint of the corpus (ioi-wordlevel or ioi-shortcut-free)")
     parser.add_argument("--circuit-only", action="store_true",
                         help="skip training; find the circuit of the model in --out and store it in its metadata")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = SHORTCUT_FREE_OUT if args.corpus == "shortcut-free" else DEFAULT_OUT
     if args.circuit_only:
         thread_policy.use_policy(args.threads)
         print(json.dumps(record_circuit(args.out), indent=1))
         return
     recipe = Recipe(steps=args.steps, documents=args.documents, seed=args.seed,
-                    distractor_fraction=args.distractor_fraction)
-    _, _, results = train(recipe, out=args.out, threads=args.threads, find_circuit=True)
+                    distractor_fraction=args.distractor_fraction, corpus=args.corpus,
+                    classic_fraction=args.classic_fraction, n_layer=args.layers, n_head=args.heads,
+                    n_embd=args.d_model, n_inner=args.n_inner, batch_size=args.batch_size, lr=args.lr,
+                    warmup_steps=args.warmup_steps)
+    # The classic model's circuit is found by the chapter's rule; the shortcut-free model's head classes are
+    # measured by circuitlab.ch3.head_classes (python -m circuitlab.ch3.head_classes DIR).
+    _, _, results = train(recipe, out=args.out, threads=args.threads, find_circuit=not recipe.shortcut_free,
+                          log_every=args.log_every)
     print(json.dumps(results, indent=1))
 
 

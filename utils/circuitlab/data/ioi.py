@@ -483,3 +483,66 @@ def shortcut_table(prompts: Sequence[IOIPrompt]) -> dict[str, float]:
     table = {label: shortcut_accuracy(rule, prompts) for label, rule in SHORTCUTS.items()}
     table["(the rule: the name mentioned once)"] = shortcut_accuracy(name_mentioned_once, prompts)
     return table
+
+
+# --------------------------------------------------------------------------- shortcut-free frames held out of training
+#
+# One new sentence frame per family, never written into any corpus: a shortcut-free model's generalisation to
+# new frames is measured on these (with HELD_OUT_NAMES for new names too). Their words all come from the
+# vocabulary the families already use, so a model trained on the families knows every token, but no frame
+# below (and no filler sentence) puts those words in this order.
+SHORTCUT_FREE_HELD_OUT_FAMILIES: dict[str, tuple[str, ...]] = {
+    "S|IO|S C": ("Before {S1} went home from the {P}, {IO} arrived, and {S2} and {C} passed a {O} to",),
+    "S|IO|C S": ("While {S1} was at the {P}, {IO} came in, so {C} and {S2} brought a {O} to",),
+    "IO|S|S C": ("Before {IO} went home from the {P}, {S1} picked up a {O}, and later {S2} and {C} sent it to",),
+    "IO|S|C S": ("As {IO} walked into the {P}, {S1} bought a {O}, so {C} and {S2} mailed it to",),
+    "S|S IO": ("Once {S1} reached the {P}, {S2} met {IO} and sent a {O} to",),
+}
+SHORTCUT_FREE_HELD_OUT_TEMPLATES: tuple[str, ...] = tuple(
+    t for family in SHORTCUT_FREE_HELD_OUT_FAMILIES.values() for t in family)
+
+
+def family_prompts(n: int, families: dict[str, tuple[str, ...]] = SHORTCUT_FREE_FAMILIES, *,
+                   names: Sequence[str] = TRAIN_NAMES, seed: int = 0) -> list[IOIPrompt]:
+    """``n`` prompts cycling through the families of ``families`` (equal shares, unlike the weighted mixture).
+
+    ``order`` holds the family's layout and ``template`` the frame's index in its own family dict's
+    flattened tuple, so per-family and per-template groups can be read off the prompts.
+    """
+    rng = random.Random(seed)
+    flat = [t for family in families.values() for t in family]
+    labels = list(families)
+    prompts = []
+    for i in range(n):
+        family = labels[i % len(labels)]
+        template = rng.choice(families[family])
+        io, s, c, d = rng.sample(list(names), 4)
+        slots = dict(IO=io, S1=s, C=c, P=rng.choice(PLACES), O=rng.choice(OBJECTS))
+        prompts.append(IOIPrompt(template.format(S2=s, **slots), io, s, c, family, flat.index(template),
+                                 template.format(S2=d, **slots)))
+    return prompts
+
+
+def mixed_corpus_documents(n_documents: int, *, seed: int = 0, ioi_fraction: float = 0.5,
+                           classic_fraction: float = 0.3, distractor_fraction: float = 0.35) -> Iterator[str]:
+    """A shortcut-free corpus with classic IOI sentences mixed in (for a model that must solve both).
+
+    Of the IOI sentences, ``classic_fraction`` come from the classic training templates (``distractor_fraction``
+    of those from :data:`DISTRACTOR_TEMPLATES`), the rest from :func:`shortcut_free_prompts`. Only
+    :data:`TRAIN_NAMES` stand in IOI sentences, and no frame of :data:`SHORTCUT_FREE_HELD_OUT_FAMILIES` or
+    :data:`HELD_OUT_TEMPLATES` is ever written. With ``classic_fraction=0`` this is
+    ``corpus_documents(..., shortcut_free=True)`` with different draws.
+    """
+    rng = random.Random(seed)
+    for _ in range(n_documents):
+        sentences = []
+        for _ in range(rng.choice((1, 2))):
+            if rng.random() >= ioi_fraction:
+                sentences.append(_filler(rng, NAMES))
+            elif rng.random() < classic_fraction:
+                pool = DISTRACTOR_TEMPLATES if rng.random() < distractor_fraction else TRAIN_TEMPLATES
+                sentences.append(_ioi_sentence(rng, pool, TRAIN_NAMES))
+            else:
+                prompt = shortcut_free_prompts(1, names=TRAIN_NAMES, seed=rng.randrange(2**31))[0]
+                sentences.append(f"{prompt.text} {prompt.io}.")
+        yield " ".join(sentences)
