@@ -15,6 +15,13 @@ template) and the class rules read the mean of the two sets.
   metric, and by more than patching into their values does;
 - induction: attention from S2 to the token after S1, and the induction score on repeated random tokens;
 - backup name mover: a head whose direct effect grows when the name movers are mean-ablated.
+
+Two more classes say what a model does when it does not follow the paper's algorithm:
+
+- S2 suppressor: attention from END to S2 (more than to IO), an OV circuit that copies names negatively, and a
+  positive direct effect (it pushes S down by reading its second mention);
+- name copier: an OV circuit that copies names and a positive direct effect, without attending to IO
+  selectively (it moves names, or a summary of them, from wherever it looks).
 """
 from __future__ import annotations
 
@@ -44,6 +51,7 @@ DLA_SHARE_MIN = 0.05  # |direct effect on IO - S| as a share of the logit differ
 INHIBITION_DROP_MIN = 0.1  # drop of the normalised metric when only the path into the movers' queries is corrupted
 INDUCTION_MIN = 0.3  # both S2 -> S1+1 on IOI prompts and the repeated-random-token score
 BACKUP_GAIN_SHARE = 0.05  # growth of the direct effect, as a share of the logit difference, when the movers are ablated
+SUPPRESSOR_ATTENTION_MIN = 0.2  # mean END -> S2 attention of an S2 suppressor
 
 
 def measurement_sets(n: int = 200, seed: int = 0) -> dict[str, list[ioi.IOIPrompt]]:
@@ -93,7 +101,8 @@ def path_patch_drops(model, batch: IOIBatch, senders: Sequence[Head], receivers:
     z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
     clean_logits, clean_cache = model.run_with_cache(batch.tokens, names_filter=lambda name: name in z_names)
     corrupt_logits, corrupt_cache = model.run_with_cache(batch.corrupt_tokens, names_filter=lambda name: name in z_names)
-    metric = partial(ref.normalised_logit_diff, *args, clean_diff=ref.logit_diff(clean_logits, *args).item(),
+    metric = partial(ref.normalised_logit_diff, end_pos=batch.end_pos, io_tokens=batch.io_tokens, s_tokens=batch.s_tokens,
+                     clean_diff=ref.logit_diff(clean_logits, *args).item(),
                      corrupt_diff=ref.logit_diff(corrupt_logits, *args).item())
     layers = sorted({layer for layer, _ in receivers})
     inputs = {f"blocks.{layer}.attn.hook_{c}" for layer in layers for c in "qkv"}
@@ -148,8 +157,9 @@ class HeadClasses:
     copy_top5: Tensor
     negative_copy: Tensor
     induction: Tensor
-    drops: dict[str, dict[Head, float]] = field(default_factory=dict)
+    drops: dict[str, dict[Head, float]] = field(default_factory=dict)  # path patching into the receivers' q, k, v
     classes: dict[str, list[Head]] = field(default_factory=dict)
+    receivers: list[Head] = field(default_factory=list)
 
     def mean(self, key: str) -> Tensor:
         return torch.stack([e.attention[key] for e in self.per_set.values()]).mean(0)
@@ -180,6 +190,20 @@ def name_movers(evidence: HeadClasses, model) -> list[Head]:
             and evidence.dla[h].item() >= floor]
 
 
+def s2_suppressors(evidence: HeadClasses, model) -> list[Head]:
+    floor = DLA_SHARE_MIN * evidence.logit_diff
+    io, s2 = evidence.mean("END->IO"), evidence.mean("END->S2")
+    return [h for h in analysis.all_heads(model) if s2[h].item() >= SUPPRESSOR_ATTENTION_MIN
+            and s2[h].item() >= io[h].item() + MOVER_MARGIN and evidence.negative_copy[h] >= COPY_MIN
+            and evidence.dla[h].item() >= floor]
+
+
+def name_copiers(evidence: HeadClasses, model) -> list[Head]:
+    floor = DLA_SHARE_MIN * evidence.logit_diff
+    return [h for h in analysis.all_heads(model) if not _selective_io(evidence, h) and evidence.copy[h] >= COPY_MIN
+            and evidence.dla[h].item() >= floor]
+
+
 def negative_name_movers(evidence: HeadClasses, model) -> list[Head]:
     floor = DLA_SHARE_MIN * evidence.logit_diff
     return [h for h in analysis.all_heads(model) if _selective_io(evidence, h)
@@ -204,25 +228,30 @@ def measure(model, n: int = 200, seed: int = 0, progress: bool = False) -> HeadC
         "negative name mover": negative_name_movers(evidence, model),
         "induction": [h for h in analysis.all_heads(model) if evidence.mean("S2->S1+1")[h].item() >= INDUCTION_MIN
                       and evidence.induction[h].item() >= INDUCTION_MIN],
+        "S2 suppressor": s2_suppressors(evidence, model),
+        "name copier": name_copiers(evidence, model),
     }
+    # The receivers of the path patching and of the backup test: the name movers, or, where none formed, the heads
+    # that write the answer instead (so the measurements still say which input of theirs carries the signal).
+    receivers = movers or classes["S2 suppressor"] + classes["name copier"]
+    evidence.receivers = receivers
     if progress:
-        print("name movers:", [analysis.head_label(h) for h in movers], flush=True)
-    if movers:
-        senders = [h for h in analysis.all_heads(model) if h[0] < max(layer for layer, _ in movers) and h not in movers]
-        per_set = {name: path_patch_drops(model, ioi_setup.make_batch(model, prompts[: max(1, n // 2)]), senders, movers)
+        print("receivers:", [analysis.head_label(h) for h in receivers], flush=True)
+    classes["S-inhibition"], classes["backup name mover"] = [], []
+    if receivers:
+        senders = [h for h in analysis.all_heads(model) if h[0] < max(layer for layer, _ in receivers) and h not in receivers]
+        per_set = {name: path_patch_drops(model, ioi_setup.make_batch(model, prompts[: max(1, n // 2)]), senders, receivers)
                    for name, prompts in sets.items()}
         evidence.drops = {c: {h: sum(d[c][h] for d in per_set.values()) / len(per_set) for h in senders} for c in "qkv"}
-        classes["S-inhibition"] = [h for h in senders if evidence.drops["q"][h] >= INHIBITION_DROP_MIN
-                                   and evidence.drops["q"][h] > evidence.drops["v"][h]]
         for name, prompts in sets.items():
             evidence.per_set[name].dla_movers_ablated, _ = analysis.head_dla_with_ablation(
-                model, ioi_setup.make_batch(model, prompts), movers)
+                model, ioi_setup.make_batch(model, prompts), receivers)
+    if movers:
+        classes["S-inhibition"] = [h for h in evidence.drops["q"] if evidence.drops["q"][h] >= INHIBITION_DROP_MIN
+                                   and evidence.drops["q"][h] > evidence.drops["v"][h]]
         gain = evidence.backup_gain
         classes["backup name mover"] = [h for h in analysis.all_heads(model) if h not in movers
                                         and gain[h].item() >= BACKUP_GAIN_SHARE * evidence.logit_diff]
-    else:
-        classes["S-inhibition"] = []
-        classes["backup name mover"] = []
     evidence.classes = classes
     return evidence
 
@@ -252,18 +281,23 @@ def summary(evidence: HeadClasses, model) -> dict:
         "S2->S1": max(heads, key=lambda h: evidence.mean("S2->S1")[h].item()),
         "induction": max(heads, key=lambda h: min(evidence.induction[h].item(), evidence.mean("S2->S1+1")[h].item())),
         "negative_copy": max(heads, key=lambda h: evidence.negative_copy[h].item()),
+        "END->IO": max(heads, key=lambda h: evidence.mean("END->IO")[h].item()),
     }
     return {
         "sets": {name: {"logit_diff": round(e.logit_diff, 3), "top1": round(e.top1, 3)} for name, e in evidence.per_set.items()},
         "classes": {name: [list(h) for h in members] for name, members in evidence.classes.items()},
         "heads": {analysis.head_label(h): head_row(evidence, h) for h in heads
-                  if any(h in members for members in evidence.classes.values()) or h in strongest.values()},
+                  if any(h in members for members in evidence.classes.values()) or h in strongest.values()
+                  or h in evidence.receivers},
         "average_head": {k: round(v, 3) for k, v in average.items()},
         "strongest": {k: list(h) for k, h in strongest.items()},
+        "receivers": [list(h) for h in evidence.receivers],
+        "strongest_path": {c: [list(h), round(d[h], 3)] for c, d in evidence.drops.items() if d
+                           for h in [max(d, key=d.get)]},
         "thresholds": {"duplicate_min": DUPLICATE_MIN, "mover_attention_min": MOVER_ATTENTION_MIN,
                        "mover_margin": MOVER_MARGIN, "copy_min": COPY_MIN, "dla_share_min": DLA_SHARE_MIN,
                        "inhibition_drop_min": INHIBITION_DROP_MIN, "induction_min": INDUCTION_MIN,
-                       "backup_gain_share": BACKUP_GAIN_SHARE},
+                       "backup_gain_share": BACKUP_GAIN_SHARE, "suppressor_attention_min": SUPPRESSOR_ATTENTION_MIN},
     }
 
 
@@ -280,6 +314,13 @@ def table(evidence: HeadClasses, model) -> str:
                          f"{r['END->S1']:7.2f} {r['END->S2']:7.2f} {r['copy']:5.2f} {r['negative_copy']:6.2f} "
                          f"{r['dla']:6.2f} {r['induction']:5.2f} {r.get('drop_q', float('nan')):7.2f} "
                          f"{r.get('drop_v', float('nan')):7.2f} {r.get('backup_gain', float('nan')):7.2f}")
+    if evidence.receivers:
+        lines.append(f"receivers (path patching, backup test): {', '.join(analysis.head_label(h) for h in evidence.receivers)}")
+        for component, drops in evidence.drops.items():
+            if drops:
+                top = sorted(drops, key=drops.get, reverse=True)[:3]
+                lines.append(f"  strongest senders into their {component}: "
+                             + ", ".join(f"{analysis.head_label(h)} ({drops[h]:+.2f})" for h in top))
     lines.append(f"average head: copy {evidence.copy.mean().item():.2f}, -copy {evidence.negative_copy.mean().item():.2f}, "
                  f"S2>S1 {evidence.mean('S2->S1').mean().item():.2f}, induction {evidence.induction.mean().item():.2f}; "
                  + ", ".join(f"{k}: logit diff {e.logit_diff:.2f}, top-1 {e.top1:.2f}" for k, e in evidence.per_set.items()))
