@@ -534,6 +534,104 @@ for c, grid in to_receivers.items():
     strongest = min(analysis.all_heads(model), key=lambda h: grid[h].item())
     print(f"via {c}: strongest sender {head_label(strongest)} ({grid[strongest].item():+.2f})")
 
+# %% [markdown] exercise="ch3.path_patch_at_positions"
+# The paper's path patching is also *position-specific*: its S-inhibition heads matter through the name
+# movers' queries **at END**, and its duplicate-token and induction heads through the S-inhibition heads'
+# values **at S2**. Each node of that finer graph is a head at one token. The prompts are right-padded and
+# come from several templates, so S2 and END are different positions in different prompts: the positions
+# come as one per prompt.
+#
+# **Spec.** `path_patch_at_positions(model, clean_tokens, clean_cache, corrupt_cache, metric, receivers,
+# component, sender_pos, receiver_pos)` returns a floating-point tensor `(n_layers, n_heads)`, one entry per
+# sender head, computed as in `path_patch_to_heads` with two restrictions. `sender_pos` and `receiver_pos`
+# are integer tensors (`torch.long`) of shape `(batch,)`; entry `i` is a position in row `i` of
+# `clean_tokens`, counted from that row's first token (0), so it points at the same token however much
+# padding follows; negative positions are refused, since they would count from the end of the padding.
+# (1) In the first run every head is pinned to its clean output, except that the sender takes its corrupted
+# output at position `sender_pos[i]` of prompt `i`, and only there. (2) In the second run (nothing pinned)
+# the receiver heads' `component` is replaced by the value recorded in run (1) at position `receiver_pos[i]`
+# of prompt `i` only; at every other position it is what run (2) itself computes. The entry is the metric
+# of run (2). A sender after the receiver (`sender_pos[i] > receiver_pos[i]`) cannot reach it, since
+# attention only looks back: prompt `i` then runs clean, and if that holds for every prompt the entry is the
+# clean run's metric (1 for the normalised logit difference). The stub checks the arguments' shapes and
+# ranges for you.
+
+# %% solution="ch3.path_patch_at_positions"
+
+
+# %% check="ch3.path_patch_at_positions"
+check("ch3.path_patch_at_positions", path_patch_at_positions)
+
+# %% [markdown]
+# Three experiments on the half batch of the previous cell, for each of q, k and v: the senders at S2
+# into the receivers at S2, the senders at S2 into the receivers at END, and the senders at END into the
+# receivers at END. The table follows the strongest sender of each every-position grid above.
+
+# %%
+s2_small, end_small = analysis.ioi_positions(small)["S2"], small.end_pos
+position_pairs = {"S2 -> S2": (s2_small, s2_small), "S2 -> END": (s2_small, end_small),
+                  "END -> END": (end_small, end_small)}
+at_positions = {(pair, c): path_patch_at_positions(model, small.tokens, small_clean_cache, small_corrupt_cache,
+                                                   small_metric, receivers, c, *pair_positions) - 1.0
+                for pair, pair_positions in tqdm(position_pairs.items(), desc="path patching by position") for c in "qkv"}
+strongest_sender = {c: min(analysis.all_heads(model), key=lambda h: to_receivers[c][h].item()) for c in "qkv"}
+print(f"{'input':5s} {'sender':6s} {'every position':>14s}" + "".join(f"{pair:>12s}" for pair in position_pairs))
+for c, h in strongest_sender.items():
+    print(f"{c:5s} {head_label(h):6s} {to_receivers[c][h].item():14.3f}"
+          + "".join(f"{at_positions[pair, c][h].item():12.3f}" for pair in position_pairs))
+s2_to_end = max(at_positions["S2 -> END", c].abs().max().item() for c in "qkv")
+print(f"largest effect of any sender at S2 on any receiver input at END: {s2_to_end:.1e}")
+
+# %% [markdown]
+# The `S2 -> END` column is zero, and not by chance. With every other head pinned, nothing can carry the
+# sender's new output from S2 to another token: MLPs and LayerNorms act on each position alone, and the
+# only heads that move information between tokens are frozen. A sender at one token reaches the receivers
+# at that token only, and a receiver at END learns about S2 only through its own keys and values *at S2*.
+# That is why the paper's duplicate-token heads are found through the S-inhibition heads' values at S2, and
+# the S-inhibition heads, which sit at END, through the name movers' queries at END.
+#
+# The value path of the strongest value sender above need not enter at S2 or at END: it can enter at any
+# token the receivers read from END. The next cell takes the prompts with as many tokens from S2 to END as
+# the first one, moves the sender and the receivers together along those tokens (sender position =
+# receiver position = S2 + d in every prompt) and prints that head's effect at each, beside the word at that
+# position in the first prompt and the head's effect at every position on the same prompts.
+
+# %%
+gap = end_small - s2_small
+alike = small.subset(gap == gap[0])  # S2 + d is the same distance from END in all of them
+alike_clean_logits, alike_clean_cache = model.run_with_cache(alike.tokens)
+alike_corrupt_logits, alike_corrupt_cache = model.run_with_cache(alike.corrupt_tokens)
+alike_args = (alike.end_pos, alike.io_tokens, alike.s_tokens)
+alike_metric = functools.partial(
+    normalised_logit_diff, end_pos=alike.end_pos, io_tokens=alike.io_tokens, s_tokens=alike.s_tokens,
+    clean_diff=logit_diff(alike_clean_logits, *alike_args).item(),
+    corrupt_diff=logit_diff(alike_corrupt_logits, *alike_args).item())
+alike_s2 = analysis.ioi_positions(alike)["S2"]
+value_sender = strongest_sender["v"]
+value_total = path_patch_to_heads(model, alike.tokens, alike_clean_cache, alike_corrupt_cache, alike_metric,
+                                  receivers, "v")[value_sender].item() - 1.0
+print(f"{len(alike)} prompts; {head_label(value_sender)} through the receivers' values at every position: {value_total:+.3f}")
+along_values = {}
+for d in tqdm(range(int(gap[0]) + 1), desc="value path along the prompt"):
+    at = alike_s2 + d
+    along_values[d] = path_patch_at_positions(model, alike.tokens, alike_clean_cache, alike_corrupt_cache, alike_metric,
+                                              receivers, "v", at, at)[value_sender].item() - 1.0
+    word = model.to_str_tokens(alike.tokens[0, int(at[0]):int(at[0]) + 1])[0]
+    print(f"  S2+{d} ({word!r} in the first prompt): {along_values[d]:+.3f}")
+strongest_offset = min(along_values, key=along_values.get)
+describe([(abs(along_values[0]) < 0.1 * abs(value_total),
+           f"{head_label(value_sender)} does not act on the receivers' values at S2 (S2+0 gives {along_values[0]:+.3f}, "
+           f"against {value_total:+.3f} at every position): its value path enters at the tokens after S2, most of all "
+           f"at S2+{strongest_offset} ({along_values[strongest_offset]:+.3f})."),
+          (abs(along_values[0]) >= 0.5 * abs(value_total),
+           f"Most of {head_label(value_sender)}'s value path enters at S2 itself ({along_values[0]:+.3f} of "
+           f"{value_total:+.3f}), as the paper's duplicate-token heads do through the S-inhibition heads.")],
+         otherwise=f"{head_label(value_sender)}'s value path enters partly at S2 ({along_values[0]:+.3f}) and partly at "
+                   f"the tokens after it ({value_total:+.3f} at every position).")
+
+# %% solution_only=true
+claim(s2_to_end == 0.0, "The `S2 -> END` column is zero", measured=f"largest |effect| {s2_to_end:.1e}")
+
 # %% [markdown]
 # ## 6. What does each head do?
 #

@@ -78,3 +78,79 @@ def test_graders_cut_prompts_keep_the_corrupted_position(grader):
     for name, kwargs in settings.items():
         batch = batch_for(name, **kwargs)
         assert bool((batch.tokens != batch.corrupt_tokens).any()), (grader, name, kwargs)
+
+
+def test_path_patch_at_positions_is_path_patch_to_heads_when_only_s2_differs():
+    """Cut just past S2, the corrupted prompts differ from the clean ones at S2 only, so a sender's corrupted output
+    differs only there and the receivers' inputs can change only there: patching at S2 is patching everywhere."""
+    model = model_named("offline")
+    settings = dict(n=2, template=1, width=13)  # S2 is position 12, the last one kept (the metric is read there)
+    batch, metric = batch_for("offline", **settings), metric_for("offline", **settings)
+    s2 = analysis.ioi_positions(batch)["S2"]
+    assert s2.tolist() == [12, 12] and bool((batch.tokens[:, :12] == batch.corrupt_tokens[:, :12]).all())
+    receivers = [(1, 2), (3, 1)]
+    with torch.no_grad():
+        _, clean_cache = model.run_with_cache(batch.tokens)
+        _, corrupt_cache = model.run_with_cache(batch.corrupt_tokens)
+        at_s2 = ch3.path_patch_at_positions(model, batch.tokens, clean_cache, corrupt_cache, metric, receivers, "q", s2, s2)
+        everywhere = ch3.path_patch_to_heads(model, batch.tokens, clean_cache, corrupt_cache, metric, receivers, "q")
+    model.reset_hooks()
+    assert (everywhere - 1).abs().max().item() > 1e-2, "the comparison needs senders that move the metric"
+    torch.testing.assert_close(at_s2, everywhere, atol=1e-5, rtol=1e-5)
+
+
+def _by_hand(model, batch, clean_cache, corrupt_cache, metric, sender, receivers, component, sender_pos, receiver_pos):
+    """One entry of path_patch_at_positions, one prompt at a time with plain integer positions."""
+    layer, head = sender
+    logits = []
+    for i in range(len(batch)):
+        s, r = int(sender_pos[i]), int(receiver_pos[i])
+        pinned = {f"blocks.{l}.attn.hook_z": clean_cache["z", l][i:i + 1].clone() for l in range(model.cfg.n_layers)}
+        pinned[f"blocks.{layer}.attn.hook_z"][0, s, head] = corrupt_cache["z", layer][i, s, head]
+        recorded = {}
+        hooks = [(name, lambda z, hook: pinned[hook.name]) for name in pinned]
+        hooks += [(f"blocks.{l}.attn.hook_{component}", lambda act, hook: recorded.__setitem__(hook.name, act.clone()))
+                  for l, _ in receivers]
+        model.run_with_hooks(batch.tokens[i:i + 1], fwd_hooks=hooks)
+
+        def patch(act, hook, r=r):
+            for r_layer, r_head in receivers:
+                if f"blocks.{r_layer}." in hook.name:
+                    act[0, r, r_head] = recorded[hook.name][0, r, r_head]
+            return act
+
+        names = sorted({f"blocks.{l}.attn.hook_{component}" for l, _ in receivers})
+        logits.append(model.run_with_hooks(batch.tokens[i:i + 1], fwd_hooks=[(name, patch) for name in names]))
+    return metric(torch.cat(logits)).item()
+
+
+def test_path_patch_at_positions_by_hand():
+    """A few entries recomputed prompt by prompt; a sender at another token than the receivers changes nothing."""
+    model = model_named("offline")
+    settings = dict(n=3, mixed=True)
+    batch, metric = batch_for("offline", **settings), metric_for("offline", **settings)
+    s2, end = analysis.ioi_positions(batch)["S2"], batch.end_pos
+    assert len(set(end.tolist())) > 1, "the prompts must differ in length, so that positions differ between them"
+    receivers = [(1, 2), (3, 2), (3, 1)]
+    with torch.no_grad():
+        clean_logits, clean_cache = model.run_with_cache(batch.tokens)
+        _, corrupt_cache = model.run_with_cache(batch.corrupt_tokens)
+        clean_metric = metric(clean_logits).item()
+        positions = s2 + torch.tensor([2, 3, 1])
+        grid = ch3.path_patch_at_positions(model, batch.tokens, clean_cache, corrupt_cache, metric, receivers, "v",
+                                           positions, positions)
+        for sender in [(0, 1), (0, 3), (2, 3)]:
+            want = _by_hand(model, batch, clean_cache, corrupt_cache, metric, sender, receivers, "v", positions, positions)
+            assert grid[sender].item() == pytest.approx(want, abs=1e-5), sender
+        assert (grid - clean_metric).abs().max().item() > 1e-2, "the comparison needs senders that move the metric"
+        # With every other head pinned, nothing carries the sender's output to another token.
+        for senders_at, receivers_at in [(s2, end), (end, s2), (s2 + 3, s2 + 2)]:
+            off = ch3.path_patch_at_positions(model, batch.tokens, clean_cache, corrupt_cache, metric, receivers, "v",
+                                              senders_at, receivers_at)
+            torch.testing.assert_close(off, torch.full_like(off, clean_metric), atol=1e-6, rtol=0)
+        # A sender at or after the last receiver layer cannot reach any receiver either.
+        assert torch.allclose(grid[3], torch.full_like(grid[3], clean_metric), atol=1e-6)
+        with pytest.raises(ValueError):  # positions count from each prompt's first token, never from the end
+            ch3.path_patch_at_positions(model, batch.tokens, clean_cache, corrupt_cache, metric, receivers, "v",
+                                        positions - batch.tokens.shape[1], positions)
+    model.reset_hooks()

@@ -107,6 +107,19 @@ EXERCISES = [
         ],
     ),
     Exercise(
+        id="ch3.path_patch_at_positions", title="Path patching between two token positions",
+        reference="path_patch_at_positions", points=3, difficulty=4, importance=4, minutes=20,
+        hints=[
+            "The same two runs as path_patch_to_heads; only where the corrupted values go changes. Run 1: every "
+            "head pinned to its clean z, the sender's corrupted z only at (prompt i, sender_pos[i]). Run 2: the "
+            "receivers' q (k, v) replaced only at (prompt i, receiver_pos[i]).",
+            "Pair each prompt with its own position: x[torch.arange(batch), pos, head] is one entry per prompt, "
+            "while x[:, pos, head] takes every listed position in every prompt.",
+            "A boolean mask of shape (batch, seq, 1, 1), True at (i, sender_pos[i]), turns freeze_heads_except's "
+            "output into the position-specific one: torch.where(mask, frozen, clean_cache[hook.name]).",
+        ],
+    ),
+    Exercise(
         id="ch3.mean_ablate_except", title="Mean-ablate everything outside a circuit", reference="mean_ablate_except",
         points=2, difficulty=3, importance=5, minutes=15,
         hints=[

@@ -33,6 +33,7 @@ __all__ = [
     "freeze_heads_except",
     "path_patch_to_final",
     "path_patch_to_heads",
+    "path_patch_at_positions",
     "mean_ablate_except",
     "attribution_patching",
 ]
@@ -280,6 +281,67 @@ def path_patch_to_heads(model, clean_tokens: Int[Tensor, "batch seq"], clean_cac
                 for r_layer, r_head in receivers:
                     if r_layer == hook.layer():
                         act[:, :, r_head] = recorded[hook.name][:, :, r_head]  # q/k/v are [batch, pos, head, d_head]
+                return act
+
+            logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in receiver_names, patch_receivers)])
+            results[layer, head] = metric(logits).item()
+    ### END SOLUTION
+    return results
+
+
+def path_patch_at_positions(model, clean_tokens: Int[Tensor, "batch seq"], clean_cache, corrupt_cache, metric: Metric,
+                            receivers: Sequence[Head], component: str, sender_pos: Int[Tensor, "batch"],
+                            receiver_pos: Int[Tensor, "batch"]) -> Float[Tensor, "layer head"]:
+    """Path patching between two token positions: sender head at ``sender_pos[i]`` -> ``component`` (q, k or v)
+    of the receiver heads at ``receiver_pos[i]``, for each prompt ``i`` of the batch.
+
+    Positions are indices into each prompt's own row of ``clean_tokens``, counted from its first token (0), so
+    with right-padded prompts of mixed lengths they differ between prompts. Step 1: a clean run in which every
+    head is pinned to its clean output and the sender takes its corrupted output only at ``sender_pos[i]``;
+    record the receivers' ``component``. Step 2: a clean run, nothing pinned, in which only the receivers'
+    ``component`` at ``receiver_pos[i]`` is replaced by the recorded value. A sender position after the
+    receiver position cannot reach the receiver (attention is causal), so that prompt runs clean.
+    """
+    if component not in ("q", "k", "v"):
+        raise ValueError("component must be 'q', 'k' or 'v'")
+    n_prompts, seq = clean_tokens.shape
+    for label, positions in (("sender_pos", sender_pos), ("receiver_pos", receiver_pos)):
+        if tuple(positions.shape) != (n_prompts,) or positions.is_floating_point() or positions.dtype == torch.bool:
+            raise ValueError(f"{label} must be an integer tensor of shape ({n_prompts},): one position per prompt")
+        if bool((positions < 0).any()) or bool((positions >= seq).any()):
+            raise ValueError(f"{label} must lie in 0..{seq - 1}: positions count from each prompt's first token")
+    receiver_layers = sorted({layer for layer, _ in receivers})
+    receiver_names = {f"blocks.{layer}.attn.hook_{component}" for layer in receiver_layers}
+    z_names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    ### BEGIN SOLUTION
+    rows = torch.arange(n_prompts, device=clean_tokens.device)
+    sender_pos, receiver_pos = sender_pos.to(rows.device), receiver_pos.to(rows.device)
+    # True at (prompt i, sender_pos[i]) only: rows paired with positions. (z[:, sender_pos] would instead take
+    # every listed position in every prompt.)
+    at_sender = torch.zeros(n_prompts, seq, dtype=torch.bool, device=rows.device)
+    at_sender[rows, sender_pos] = True
+    at_sender = einops.rearrange(at_sender, "batch pos -> batch pos 1 1")  # broadcasts over head, d_head
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            pin_all_positions = freeze_heads_except(clean_cache, corrupt_cache, (layer, head))
+
+            def pin(z: Tensor, hook) -> Tensor:
+                # Every head clean, the sender corrupted at every position; then clean again off the sender position.
+                return torch.where(at_sender, pin_all_positions(z, hook), clean_cache[hook.name])
+
+            recorded: dict[str, Tensor] = {}
+
+            def record(act: Tensor, hook) -> None:
+                recorded[hook.name] = act.detach().clone()
+
+            model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in z_names, pin),
+                                                          (lambda name: name in receiver_names, record)])
+
+            def patch_receivers(act: Tensor, hook) -> Tensor:
+                for r_layer, r_head in receivers:
+                    if r_layer == hook.layer():  # q/k/v are [batch, pos, head, d_head]
+                        act[rows, receiver_pos, r_head] = recorded[hook.name][rows, receiver_pos, r_head]
                 return act
 
             logits = model.run_with_hooks(clean_tokens, fwd_hooks=[(lambda name: name in receiver_names, patch_receivers)])
