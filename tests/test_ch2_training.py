@@ -1,6 +1,7 @@
 """The chapter-2 training code runs end to end on a tiny setting, and its data generators are right."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from circuitlab.ch2.training import ScratchRecipe, ShippedRecipe, evaluate, train_from_scratch, train_shipped
@@ -52,6 +53,56 @@ def test_train_text_records_seed_threads_and_text_only(tmp_path):
         torch.set_num_threads(threads)
     metadata = read_metadata(tmp_path / "text")
     assert metadata["seed"] == 0 and metadata["threads"] >= 1 and metadata["steps_done"] == 2
-    assert "corpus only" in metadata["description"]
+    assert "corpus 'pydocs'" in metadata["description"] and "only" in metadata["description"]
+    assert metadata["corpus"] == "pydocs" and metadata["corpus_characters"] > 500_000
+    assert metadata["training_cpu_seconds"] > 0
+    assert metadata["command"].startswith("python -m circuitlab.ch2.train_text --steps 2")
     model = load_checkpoint(tmp_path / "text")
     assert model.cfg.n_heads == 8 and model.cfg.n_layers == 2 and model.cfg.attn_only
+
+
+def test_named_corpora_keep_the_default_and_add_the_source_text():
+    from circuitlab.data.corpus import (CORPORA, corpus_documents, corpus_fingerprint, named_corpus_documents,
+                                        named_corpus_fingerprint, source_documents)
+
+    # The default corpus (and so the shipped models' fingerprints) is untouched by the named corpora.
+    assert named_corpus_documents("pydocs") == corpus_documents()
+    assert named_corpus_fingerprint("pydocs") == corpus_fingerprint()
+    assert set(CORPORA) == {"pydocs", "pydocs+source"}
+    sources = source_documents(["json", "textwrap"])  # a package (json/*.py) and a single module
+    assert len(sources) >= 3 and any("class TextWrapper" in text for text in sources)
+    assert source_documents(["itertools"]) == []  # built into the interpreter: no source text
+    larger = named_corpus_documents("pydocs+source")
+    assert larger[:len(corpus_documents())] == corpus_documents() and len(larger) > len(corpus_documents())
+    assert named_corpus_fingerprint("pydocs+source") != corpus_fingerprint()
+
+
+def test_source_files_leave_test_suites_out():
+    from circuitlab.data.corpus import _module_source_files
+
+    files = _module_source_files("email")
+    assert len(files) > 10 and all(path.suffix == ".py" for path in files)
+    root = files[0].parent
+    assert all({"test", "tests"}.isdisjoint(path.relative_to(root).parts[:-1]) for path in files)
+    assert len(_module_source_files("textwrap")) == 1
+
+
+def test_warmup_ramps_the_learning_rate():
+    from circuitlab.ch2.training import _train, architecture
+    from circuitlab.models import native_model
+
+    model = native_model(architecture(16, 12, d_model=16, n_heads=2, d_head=8))
+    seen: list[float] = []
+    original_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original_step(self, *args, **kwargs)
+
+    torch.optim.AdamW.step = recording_step
+    try:
+        _train(model, lambda: torch.randint(0, 16, (2, 12)), 6, 1e-2, 0.0, repeated_halves(2, 4, 1, 16, 0), 4, 100,
+               progress=False, warmup_steps=4)
+    finally:
+        torch.optim.AdamW.step = original_step
+    assert seen == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2, 1e-2])

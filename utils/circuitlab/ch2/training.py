@@ -132,8 +132,10 @@ class History(Curves):
 @torch.enable_grad()  # the notebook turns gradients off globally for its analysis sections
 def _train(model, next_batch, recipe_steps: int, lr: float, weight_decay: float, eval_tokens: Tensor,
            eval_half_len: int, eval_every: int, time_limit: float | None = None, progress: bool = True,
-           stop=None) -> History:
+           stop=None, warmup_steps: int = 0) -> History:
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    # A linear warm-up (none by default, as the shipped model was trained), then the constant rate.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup_steps)))
     history = History()
     clock = Clock()
     model.eval()  # no dropout in these models; eval mode keeps the TransformerLens hooks usable
@@ -155,6 +157,7 @@ def _train(model, next_batch, recipe_steps: int, lr: float, weight_decay: float,
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        scheduler.step()
         running = loss.item()
     return history
 
