@@ -945,18 +945,26 @@ claim(measured_at("weight_norm", cleaned) < 0.95 * measured_at("weight_norm", gr
 # %% [markdown]
 # ## 8. Your run, the shipped run and the paper's
 #
-# Your model stopped at 99% test accuracy, before clean-up was over. Train it on for a few hundred more
-# epochs (the chapter's own loop, same recipe, with a fresh optimiser) and watch the sparsity measures:
-# if clean-up is what the shipped series shows, the Gini coefficients should go on rising and the embedding
-# should need fewer frequencies, with test accuracy already at the top.
+# Your model stopped at 99% test accuracy, in the middle of clean-up. Now train it on until clean-up is over,
+# and read all three phases off its own progress measures, as section 7 did for the shipped run.
+#
+# The recipe for the rest of the run matters. At the fast recipe's learning rate (2e-2) a model this far into
+# clean-up is not stable: once the training loss is tiny, Adam's normalised steps stay large while the
+# gradients shrink, and sooner or later the loss spikes (a *slingshot*), the weight norm jumps and the model
+# relearns part of its solution. Decaying the learning rate does not help either: AdamW's decay per step is
+# lr × weight decay, so it slows clean-up down with it. The continuation below uses the library's loop (`train`
+# in `circuitlab.ch4.training`: same model, same split, a fresh AdamW) with the shipped run's recipe, half the
+# fast learning rate and the same weight decay, which has no spikes; it keeps the weights every 20 epochs and
+# the sparsity measures every 100. It is the longest cell of the chapter (a minute or two).
 
 # %%
-from circuitlab.ch4.training import FAST, train as train_further
+from circuitlab.ch4.training import CLEANUP, CLEANUP_EPOCHS, train as train_further
 from circuitlab.data.modular import ModularAdditionData
 
 my_split = ModularAdditionData(tokens, labels, train_indices, test_indices)  # your dataset and split from section 1
-
-extra_epochs = 300
+print(f"clean-up recipe: lr {CLEANUP.lr:g}, weight decay {CLEANUP.weight_decay:g} (the shipped run's: lr "
+      f"{meta['recipe']['lr']:g}, weight decay {meta['recipe']['weight_decay']:g}), warmup {CLEANUP.warmup_steps} "
+      f"steps, for {CLEANUP_EPOCHS} epochs")
 
 
 def sparsity_row(epoch: int, model) -> tuple[int, float, float, int]:
@@ -964,38 +972,33 @@ def sparsity_row(epoch: int, model) -> tuple[int, float, float, int]:
 
 
 def keep(epoch: int, model, history) -> None:
-    """Every 20 epochs a snapshot of the weights, every 50 the sparsity measures."""
-    if epoch % 20 == 0:
-        my_snapshots.snapshots[epochs + epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if epoch % 50 == 0:
+    """Every 20 epochs a snapshot of the weights, every 100 the sparsity measures."""
+    my_snapshots.snapshots[epochs + epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if epoch % 100 == 0:
         my_sparsity.append(sparsity_row(epochs + epoch, model))
 
 
 my_sparsity = [sparsity_row(epochs, my_model)]
 start = time.perf_counter()
-more = train_further(my_model, my_split, extra_epochs, FAST, eval_every=10, progress=False,
+more = train_further(my_model, my_split, CLEANUP_EPOCHS, CLEANUP, eval_every=20, progress=False,
                      checkpoint_at=lambda epoch, h: epoch > 0, on_checkpoint=keep)
-print(f"{extra_epochs} more epochs in {time.perf_counter() - start:.1f} s; test accuracy now "
-      f"{more.test_accuracy[-1]:.4f}, weight norm {more.weight_norm[0]:.1f} -> {more.weight_norm[-1]:.1f}")
+cleanup_seconds = time.perf_counter() - start
+largest_jump = max(b - a for a, b in zip(more.train_loss, more.train_loss[1:]))
+print(f"{CLEANUP_EPOCHS} more epochs in {cleanup_seconds:.1f} s ({1000 * cleanup_seconds / CLEANUP_EPOCHS:.0f} ms "
+      f"per epoch); test accuracy now {more.test_accuracy[-1]:.4f}, train loss {more.train_loss[-1]:.1e}; the "
+      f"largest rise of the train loss between two evaluations: {largest_jump:.1e}")
 print(f"{'epoch':>6} {'Gini W_E':>9} {'Gini W_L':>9} {'frequencies for 90%':>20}")
 for epoch, gini_embedding, gini_map, n_freqs in my_sparsity:
     print(f"{epoch:6d} {gini_embedding:9.3f} {gini_map:9.3f} {n_freqs:20d}")
-first, last = my_sparsity[0], my_sparsity[-1]
-describe([(last[1] > first[1] and last[3] < first[3],
-           f"Your model is cleaning up: over {extra_epochs} more epochs the embedding's Gini coefficient rose from "
-           f"{first[1]:.2f} to {last[1]:.2f} and the frequencies it needs for 90% of its norm fell from {first[3]} "
-           f"to {last[3]}."),
-          (last[1] > first[1],
-           f"The embedding's Gini coefficient rose from {first[1]:.2f} to {last[1]:.2f}, but the number of "
-           f"frequencies it needs stayed at {last[3]} or more: clean-up is slow in this run.")],
-         otherwise=f"The embedding's Gini coefficient did not rise ({first[1]:.2f} -> {last[1]:.2f}): this run is "
-                   "not cleaning up yet (a loss spike can set it back; look at the test accuracy above).")
 my_freqs_now = key_frequencies(my_model.W_E[:P].detach(), basis, 0.9)
 
 # %% [markdown]
 # The snapshots kept during your training (section 3 and the cell above) give your run's progress measures,
-# with the restricted and excluded losses taken at the key frequencies your model has now, and
-# `phase_boundaries` reads its phases off them as it did for the shipped run:
+# with the restricted and excluded losses taken at the key frequencies your model ends with, and
+# `phase_boundaries` reads its phases off them as it did for the shipped run. The end of clean-up is the rule's
+# (the weight norm settles within 1% of its final value); the line after the boundaries checks the other signs
+# that clean-up is over, from that epoch to the end: the restricted loss has stopped falling, the excluded loss
+# stays high, and the Gini coefficients have levelled off.
 
 # %%
 probe = make_grokking_model(P, seed=0)
@@ -1005,24 +1008,41 @@ for epoch, state in sorted(my_snapshots.snapshots.items()):
     my_rows.append(measure(probe, my_freqs_now, epoch, split=my_split))
 my_curves = {key: [row[key] for row in my_rows] for key in my_rows[0]}
 my_phases = phase_boundaries(my_curves)
-print(f"your run, measured every 20 epochs to epoch {my_curves['epoch'][-1]} at its key frequencies "
+my_at = {e: i for i, e in enumerate(my_curves["epoch"])}
+my_end = my_curves["epoch"][-1]
+
+
+def my_measured(key: str, epoch: int) -> float:
+    return my_curves[key][my_at[epoch]]
+
+
+print(f"your run, measured every 20 epochs to epoch {my_end} at its key frequencies "
       f"{sorted(my_freqs_now.tolist())}:", my_phases)
-settled = my_phases["cleaned"] is not None and my_phases["cleaned"] <= my_curves["epoch"][-1] - 100
-still_sparsifying = my_sparsity[-1][1] > my_sparsity[-3][1] + 0.005  # the embedding's Gini, last 100 epochs
-cut_shipped = phase_boundaries({key: values[: at[1200] + 1] for key, values in curves.items()})["cleaned"]
-print(f"the same rule on the shipped curves cut at epoch 1200 puts the end of clean-up at {cut_shipped}; "
-      f"on the whole run (to epoch {curves['epoch'][-1]}) at {cleaned}")
-describe([(settled and still_sparsifying and cut_shipped < cleaned,
-           f"By the rule your run settled at epoch {my_phases['cleaned']}, but its embedding's Gini coefficient was "
-           f"still rising over the last 100 epochs ({my_sparsity[-3][1]:.3f} -> {my_sparsity[-1][1]:.3f}): a "
-           f"plateau of the weight norm, like the shipped run's (cut at 1200 it seems to end at {cut_shipped}, "
-           f"yet its norm falls again until {cleaned}). Read your run's clean-up boundary as a lower bound."),
-          (settled, f"Your run settled: its weight norm has stayed within 1% of its final value since epoch "
-                    f"{my_phases['cleaned']}.")],
-         otherwise=f"Your run's weight norm has not settled by epoch {my_curves['epoch'][-1]} (it moved "
-                   f"{my_curves['weight_norm'][-6]:.1f} -> {my_curves['weight_norm'][-1]:.1f} over the last 100 "
-                   f"epochs): clean-up is not over, and the shipped series, trained to epoch {curves['epoch'][-1]}, "
-                   "stands in for its end.")
+my_cleaned = my_phases["cleaned"]
+settled_for = my_end - my_cleaned if my_cleaned is not None else 0
+cleaned_sparsity = next(row for row in my_sparsity if row[0] >= my_cleaned) if my_cleaned is not None else my_sparsity[-1]
+gini_change = max(abs(my_sparsity[-1][1] - my_sparsity[-2][1]), abs(my_sparsity[-1][2] - my_sparsity[-2][2]))
+restricted_ratio = (my_measured("restricted_loss", my_end) / my_measured("restricted_loss", my_cleaned)
+                    if my_cleaned is not None else 0.0)
+print(f"from epoch {my_cleaned} to {my_end}: weight norm {my_measured('weight_norm', my_cleaned):.2f} -> "
+      f"{my_measured('weight_norm', my_end):.2f}, restricted loss {my_measured('restricted_loss', my_cleaned):.1e} -> "
+      f"{my_measured('restricted_loss', my_end):.1e}, excluded loss {my_measured('excluded_loss', my_cleaned):.2f} -> "
+      f"{my_measured('excluded_loss', my_end):.2f}, Gini of W_E / W_L {cleaned_sparsity[1]:.3f}/{cleaned_sparsity[2]:.3f} "
+      f"(epoch {cleaned_sparsity[0]}) -> {my_sparsity[-1][1]:.3f}/{my_sparsity[-1][2]:.3f}, of which "
+      f"{gini_change:.3f} at most in the last 100 epochs")
+finished = (settled_for >= 200 and restricted_ratio > 0.8 and my_measured("excluded_loss", my_end) > math.log(P)
+            and gini_change < 0.01)
+describe([(finished,
+           f"Your run finished cleaning up at epoch {my_cleaned}: for the last {settled_for} epochs its weight norm "
+           f"stayed within 1% of {my_measured('weight_norm', my_end):.1f}, the restricted loss stopped falling, the "
+           f"excluded loss stayed at {my_measured('excluded_loss', my_end):.1f} (above uniform guessing, ln {P} = "
+           f"{math.log(P):.2f}) and the Gini coefficients moved by {gini_change:.3f} at most over the last 100 "
+           "epochs.")],
+         otherwise=f"Your run has not clearly finished cleaning up by epoch {my_end}: the rule puts the end at "
+                   f"{my_cleaned}, {settled_for} epochs before the last measurement, with the restricted loss "
+                   f"{restricted_ratio:.2f} times its value there and the Gini coefficients moving by up to "
+                   f"{gini_change:.3f} over the last 100 epochs (a loss spike can set a run back; look at the largest "
+                   "rise printed above).")
 fig = make_subplots(rows=1, cols=2, subplot_titles=("your run: losses (log scale)", "weight norm"))
 for key, colour in colours.items():
     fig.add_scatter(x=my_curves["epoch"], y=my_curves[key], name=key.replace("_", " "), line=dict(color=colour),
@@ -1031,19 +1051,29 @@ fig.add_scatter(x=my_curves["epoch"], y=my_curves["weight_norm"], name="weight n
                 row=1, col=2)
 for name, epoch in my_phases.items():
     if epoch is not None:
-        fig.add_vline(x=epoch, line_dash="dot", line_color="grey", row=1, col=1)
+        for col in (1, 2):
+            fig.add_vline(x=epoch, line_dash="dot", line_color="grey", row=1, col=col)
+        fig.add_annotation(x=epoch, y=1.0, yref="y domain", text=name, showarrow=False, row=1, col=2)
+fig.add_vline(x=epochs, line_dash="dash", line_color="black", row=1, col=2)
 fig.update_yaxes(type="log", row=1, col=1)
 fig.update_xaxes(title_text="epoch")
-fig.update_layout(title="Your run's progress measures, with its phase boundaries (dotted)", height=380)
+fig.update_layout(title="Your run's progress measures and phase boundaries (dotted; dashed: section 3 stopped here)",
+                  height=380)
 fig.show()
 
 # %% solution_only=true
-claim(my_phases["cleaned"] is None or my_phases["cleaned"] > epochs,
-      "Your model stopped at 99% test accuracy, before clean-up was over",
-      measured=f"stopped at epoch {epochs}; clean-up boundary {my_phases['cleaned']}")
+claim(my_phases["memorised"] < my_phases["formed"] < my_phases["grokked"] < my_cleaned and my_cleaned > epochs,
+      "your run's phases come in the shipped run's order, and clean-up ends after section 3 stopped",
+      measured=f"boundaries {my_phases}; section 3 stopped at epoch {epochs}")
+claim(largest_jump < 0.1 and more.test_accuracy[-1] >= 0.99, "with the clean-up recipe the run has no loss spike",
+      measured=f"largest rise of the train loss {largest_jump:.1e}, final test accuracy {more.test_accuracy[-1]:.4f}")
+claim(finished, "your run finished cleaning up: the weight norm settled, the restricted loss stopped falling, the "
+                "excluded loss stayed high and the Gini coefficients levelled off",
+      measured=f"settled for {settled_for} epochs, restricted loss ratio {restricted_ratio:.2f}, excluded "
+               f"{my_measured('excluded_loss', my_end):.2f}, Gini change {gini_change:.3f}")
 
 # %% [markdown]
-# Read the printed line: it says whether your run did what the shipped series did. The table puts the three
+# Read the printed lines: they say whether your run did what the shipped series did. The table puts the three
 # runs side by side. The paper's column is the paper's reported setup and results, not measured here.
 
 # %%
@@ -1055,24 +1085,31 @@ shipped = {"p": meta["recipe"]["p"], "training fraction": meta["recipe"]["frac_t
            "weight decay": meta["recipe"]["weight_decay"], "learning rate": meta["recipe"]["lr"],
            "key frequencies": sorted(key_freqs.tolist()), "end of memorisation": memorised,
            "end of circuit formation": formed, "99% test accuracy": grokked, "end of clean-up": cleaned}
-mine = {"p": P, "training fraction": round(len(train_indices) / P ** 2, 3), "weight decay": 1.0, "learning rate": 2e-2,
+mine = {"p": P, "training fraction": round(len(train_indices) / P ** 2, 3),
+        "weight decay": f"1, then {CLEANUP.weight_decay:g}", "learning rate": f"2e-2, then {CLEANUP.lr:g}",
         "key frequencies": sorted(my_freqs_now.tolist()), "end of memorisation": my_phases["memorised"],
         "end of circuit formation": my_phases["formed"], "99% test accuracy": my_phases["grokked"],
-        "end of clean-up": (f"{my_phases['cleaned']} or later" if settled and still_sparsifying
-                            else my_phases["cleaned"] if settled else f"after {my_curves['epoch'][-1]}")}
+        "end of clean-up": my_cleaned if finished else f"{my_cleaned} (not settled)"}
 print(f"{'':26} {'paper (as reported)':>26} {'shipped run':>26} {'your run':>26}")
 for row in paper:
     cells = [str(run[row]) if not isinstance(run[row], float) else f"{run[row]:g}" for run in (paper, shipped, mine)]
     print(f"{row:26} " + " ".join(f"{cell:>26}" for cell in cells))
-print("(your run: measured every 20 epochs, so its boundaries are multiples of 20)")
+print(f"(your run: from epoch {epochs} on the clean-up recipe; measured every 20 epochs)")
 print(f"\nshipped run, final model: train loss {meta['measured']['train_loss']:.1e}, test loss "
       f"{meta['measured']['test_loss']:.1e}, restricted loss {meta['measured']['restricted_loss']:.1e}, excluded loss "
       f"{meta['measured']['excluded_loss']:.2f}; {len(key_freqs)} key frequencies carry "
       f"{meta['measured']['key_frequency_share']:.1%} of the embedding")
+print(f"your run, final model: train loss {my_measured('train_loss', my_end):.1e}, test loss "
+      f"{my_measured('test_loss', my_end):.1e}, restricted loss {my_measured('restricted_loss', my_end):.1e}, excluded "
+      f"loss {my_measured('excluded_loss', my_end):.2f}, weight norm {my_measured('weight_norm', my_end):.1f} "
+      f"(shipped {meta['measured']['weight_norm']:.1f})")
 epoch_ratio = [int(paper_epochs.split()[-1].replace(",", "")) / ours for paper_epochs, ours in
                ((paper["end of memorisation"], memorised), (paper["end of circuit formation"], formed),
                 (paper["end of clean-up"], cleaned))]
 print("paper's phase boundaries over the shipped run's:", [f"{r:.0f}x" for r in epoch_ratio])
+my_epoch_ratio = [ours / theirs for ours, theirs in ((my_phases["memorised"], memorised), (my_phases["formed"], formed),
+                                                      (my_cleaned, cleaned))]
+print("your run's phase boundaries over the shipped run's:", [f"{r:.2f}x" for r in my_epoch_ratio])
 shared = sorted(set(shipped["key frequencies"]) & set(mine["key frequencies"]))
 print(f"key frequencies shared by the shipped run and yours (both from seed {meta['recipe']['seed']}): {shared}")
 
@@ -1082,16 +1119,17 @@ print(f"key frequencies shared by the shipped run and yours (both from seed {met
 # - **The key frequencies.** Any frequency k from 1 to (p-1)/2 makes `cos(w_k(a + b - c))` peak at the right
 #   answer, so the task itself prefers none; which few a run ends with depends on where it starts and on the
 #   path training takes from there. The paper's run started from other random weights. The shipped run and
-#   yours start from the same weights (seed 0) and differ in the learning rate (and in this section's fresh
-#   optimiser for yours), and still their sets differ (the table's row; the line below it counts the
-#   frequencies they share). What every run shares is
-#   that a few frequencies are enough.
-# - **The epochs.** The shipped run uses a learning rate ten times the paper's (yours twenty times), with the
-#   same weight decay of 1. AdamW's decay per step is lr × weight decay, so the push towards small weights is
-#   ten (twenty) times stronger, and every phase ends sooner: the printed ratios say by how much for the shipped
-#   run. The order of the phases and what each measure does in them are the same.
+#   yours start from the same weights (seed 0) and differ in their recipes (yours: the fast recipe until section 3
+#   stopped, then this section's clean-up recipe with a fresh optimiser), and still their sets differ (the
+#   table's row; the line below it counts the frequencies they share). What every run shares is that a few
+#   frequencies are enough.
+# - **The epochs.** The shipped run uses a learning rate ten times the paper's, with the same weight decay of 1
+#   (yours twenty times the paper's until section 3 stopped). AdamW's decay per step is lr × weight decay, so the
+#   push towards small weights is ten times stronger, and every phase ends sooner: the printed ratios say by how
+#   much for the shipped run, and how your run's boundaries compare with the shipped run's. The order of the
+#   phases and what each measure does in them are the same in all three runs.
 # - **The losses.** This project computes the loss at the last position only, in float64, and stops where its
-#   run stops; the paper reports its own figures for its own run, so compare the pattern (restricted loss at or
+#   runs stop; the paper reports its own figures for its own run, so compare the pattern (restricted loss at or
 #   below the full loss, excluded loss far above it) rather than the digits.
 
 # %% solution_only=true
@@ -1102,7 +1140,7 @@ claim(all(r > 3 for r in epoch_ratio), "every phase ends sooner",
       measured=", ".join(f"{r:.0f}x" for r in epoch_ratio))
 claim(meta["recipe"]["seed"] == 0 and shipped["key frequencies"] != mine["key frequencies"]
       and shipped["key frequencies"] != paper["key frequencies"],
-      "the shipped run and yours start from the same weights (seed 0) and differ in the learning rate, and still "
+      "the shipped run and yours start from the same weights (seed 0) and differ in their recipes, and still "
       "their sets differ", measured=f"shipped {shipped['key frequencies']}, yours {mine['key frequencies']}, "
                                           f"paper {paper['key frequencies']}")
 
@@ -1123,9 +1161,10 @@ claim(meta["recipe"]["seed"] == 0 and shipped["key frequencies"] != mine["key fr
 # - Progress measures built from that understanding show the generalising circuit forming while the
 #   training loss is flat and long before test accuracy jumps; Fourier sparsity (Gini coefficients) needs no
 #   knowledge of the final model, and written as code the rules give the phases' boundaries for any run.
-# - The shipped run and yours differ from the paper's in their key frequencies and their epochs, as expected:
-#   any frequency serves the algorithm, and a larger learning rate at the same weight decay makes every phase
-#   shorter.
+# - Your own run, trained on through clean-up, goes through the same three phases, read off its own progress
+#   measures; it and the shipped run differ from the paper's in their key frequencies and their epochs, as
+#   expected: any frequency serves the algorithm, and a larger learning rate at the same weight decay makes every
+#   phase shorter.
 #
 # ## Explore further
 #
@@ -1150,6 +1189,6 @@ claim(meta["recipe"]["seed"] == 0 and shipped["key frequencies"] != mine["key fr
 # 7. **Sparsity as an early warning.** The Gini coefficients need no key frequencies. First experiment: retrain
 #    with `python -m circuitlab.ch4.training --out /tmp/series` after adding Gini coefficients to the stored
 #    curves, and compare the epoch where the W_L Gini first passes 0.5 with `phase_boundaries`' boundaries.
-# 8. **Your run's boundaries.** Record the restricted loss during your own training (`train` in
-#    `circuitlab.ch4.training` takes `checkpoint_at` and `on_checkpoint`), train for 1,500 epochs and apply
-#    `phase_boundaries` to your curves. First experiment: which boundary moves most between seeds 0, 1 and 2?
+# 8. **Your run's boundaries, other seeds.** Section 8 read your run's phases off its own progress measures.
+#    First experiment: rerun sections 3 and 8 with model seeds 1 and 2 (same split) and see which boundary moves
+#    most, and whether the clean-up recipe stays free of loss spikes.
