@@ -26,8 +26,8 @@ def _restore_grad_mode():
 # fixture is built once; every other test goes wherever a worker is free.
 SHARED_FIXTURE_MODULES = {
     "test_autograde_chapters", "test_browser", "test_ch1_model", "test_ch2_shipped_model", "test_ch3_gpt2_path",
-    "test_ch3_model", "test_ch4_shipped", "test_ch4_training", "test_colab_setup", "test_ioi_corpus", "test_models",
-    "test_nbgrader_class", "test_tl_api",
+    "test_ch3_model", "test_ch3_shortcut_free_model", "test_ch4_shipped", "test_ch4_training", "test_colab_setup",
+    "test_ioi_corpus", "test_models", "test_nbgrader_class", "test_tl_api",
 }
 
 
