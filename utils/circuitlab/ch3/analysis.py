@@ -545,16 +545,17 @@ def _minimality_for(ablation: MeanAblation, circuit: Sequence[Head], head: Head,
 
 
 def minimality(ablation: MeanAblation, circuit: Sequence[Head], classes: dict[str, Sequence[Head]],
-               search_size: int = 1) -> list[MinimalityResult]:
+               search_size: int = 1, heads: Sequence[Head] | None = None) -> list[MinimalityResult]:
     """For each head v of the circuit, the K (among those tried) with the largest |F(C \\ K) - F(C \\ (K + {v}))|.
 
     Tried: K = {}; v's class in the circuit, minus v (for each class v belongs to); and a greedy search that adds,
     up to ``search_size`` heads, the circuit head that most enlarges v's effect. The search is what costs: about
     len(circuit)**2 * search_size / 2 passes over all heads (sets are memoised), so pass 0 on a large circuit.
+    ``heads`` picks the v to test (default: every head of the circuit).
     """
     results = []
     in_circuit = circuit_classes(circuit, classes)
-    for v in circuit:
+    for v in (circuit if heads is None else heads):
         tried = [_minimality_for(ablation, circuit, v, [], "K = {}")]
         tried += [_minimality_for(ablation, circuit, v, [h for h in heads if h != v], f"its class ({name})")
                   for name, heads in in_circuit.items() if v in heads and len(heads) > 1]
