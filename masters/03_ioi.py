@@ -988,8 +988,10 @@ describe([(no_behaviour, f"F(M) is {full.logit_diff:.2f} here: no head can matte
            f"Every head of the found circuit moves F by at least {100 * abs(weakest.drop) / abs(full.logit_diff):.0f}% "
            f"of F(M) for some K (the least, {head_label(weakest.head)}, by {weakest.drop:+.2f}): the circuit is minimal "
            "in the paper's sense.")],
-         otherwise=f"Head {head_label(weakest.head)} moves F by only {weakest.drop:+.2f} for every K tried: the circuit "
-                   "may not need it.")
+         otherwise=f"Head {head_label(weakest.head)} moves F by only {weakest.drop:+.2f} for every K tried: by IO - S the "
+                   "circuit may not need it" + (f", though top-1 falls by {weakest.top1_drop:.2f} without it (K = "
+                                                f"{heads_text(weakest.knocked, 3)}): by top-1, it does."
+                                                if weakest.top1_drop >= 0.1 else "."))
 print(f"(the three tests ran {ablation.evaluations} ablated forward passes over the batch, each set of heads once)")
 if silent_top1:
     print(f"IO - S and top-1 disagree: removing {', '.join(head_label(r.head) for r in silent_top1)} lowers IO - S by "
