@@ -16,9 +16,10 @@
 # embedding, the neurons and the attention, one and a half for the algorithm, the progress measures and the
 # comparison with the paper's run.
 #
-# **Models.** You train one model yourself in section 3. The analysis then uses a checkpoint series
-# that ships with Circuit Lab, from one run of `python -m circuitlab.ch4.training` (its recipe and
-# measured results are stored beside the weights), so every number below is reproducible offline.
+# **Models.** You train one model yourself in section 3, and train it on through clean-up in section 8. The
+# analysis uses a checkpoint series that ships with Circuit Lab, from one run of
+# `python -m circuitlab.ch4.training` (its recipe and measured results are stored beside the weights), so
+# every number below is reproducible offline.
 
 # %%
 import math
@@ -346,7 +347,7 @@ print(f"key frequencies of the model you trained: {my_freqs.tolist()}")
 # Two runs usually pick different frequencies: any frequency works for the algorithm below, and which
 # ones win depends on the initialisation. The claim "only a few frequencies" is about a model that has
 # finished cleaning up: the shipped one trained to the end of its run. Yours stopped at 99% test accuracy,
-# before weight decay removed the rest, so it may still need more:
+# before weight decay removed the rest, so it may still need more (section 8 trains it on):
 
 # %%
 describe([(len(my_freqs) > len(key_freqs),
@@ -955,7 +956,7 @@ claim(measured_at("weight_norm", cleaned) < 0.95 * measured_at("weight_norm", gr
 # lr × weight decay, so it slows clean-up down with it. The continuation below uses the library's loop (`train`
 # in `circuitlab.ch4.training`: same model, same split, a fresh AdamW) with the shipped run's recipe, half the
 # fast learning rate and the same weight decay, which has no spikes; it keeps the weights every 20 epochs and
-# the sparsity measures every 100. It is the longest cell of the chapter (a minute or two).
+# the sparsity measures every 100. It is the longest cell of the chapter (about two minutes on two cores).
 
 # %%
 from circuitlab.ch4.training import CLEANUP, CLEANUP_EPOCHS, train as train_further
@@ -1086,7 +1087,8 @@ shipped = {"p": meta["recipe"]["p"], "training fraction": meta["recipe"]["frac_t
            "key frequencies": sorted(key_freqs.tolist()), "end of memorisation": memorised,
            "end of circuit formation": formed, "99% test accuracy": grokked, "end of clean-up": cleaned}
 mine = {"p": P, "training fraction": round(len(train_indices) / P ** 2, 3),
-        "weight decay": f"1, then {CLEANUP.weight_decay:g}", "learning rate": f"2e-2, then {CLEANUP.lr:g}",
+        "weight decay": 1.0 if CLEANUP.weight_decay == 1.0 else f"1, then {CLEANUP.weight_decay:g}",
+        "learning rate": f"0.02, then {CLEANUP.lr:g}",
         "key frequencies": sorted(my_freqs_now.tolist()), "end of memorisation": my_phases["memorised"],
         "end of circuit formation": my_phases["formed"], "99% test accuracy": my_phases["grokked"],
         "end of clean-up": my_cleaned if finished else f"{my_cleaned} (not settled)"}
