@@ -1316,6 +1316,66 @@ if on_shipped_model:
           measured=", ".join(f"{name}: {heads or 'none'}" for name, heads in measured_classes.items()))
 
 # %% [markdown]
+# ### A model trained without the shortcuts
+#
+# The shipped model's corpus leaves a shortcut open, as the paragraph above says. The project also ships
+# `ioi-shortcut-free`: the same size (4 layers x 4 heads, almost no MLP), trained by the same script with
+# `--corpus shortcut-free`, on the template families of section 1 on which every positional shortcut is at
+# chance, mixed with the classic templates. On those families only "the name mentioned once" gives IO, so
+# the model has to tell which name is repeated. Does that force the paper's classes? The cell measures
+# them on held-out names in held-out frames, with the rules of `circuitlab.ch3.head_classes` (the same
+# thresholds as section 6: 0.5 for S2 -> S1, a copy score of 0.7, path patching into q against v), plus two
+# classes for what a model does when it does not follow the paper: an *S2 suppressor* (looks at S2 from
+# END and writes against the name it reads) and a *name copier* (copies names without looking at IO).
+
+# %%
+from circuitlab.ch3 import head_classes  # noqa: E402
+from circuitlab.models import load_hf_directory  # noqa: E402
+
+shortcut_free_model = load_hf_directory(CHECKPOINT_DIR / "ioi-shortcut-free")
+shortcut_free = head_classes.measure(shortcut_free_model, n=100)
+print(head_classes.table(shortcut_free, shortcut_free_model))
+sf_classes = shortcut_free.classes
+sf_s2_to_s1 = shortcut_free.mean("S2->S1")
+sf_end_to_io = shortcut_free.mean("END->IO")
+sf_path = {component: max(drops.values()) if drops else float("nan") for component, drops in shortcut_free.drops.items()}
+sf_families = shortcut_free.per_set["families"]
+print(f"\nlargest S2->S1 attention of any head {sf_s2_to_s1.max().item():.2f} (duplicate-token needs "
+      f"{head_classes.DUPLICATE_MIN}); largest END->IO {sf_end_to_io.max().item():.2f} (a name mover needs "
+      f"{head_classes.MOVER_ATTENTION_MIN})")
+print(f"the strongest path into the answer-writing heads: via q {sf_path.get('q', float('nan')):+.2f}, "
+      f"via v {sf_path.get('v', float('nan')):+.2f} (drop of the normalised metric)")
+
+# %% solution_only=true
+claim(not sf_classes["duplicate-token"] and sf_s2_to_s1.max().item() < head_classes.DUPLICATE_MIN,
+      "Even so, no head of the shortcut-free model attends from S2 back to S1",
+      measured=f"largest S2->S1 {sf_s2_to_s1.max().item():.2f}")
+claim(not sf_classes["name mover"] and not sf_classes["S-inhibition"],
+      "it has no name mover and no S-inhibition head",
+      measured=f"largest END->IO {sf_end_to_io.max().item():.2f}")
+claim(bool(sf_classes["S2 suppressor"]) and bool(sf_classes["name copier"]),
+      "one head reads S2 from the end and pushes that name down, another copies names",
+      measured=f"S2 suppressors {[head_label(h) for h in sf_classes['S2 suppressor']]}, "
+               f"name copiers {[head_label(h) for h in sf_classes['name copier']]}")
+claim(sf_path["v"] > head_classes.INHIBITION_DROP_MIN > sf_path["q"],
+      "the signal reaches them through their values, not their queries",
+      measured=f"strongest drop via q {sf_path['q']:+.2f}, via v {sf_path['v']:+.2f}")
+claim(sf_families.logit_diff > 3 and sf_families.top1 < 0.9,
+      "held-out names in held-out frames are answered, though less surely than the paper's threshold of 0.9 top-1",
+      measured=f"logit diff {sf_families.logit_diff:.2f}, top-1 {sf_families.top1:.2f}")
+
+# %% [markdown]
+# Even so, no head of the shortcut-free model attends from S2 back to S1, and it has no name mover and no
+# S-inhibition head. It solves the families another way: one head reads S2 from the end and pushes that
+# name down, another copies names, and the signal reaches them through their values, not their queries (the
+# strongest sender is printed above). Held-out names in held-out frames are
+# answered, though less surely than the paper's threshold of 0.9 top-1 (the table's last line). Removing
+# the shortcuts made the model compute *which* name is repeated, but not with the paper's division of
+# labour: for a model of 16 heads, reading the repeated name's value and subtracting it is enough. GPT-2 small's circuit is one solution of IOI, not the only one; whether a bigger model or
+# longer training on this corpus grows duplicate-token heads and S-inhibition through queries is an open
+# question you can test (Explore further).
+
+# %% [markdown]
 # ## Summary
 #
 # - The **logit difference** isolates the IO-versus-S choice; normalising it between the corrupted and
@@ -1343,9 +1403,9 @@ if on_shipped_model:
 #    algorithm sit on different heads?
 # 2. **No distractors.** Train with `--distractor-fraction 0` and compare the S2→S1 column of the head
 #    table and the distractor row of section 1. First experiment: the distractor score of each model.
-# 3. **Position-specific path patching.** Restrict the sender in `path_patch_to_heads` to the S2
-#    position, as the paper does for the S-inhibition heads. First experiment: senders → receivers' queries,
-#    sender patched only at S2 versus only at END.
+# 3. **Position-specific path patching on the shortcut-free model.** Set
+#    `CIRCUITLAB_IOI_DIR` to the shipped `ioi-shortcut-free` checkpoint and rerun the chapter. First experiment:
+#    with `path_patch_at_positions`, is the layer-0 head that feeds the S2 suppressor's values read at S2?
 # 4. **GPT-2 small.** On a GPU runtime with a network connection (or GPT-2 small in the local Hugging Face
 #    cache) the chapter already runs on it; on a CPU, set `CIRCUITLAB_IOI_MODEL=gpt2` and allow hours.
 #    `CIRCUITLAB_IOI_MODEL=offline` switches back to the shipped model.
@@ -1355,3 +1415,8 @@ if on_shipped_model:
 # 5. **A harder completeness search.** `analysis.worst_knockout` adds one head at a time; the paper
 #    also restarted its search from random sets. First experiment: raise `WORST_K_SIZE`, or start from
 #    each class, and see whether a worse K than the greedy one exists.
+# 6. **Can the paper's circuit grow here?** Train on the shortcut-free corpus at a larger size, for example
+#    `python -m circuitlab.ch3.train_ioi --corpus shortcut-free --classic-fraction 0.3 --layers 6 --heads 8
+#    --steps 6000 --out /tmp/ioi-sf-6x8` (tens of minutes on a CPU), then measure it with
+#    `python -m circuitlab.ch3.head_classes /tmp/ioi-sf-6x8`. First experiment: does any head reach 0.5 of S2 -> S1
+#    attention, and does the answer then reach the suppressors through their queries?
