@@ -123,6 +123,17 @@ def expected_grid(name, receivers, component, senders, receivers_at, batch_items
                                            named_positions(batch, receivers_at))
 
 
+@lru_cache(maxsize=None)
+def mistake_grid(case, settings: tuple[tuple[str, object], ...]) -> torch.Tensor:
+    """The grid of one named mistake on one case, computed once per process: it depends on the case alone, so
+    every answer graded in this process (and every mutant of the meta-tests) shares it."""
+    name, receivers, component, senders, receivers_at, batch_items = case
+    batch, clean_cache, corrupt_cache, metric = _inputs(name, batch_items)
+    with torch.no_grad():
+        return variant(model_named(name), batch.tokens, clean_cache, corrupt_cache, metric, list(receivers), component,
+                       named_positions(batch, senders), named_positions(batch, receivers_at), **dict(settings))
+
+
 def _call(name, *args, context):
     """The learner's function through ``run_on_model``, and a check that it left the model in eval mode."""
     model = model_named(name)
@@ -155,8 +166,6 @@ def _check(case, context="", first=None):
     out = expect_grid(out, (model.cfg.n_layers, model.cfg.n_heads), what)
     if first is not None:
         expect_calls_independent(first, out, expected, what=what)
-    args = (model, batch.tokens, clean_cache, corrupt_cache, metric, list(receivers), component, sender_pos,
-            receiver_pos)
 
     # The mistakes, most common first, each computed only if the ones before it did not match: the first one the
     # answer matches names it. (Corrupting the sender at the receivers' position gives the same grid as
@@ -200,7 +209,8 @@ def _check(case, context="", first=None):
     if not (out.shape == expected.shape and torch.allclose(out, expected.float(), **tolerance)):
         with torch.no_grad():
             for hint, settings in mistakes:
-                expect_no_mistake(out, {f"{what}: {hint}": variant(*args, **settings)}, expected, **same)
+                expect_no_mistake(out, {f"{what}: {hint}": mistake_grid(case, tuple(sorted(settings.items())))},
+                                  expected, **same)
             for other in ("q", "k", "v"):
                 if other != component:
                     wrong = expected_grid(name, receivers, other, senders, receivers_at, batch_items)
