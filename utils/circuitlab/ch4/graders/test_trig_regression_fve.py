@@ -26,11 +26,15 @@ def _fit(acts: Tensor, freqs: Tensor, *, features: str = "all", centred: bool = 
          over_p: bool = True) -> Tensor:
     """Fraction of variance explained under the spec or a mistake, 0 for a neuron with no variance."""
     p, _, d_mlp = acts.shape
-    x = torch.arange(p, dtype=torch.float64)
+    x = torch.arange(p)
+    period = p if over_p else 1
     out = torch.zeros(d_mlp, dtype=torch.float64)
     for n in range(d_mlp):
         k = int(freqs[n] if own else freqs[0])
-        angle = 2 * math.pi * k * x / (p if over_p else 1)
+        # Reduce k·x modulo the period in integers first: without the division by p every angle is a whole
+        # number of turns, and its cos and sin are then exactly 1 and 0, not rounding noise that a least-squares
+        # fit could latch onto differently on different LAPACK builds.
+        angle = 2 * math.pi * ((k * x) % period).double() / period
         one = torch.ones(p, dtype=torch.float64)
         cos, sin = torch.cos(angle), torch.sin(angle)
         pairs = [(u, v) for u in (one, cos, sin) for v in (one, cos, sin)]
@@ -44,7 +48,7 @@ def _fit(acts: Tensor, freqs: Tensor, *, features: str = "all", centred: bool = 
             columns = [torch.ones(p * p, dtype=torch.float64), torch.cos(s).flatten(), torch.sin(s).flatten()]
         design = torch.stack(columns, dim=1)
         y = acts[:, :, n].double().flatten()
-        residual = y - (design @ torch.linalg.lstsq(design, y[:, None]).solution)[:, 0]
+        residual = y - (design @ torch.linalg.lstsq(design, y[:, None], driver="gelsd").solution)[:, 0]
         total = (y - y.mean()).pow(2).sum() if centred else y.pow(2).sum()
         if (y - y.mean()).pow(2).sum() > 1e-20:
             out[n] = 1 - residual.pow(2).sum() / total
