@@ -943,7 +943,7 @@ ends = [min(min(p.in_model.logit_diff, p.in_circuit.logit_diff) for _, p in poin
 fig.add_trace(go.Scatter(x=ends, y=ends, mode="lines", line={"dash": "dash", "color": "gray"}, name="F(C\\K) = F(M\\K)"))
 fig.update_traces(textposition="top center", selector={"mode": "markers+text"}).show()
 found_pairs = completeness["found circuit"]
-class_pairs = [p for p in found_pairs[1:-2]]  # between K = {} and the last two rows (K = C, the greedy K)
+class_pairs = found_pairs[1:-2]  # between K = {} and the last two rows (K = C, the greedy K)
 worst_class = max(class_pairs, key=lambda p: p.incompleteness, default=None)
 greedy = found_pairs[-1]
 no_behaviour = abs(full.logit_diff) < 0.1  # F(M) about 0: shares of it mean nothing

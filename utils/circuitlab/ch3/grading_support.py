@@ -466,3 +466,57 @@ def run_patching_exercise(reference_name: str, name: str, kwargs: dict, *, colum
         expect_calls_independent(first, out, expected, what=what)
     return dict(model=model, batch=batch, clean_cache=clean_cache, corrupt_cache=corrupt_cache, metric=metric,
                 expected=expected, out=out, what=what)
+
+
+def path_patch_variant(model, tokens: torch.Tensor, clean_cache, corrupt_cache, metric, receivers, component: str, *,
+                       sender_mask: torch.Tensor | None = None, receiver_mask: torch.Tensor | None = None,
+                       freeze: bool = True, whole_layer: bool = False, freeze_second: bool = False,
+                       rest_from_clean: bool = False) -> torch.Tensor:
+    """Two-step path patching with switches for the mistakes the path-patching graders name.
+
+    With the defaults it is path patching from each sender head to the receivers' ``component`` (q, k or v) at
+    every position. ``sender_mask`` / ``receiver_mask``, bool (batch, seq, 1), restrict where the sender's corrupted
+    output and the receivers' recorded input are written (position-specific patching). ``freeze=False`` lets the
+    first run's other heads run freely; ``whole_layer`` writes every head of a receiver layer;
+    ``freeze_second`` pins the heads again in the second run; ``rest_from_clean`` resets the receivers' other
+    entries to the clean run before patching.
+    """
+    names = {f"blocks.{layer}.attn.hook_{component}" for layer, _ in receivers}
+    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
+
+    def where_(mask, new, old):
+        return new if mask is None else torch.where(mask, new, old)
+
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            seen = {}
+
+            def sender(z, hook, layer=layer, head=head):
+                new = clean_cache[hook.name].clone() if freeze else z
+                if hook.layer() == layer:
+                    new[:, :, head] = where_(sender_mask, corrupt_cache[hook.name][:, :, head], new[:, :, head])
+                return new
+
+            def record(act, hook):
+                seen[hook.name] = act.detach().clone()
+
+            model.run_with_hooks(tokens, fwd_hooks=[(lambda n: n in z_names, sender), (lambda n: n in names, record)])
+
+            def patch(act, hook):
+                if rest_from_clean:
+                    act = clean_cache[hook.name].clone()
+                for r_layer, r_head in receivers:
+                    if r_layer == hook.layer():
+                        if whole_layer:
+                            act[:] = seen[hook.name]
+                        else:
+                            act[:, :, r_head] = where_(receiver_mask, seen[hook.name][:, :, r_head],
+                                                       act[:, :, r_head])
+                return act
+
+            hooks = [(lambda n: n in names, patch)]
+            if freeze_second:
+                hooks.append((lambda n: n in z_names, lambda z, hook: clean_cache[hook.name].clone()))
+            out[layer, head] = metric(model.run_with_hooks(tokens, fwd_hooks=hooks)).item()
+    return out

@@ -9,7 +9,8 @@ import torch
 from circuitlab.ch3 import analysis, reference as ref
 from circuitlab.ch3.grading_support import (MODEL_LABELS, SECOND_CALL, batch_for, batch_label, caches_for,
                                             expect_calls_independent, expect_close_or_diagnose, expect_grid,
-                                            metric_for, model_named, run_on_model, second_call_label, where)
+                                            metric_for, model_named, path_patch_variant, run_on_model,
+                                            second_call_label, where)
 from circuitlab.grading.testing import GradingFailure, expect_no_mistake, submitted
 
 MIXED = (("n", 3), ("mixed", True))  # right-padded prompts of two lengths: named positions differ between prompts
@@ -75,36 +76,11 @@ def variant(model, tokens, clean_cache, corrupt_cache, metric, receivers, compon
     """Position-specific path patching with the sender and receiver positions chosen as ``_mask`` says, and the
     other heads pinned or not: the reference (all defaults) and the mistakes the hints name."""
     n_prompts, seq = tokens.shape
-    at_sender = _mask(n_prompts, seq, sender_pos, sender_at, receiver_pos)[:, :, None]
-    at_receiver = _mask(n_prompts, seq, receiver_pos, receiver_at, sender_pos)[:, :, None]
-    names = {f"blocks.{layer}.attn.hook_{component}" for layer, _ in receivers}
-    z_names = {f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)}
-    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
-    for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
-            seen = {}
-
-            def sender(z, hook, layer=layer, head=head):
-                new = clean_cache[hook.name].clone() if freeze else z
-                if hook.layer() == layer:
-                    new[:, :, head] = torch.where(at_sender, corrupt_cache[hook.name][:, :, head], new[:, :, head])
-                return new
-
-            def record(act, hook):
-                seen[hook.name] = act.detach().clone()
-
-            model.run_with_hooks(tokens, fwd_hooks=[(lambda n: n in z_names, sender), (lambda n: n in names, record)])
-
-            def patch(act, hook):
-                if rest_from_clean:
-                    act = clean_cache[hook.name].clone()
-                for r_layer, r_head in receivers:
-                    if r_layer == hook.layer():
-                        act[:, :, r_head] = torch.where(at_receiver, seen[hook.name][:, :, r_head], act[:, :, r_head])
-                return act
-
-            out[layer, head] = metric(model.run_with_hooks(tokens, fwd_hooks=[(lambda n: n in names, patch)])).item()
-    return out
+    return path_patch_variant(
+        model, tokens, clean_cache, corrupt_cache, metric, receivers, component,
+        sender_mask=_mask(n_prompts, seq, sender_pos, sender_at, receiver_pos)[:, :, None],
+        receiver_mask=_mask(n_prompts, seq, receiver_pos, receiver_at, sender_pos)[:, :, None],
+        freeze=freeze, rest_from_clean=rest_from_clean)
 
 
 def _inputs(name, batch_items):

@@ -7,7 +7,8 @@ import torch
 from circuitlab.ch3 import reference as ref
 from circuitlab.ch3.grading_support import (MODEL_LABELS, SECOND_CALL, batch_for, batch_label, caches_for,
                                             expect_calls_independent, expect_close_or_diagnose, expect_grid,
-                                            metric_for, model_named, run_on_model, second_call_label, where)
+                                            metric_for, model_named, path_patch_variant, run_on_model,
+                                            second_call_label, where)
 from circuitlab.grading.testing import submitted
 
 BATCH = dict(n=3, mixed=True)
@@ -22,39 +23,9 @@ CASES = [
 
 def _two_step(model, tokens, clean_cache, corrupt_cache, metric, receivers, component, freeze=True,
               whole_layer=False, freeze_second=False):
-    """A configurable version of path patching to heads, to recognise common mistakes."""
-    names = {f"blocks.{l}.attn.hook_{component}" for l, _ in receivers}
-    z_names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
-    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
-    for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
-            seen = {}
-
-            def sender(z, hook, layer=layer, head=head):
-                new = clean_cache[hook.name].clone() if freeze else z
-                if hook.layer() == layer:
-                    new[:, :, head] = corrupt_cache[hook.name][:, :, head]
-                return new
-
-            def record(act, hook):
-                seen[hook.name] = act.detach().clone()
-
-            model.run_with_hooks(tokens, fwd_hooks=[(lambda n: n in z_names, sender), (lambda n: n in names, record)])
-
-            def patch(act, hook):
-                for r_layer, r_head in receivers:
-                    if r_layer == hook.layer():
-                        if whole_layer:
-                            act[:] = seen[hook.name]
-                        else:
-                            act[:, :, r_head] = seen[hook.name][:, :, r_head]
-                return act
-
-            hooks = [(lambda n: n in names, patch)]
-            if freeze_second:
-                hooks.append((lambda n: n in z_names, lambda z, hook: clean_cache[hook.name].clone()))
-            out[layer, head] = metric(model.run_with_hooks(tokens, fwd_hooks=hooks)).item()
-    return out
+    """Path patching to heads at every position, or one of the mistakes the hints name."""
+    return path_patch_variant(model, tokens, clean_cache, corrupt_cache, metric, receivers, component,
+                              freeze=freeze, whole_layer=whole_layer, freeze_second=freeze_second)
 
 
 def _inputs(name, batch_items=tuple(BATCH.items())):
