@@ -31,8 +31,27 @@ SHARED_FIXTURE_MODULES = {
 }
 
 
+# tryfirst: pytest-xdist's worker appends each test's group to its node id in its own
+# pytest_collection_modifyitems, and it must see the markers added here.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
         if module in SHARED_FIXTURE_MODULES:
             item.add_marker(pytest.mark.xdist_group(name=module))
+
+
+def pytest_xdist_node_collection_finished(node, ids):
+    """Under --dist loadgroup, every test of a module above must carry its group in its node id.
+
+    That suffix is all the scheduler groups by. Where a pytest release stores node ids where
+    pytest-xdist cannot change them (pytest 9.2 with pytest-xdist 3.8), grouping stops without a
+    word and each of those module fixtures is built once per worker: stop, and say why."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    lost = [nodeid for nodeid in ids if "@" not in nodeid
+            and nodeid.split("::")[0].rpartition("/")[2].removesuffix(".py") in SHARED_FIXTURE_MODULES]
+    if lost:
+        pytest.exit(f"pytest-xdist did not group {len(lost)} tests (e.g. {lost[0]}), so --dist loadgroup would build "
+                    "their module fixtures on every worker. Install the pinned versions: "
+                    "pip install -c constraints.txt -e '.[dev]'", returncode=3)
