@@ -13,9 +13,10 @@
 # **Prerequisites.** Chapter 0 (einops, einsum, plotly, circuitsvis) and what an attention layer
 # computes (chapter 1).
 #
-# **Time.** About five hours. Sections 1 to 6 find the circuit and test it; 7 reads it off the weights
+# **Time.** About five and a half hours. Sections 1 to 6 find the circuit and test it; 7 reads it off the weights
 # (FactoredMatrix, OV and QK circuits, the three kinds of composition, an ablation that checks them);
-# 8 trains the same architecture from scratch and times the formation of its induction heads.
+# 8 trains the same architecture from scratch and times the formation of its induction heads; 9 hands
+# you a model trained on text alone, with 16 unlabelled heads, to sort with your own tools.
 #
 # **The model.** `attn_only_2l` ships with Circuit Lab: 2 layers, attention only (no MLPs), 4 heads of
 # size 16 per layer, a 64-dimensional residual stream, LayerNorm without learned weights, and a byte-level
@@ -609,6 +610,43 @@ describe([(bool(induction_like.any()) and copy_scores[induction_like].min() > 0.
 # Read the printed line: an induction head should copy (it predicts the token it attends to), but copying
 # alone does not make a head an induction head; where a head looks is decided by its QK circuit, next.
 
+# %% [markdown] exercise="ch2.top_singular_share"
+# The singular values say how many directions a circuit really uses. A head that copies tokens must keep
+# many token directions apart, so its full OV circuit spreads its norm over many singular values; a head
+# that writes only a few features can put most of it in a few. The SVD of a
+# `FactoredMatrix` comes from its thin factors, so this costs nothing even for a `d_vocab x d_vocab` map.
+#
+# **Spec.** `top_singular_share(matrix, k)` takes a `FactoredMatrix` (square or not) and an int `k`, and
+# returns a Python float: the share of the squared Frobenius norm carried by the `k` largest singular
+# values, `sum(S[:k]**2) / sum(S**2)` with `S = matrix.S` (largest first). `k = 0` gives 0.0; `k` at or
+# above the number of singular values gives 1.0. Negative `k`, or a matrix whose singular values are all
+# zero, raises `ValueError`.
+
+# %% solution="ch2.top_singular_share"
+
+
+# %% check="ch2.top_singular_share"
+check("ch2.top_singular_share", top_singular_share)
+
+# %%
+ranks = list(range(1, model.cfg.d_head + 1))
+share_curves = {(layer, head): [top_singular_share(model.W_E @ model.OV[layer, head] @ model.W_U, k) for k in ranks]
+                for layer in range(model.cfg.n_layers) for head in range(model.cfg.n_heads)}
+fig = go.Figure([go.Scatter(x=ranks, y=curve, name=f"{layer}.{head}", line=dict(dash="solid" if layer else "dot"))
+                 for (layer, head), curve in share_curves.items()])
+fig.update_layout(title="Share of each full OV circuit's squared norm in its top k singular directions",
+                  xaxis_title="k", yaxis_title="share of ||W_E OV W_U||_F^2").show()
+top1 = torch.tensor([[share_curves[layer, head][0] for head in range(model.cfg.n_heads)]
+                     for layer in range(model.cfg.n_layers)])
+print("share in the top singular direction, by layer and head\n", top1.numpy().round(2))
+induction_top1 = top1[induction_like]
+describe([(bool(induction_like.any()) and induction_top1.max() < 0.5 * top1[prev_head],
+           f"The induction heads spread their full OV circuits wide: at most {induction_top1.max():.2f} of the "
+           f"squared norm lies in the top direction, against {top1[prev_head]:.2f} for the previous-token head "
+           f"{prev_head[0]}.{prev_head[1]}.")],
+         otherwise=f"Top-direction shares: induction heads {induction_top1.numpy().round(2)}, previous-token head "
+                   f"{prev_head[0]}.{prev_head[1]} {top1[prev_head]:.2f}.")
+
 # %% [markdown]
 # ### The QK circuit: where a head looks, from the weights
 #
@@ -848,19 +886,14 @@ check("ch2.composition_scores", composition_scores)
 
 # %% [markdown]
 # The random baseline again, now batched: 1000 pairs of random factored matrices with the shapes of the
-# real factors, all scored at once. A pair of heads composes when its score stands above nearly all of
-# these (the 99th percentile below).
+# real factors, all scored at once (`random_composition_scores` stacks 1000 Gaussian factors of each
+# shape into one `FactoredMatrix` and scores them in one product, like your `composition_scores`). A pair
+# of heads composes when its score stands above nearly all of these (the 99th percentile below).
 
 # %%
-def random_scores(d_model: int, d_head: int, n: int, generator: torch.Generator) -> Tensor:
-    def random_factored() -> FactoredMatrix:
-        return FactoredMatrix(torch.randn(n, d_model, d_head, generator=generator),
-                              torch.randn(n, d_head, d_model, generator=generator))
-    write, read = random_factored(), random_factored()
-    return (write @ read).norm() / (write.norm() * read.norm())
+from circuitlab.ch2.text_model import random_composition_scores
 
-
-random_baseline = random_scores(model.cfg.d_model, model.cfg.d_head, 1000, torch.Generator().manual_seed(0))
+random_baseline = random_composition_scores(model.cfg.d_model, model.cfg.d_head, 1000, seed=0)
 threshold = random_baseline.quantile(0.99).item()
 all_comp = {kind: composition_scores(model, kind) for kind in "qkv"}
 fig = px.imshow(torch.stack(list(all_comp.values())), facet_col=0, color_continuous_scale="Blues",
@@ -1000,6 +1033,179 @@ describe([(scratch_induction[1].min() > 0.5, f"Every layer-1 head is an inductio
          otherwise=f"Layer-1 induction scores: {scratch_induction[1].numpy().round(2)}.")
 
 # %% [markdown]
+# ## 9. A model to search
+#
+# The shipped model made the search easy: it saw repeated random sequences in training, and all four of
+# its layer-1 heads became induction heads. `attn_only_2l_text` has the same architecture with twice the
+# heads (8 per layer, `d_model` 128, a byte-level BPE vocabulary of 512) and saw **natural text only**:
+# the Python documentation and the standard library's source code, in 128-token windows. The windows are
+# the third of the corpus in which bigrams recur most often within the window; the text itself is
+# untouched. Drawn from all windows, 15 minutes of training on one CPU core formed no induction head:
+# the signal that rewards looking back was too rare (`circuitlab.ch2.train_text` records every run). The
+# checkpoint records its recipe, seed, thread count and training time.
+#
+# Nobody has labelled its 16 heads for you. Use the detectors you wrote in sections 2 and 3 and the
+# composition scores of section 7 to sort them, then check the circuit with an ablation. The rule below
+# (shared with the chapter's tests) lists a head under a role when its score reaches the threshold; a
+# head can play several roles, for example an induction head that parks on BOS when nothing repeats.
+# Look at the heatmaps first and write down your own labels for the 16 heads; then compare them with
+# the list the cell prints.
+
+# %%
+from circuitlab.ch2.text_model import ROLE_THRESHOLDS, head_roles, heads_text, load_text_model, random_composition_scores
+from circuitlab.models import CHECKPOINT_DIR, read_metadata
+
+text_model = load_text_model()
+text_recipe = read_metadata(CHECKPOINT_DIR / "attn_only_2l_text")
+print(text_model.cfg.n_layers, "layers,", text_model.cfg.n_heads, "heads of size", text_model.cfg.d_head,
+      "| d_model", text_model.cfg.d_model, "| vocabulary", text_model.cfg.d_vocab, "| context", text_model.cfg.n_ctx)
+print(f"trained by `{text_recipe['command']}`: {text_recipe['steps_done']} steps in "
+      f"{text_recipe['training_seconds']:.0f} s on {text_recipe['threads']} thread(s), seed {text_recipe['seed']}")
+
+text_tokens = text_model.to_tokens(prompt)  # the prose prompt of section 1
+_, text_cache = text_model.run_with_cache(text_tokens)
+torch.manual_seed(0)  # the same repeated tokens as the chapter's tests
+text_rep_tokens = repeated_tokens(16, half_len, 2, text_model.cfg.d_vocab, text_model.tokenizer.bos_token_id)
+_, text_rep_cache = text_model.run_with_cache(text_rep_tokens)
+text_layers = range(text_model.cfg.n_layers)
+text_tables = {name: torch.stack([fn(text_cache["pattern", layer]) for layer in text_layers])
+               for name, fn in detectors.items()}
+text_tables["induction"] = induction_scores(text_model, text_rep_tokens, half_len)
+fig = px.imshow(torch.stack(list(text_tables.values())), facet_col=0, color_continuous_scale="Blues", zmin=0, zmax=1,
+                labels=dict(x="head", y="layer"), title="attn_only_2l_text: detectors on the text prompt, induction on repeated tokens")
+for i, name in enumerate(text_tables):
+    fig.layout.annotations[i].text = name
+fig.show()
+text_roles = head_roles(text_tables)
+for role, pairs in text_roles.items():
+    rule = f"score >= {ROLE_THRESHOLDS[role]}" if role in ROLE_THRESHOLDS else "no score reaches its threshold"
+    print(f"{role:15s} ({rule}): {heads_text(pairs)}")
+
+# %% [markdown]
+# Read the heatmaps before the list. Layer 0 holds one previous-token head and several current-token
+# heads; the induction heads sit in layer 1, and on the text prompt, where little repeats, they park
+# their attention on BOS instead. The heads left over do none of these jobs clearly: no detector gives
+# them a score at its threshold (the cell below prints their best). What they do is yours to find.
+
+# %%
+text_previous = [pair for pair in text_roles["previous token"] if pair[0] == 0]
+text_current = [pair for pair in text_roles["current token"] if pair[0] == 0]
+text_induction = [pair for pair in text_roles["induction"] if pair[0] == 1]
+leftover_best = max((table[pair].item() for table in text_tables.values() for pair in text_roles["none of these"]),
+                    default=0.0)
+induction_values = ", ".join(f"{text_tables['induction'][pair].item():.2f}" for pair in text_induction)
+describe([(len(text_previous) == 1 and len(text_current) >= 2 and 2 <= len(text_induction) < text_model.cfg.n_heads,
+           f"This run: layer 0 has one previous-token head ({heads_text(text_previous)}) and {len(text_current)} "
+           f"current-token heads ({heads_text(text_current)}); {len(text_induction)} of the "
+           f"{text_model.cfg.n_heads} layer-1 heads are induction heads ({heads_text(text_induction)}, scores "
+           f"{induction_values}), and "
+           f"{len(text_roles['none of these'])} heads play none of these roles (the best score any of them gets "
+           f"is {leftover_best:.2f}).")],
+         otherwise="This run's roles: " + "; ".join(f"{role}: {heads_text(pairs)}" for role, pairs in text_roles.items()))
+
+# %% solution_only=true
+claim(len(text_previous) == 1 and len(text_current) >= 2, "Layer 0 holds one previous-token head and several current-token heads",
+      measured=f"previous {heads_text(text_previous)}, current {heads_text(text_current)}")
+claim(2 <= len(text_induction) < text_model.cfg.n_heads and not [p for p in text_roles["induction"] if p[0] == 0],
+      "the induction heads sit in layer 1 (some of its heads, not all)", measured=heads_text(text_roles["induction"]))
+claim(all(text_tables["first token"][pair] > text_tables["previous token"][pair] for pair in text_induction),
+      "on the text prompt they park their attention on BOS instead",
+      measured=", ".join(f"{heads_text([p])}: BOS {text_tables['first token'][p].item():.2f}" for p in text_induction))
+claim(len(text_roles["none of these"]) >= 2, "The heads left over do none of these jobs clearly",
+      measured=heads_text(text_roles["none of these"]))
+
+# %% [markdown]
+# Which layer-0 heads do the induction heads read? The composition scores of every pair, against the
+# random baseline for this model's shapes (`d_model` 128, `d_head` 16: about `1 / sqrt(128)`).
+
+# %%
+text_baseline = random_composition_scores(text_model.cfg.d_model, text_model.cfg.d_head, 1000)
+text_threshold = text_baseline.quantile(0.99).item()
+text_comp = {kind: composition_scores(text_model, kind) for kind in "qkv"}
+fig = px.imshow(torch.stack(list(text_comp.values())), facet_col=0, color_continuous_scale="Blues",
+                labels=dict(x="layer-1 head (reader)", y="layer-0 head (writer)"),
+                title="attn_only_2l_text: Q-, K- and V-composition")
+for i, kind in enumerate(text_comp):
+    fig.layout.annotations[i].text = f"{kind.upper()}-composition"
+fig.show()
+print(f"random baseline: mean {text_baseline.mean().item():.3f}, 99th percentile {text_threshold:.3f}")
+text_above = {kind: [tuple(pair) for pair in torch.nonzero(scores > text_threshold).tolist()] for kind, scores in text_comp.items()}
+strong_k = [(w, r) for w, r in text_above["k"] if text_comp["k"][w, r] > 1.5 * text_threshold]
+for kind, pairs in text_above.items():
+    print(f"{kind.upper()}-composition above the 99th percentile: {len(pairs)} of {text_model.cfg.n_heads ** 2} pairs:",
+          ", ".join(f"0.{w} -> 1.{r} ({text_comp[kind][w, r].item():.2f})" for w, r in pairs))
+print("K-composition above 1.5 x the 99th percentile:", ", ".join(f"0.{w} -> 1.{r}" for w, r in strong_k) or "none")
+
+# %% [markdown]
+# The strongest pairs are K-composition from the previous-token head into the induction heads, the
+# circuit of section 7, found this time among 64 pairs. Far weaker, but above the baseline, some
+# current-token heads Q-compose with every induction head: a first hint of where the induction heads'
+# queries get the current token from.
+
+# %% solution_only=true
+previous_writer = text_previous[0][1]
+induction_readers = {head for _, head in text_induction}
+claim(strong_k and all(w == previous_writer for w, _ in strong_k) and induction_readers <= {r for _, r in strong_k},
+      "The strongest pairs are K-composition from the previous-token head into the induction heads",
+      measured=f"strong K pairs {strong_k}, induction heads {sorted(induction_readers)}")
+q_into_every_reader = [w for _, w in text_current if all(text_comp["q"][w, r] > text_threshold for r in induction_readers)]
+claim(q_into_every_reader and all(text_comp["q"][w, r] < text_comp["k"][previous_writer, r]
+                                  for w in q_into_every_reader for r in induction_readers),
+      "Far weaker, but above the baseline, some current-token heads Q-compose with every induction head",
+      measured=f"current-token heads {heads_text([(0, w) for w in q_into_every_reader])}")
+claim(max(text_comp["k"].max(), text_comp["q"].max(), text_comp["v"].max()) == text_comp["k"].max(),
+      "the largest composition score of any kind is K-composition",
+      measured=", ".join(f"{kind}: {scores.max().item():.2f}" for kind, scores in text_comp.items()))
+
+# %% [markdown]
+# The causal check, as at the end of section 7, one layer-0 head at a time: mean-ablate it and re-measure
+# the induction heads. Then ablate the current-token heads together, and the remaining layer-0 heads
+# together.
+
+# %%
+text_readers = sorted(induction_readers)
+current_writers = [head for _, head in text_current]
+rest_writers = [head for head in range(text_model.cfg.n_heads) if head not in current_writers + [previous_writer]]
+
+
+def mean_induction_without(heads: list[int]) -> float:
+    """Mean induction score of the layer-1 induction heads with the layer-0 ``heads`` mean-ablated."""
+    return induction_scores_ablated(text_model, text_rep_tokens, half_len, heads)[text_readers].mean().item()
+
+
+clean_text = mean_induction_without([])
+alone = {f"0.{head}": mean_induction_without([head]) for head in range(text_model.cfg.n_heads)}
+groups = {f"current-token heads {heads_text([(0, h) for h in current_writers])}": mean_induction_without(current_writers),
+          f"the rest {heads_text([(0, h) for h in rest_writers])}": mean_induction_without(rest_writers)}
+fig = go.Figure(go.Bar(x=list(alone) + list(groups), y=list(alone.values()) + list(groups.values())))
+fig.add_hline(y=clean_text, line_dash="dot", annotation_text="nothing ablated")
+fig.update_layout(title=f"attn_only_2l_text: mean induction score of {heads_text([(1, r) for r in text_readers])} "
+                        "with layer-0 heads mean-ablated", xaxis_title="ablated", yaxis_title="induction score").show()
+print(f"nothing ablated: {clean_text:.2f}")
+for label, value in {**alone, **groups}.items():
+    print(f"ablating {label:40s} {value:.2f}")
+
+# %% [markdown]
+# Alone, only the previous-token head matters: without it the induction heads lose most of their stripe,
+# while removing any other single layer-0 head keeps most of it. The current-token heads matter too, but
+# only together: removed as a group they flatten the stripe as well, so their job is shared and no one
+# of them is needed. The remaining layer-0 heads, removed together, change almost nothing. Which input of
+# the induction heads (queries, keys or values) needs the current-token heads is left to you (Explore
+# further).
+
+# %% solution_only=true
+others_alone = [value for label, value in alone.items() if label != f"0.{previous_writer}"]
+claim(alone[f"0.{previous_writer}"] < 0.5 * clean_text, "without it the induction heads lose most of their stripe",
+      measured=f"{clean_text:.2f} -> {alone[f'0.{previous_writer}']:.2f}")
+claim(min(others_alone) > 0.5 * clean_text, "removing any other single layer-0 head keeps most of it",
+      measured=f"lowest {min(others_alone):.2f} of {clean_text:.2f}")
+current_group, rest_group = groups.values()
+claim(current_group < 0.5 * clean_text, "removed as a group they flatten the stripe as well",
+      measured=f"{clean_text:.2f} -> {current_group:.2f}")
+claim(rest_group > 0.9 * clean_text, "The remaining layer-0 heads, removed together, change almost nothing",
+      measured=f"{clean_text:.2f} -> {rest_group:.2f}")
+
+# %% [markdown]
 # ## Online: the induction heads of GPT-2 small
 #
 # Your `induction_scores` works on any TransformerLens model with the same hook names. When GPT-2 small can
@@ -1043,6 +1249,10 @@ else:
 #   against a random baseline; and mean-ablating the previous-token head flattens the induction stripe.
 # - Trained from scratch, the same architecture forms induction heads within a few hundred steps on a
 #   CPU; section 8 prints when, and what its circuit looks like (which need not be the shipped model's).
+# - On a model trained on text alone, the same detectors, composition scores and ablations sort 16
+#   unlabelled heads: a few induction heads among previous-token, current-token and unclear heads, and a
+#   circuit whose parts matter one by one (the previous-token head) or only as a group (the
+#   current-token heads).
 #
 # ## Explore further
 #
@@ -1060,6 +1270,11 @@ else:
 # 4. **Induction on text.** Find a prompt from the Python docs where a multi-token name is repeated, and
 #    look at the induction head's pattern and DLA on the repeated name. First experiment: `prompt = "The
 #    function functools.partial ... functools.partial"`, then `cv.attention.attention_patterns`.
-# 5. **Mean versus zero ablation.** The two disagree for some heads. First experiment: for each head,
+# 5. **What the current-token heads give the induction heads.** In section 9 they matter only as a group.
+#    First experiment: run `text_model` with them mean-ablated and cache layer 1's `hook_q`, `hook_k` and
+#    `hook_v`; then run it clean three times, each time patching in one of the three from the ablated run,
+#    and compare the induction heads' scores. The side whose patch flattens the stripe is the one that
+#    reads them.
+# 6. **Mean versus zero ablation.** The two disagree for some heads. First experiment: for each head,
 #    compare the norm of its mean `z` with the norm of its typical `z`; heads with a large constant part
 #    are the ones where zero-ablation overstates the damage.

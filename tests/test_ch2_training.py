@@ -48,7 +48,7 @@ def test_train_text_records_seed_threads_and_text_only(tmp_path):
     threads = torch.get_num_threads()
     try:  # main() sets torch's thread count, as a training run should; give the test process its own back
         main(["--steps", "2", "--eval-every", "1", "--batch", "2", "--seq-len", "16", "--vocab-size", "300",
-              "--out", str(tmp_path / "text")])
+              "--corpus", "pydocs", "--repeat-rich", "1", "--out", str(tmp_path / "text")])
     finally:
         torch.set_num_threads(threads)
     metadata = read_metadata(tmp_path / "text")
@@ -106,3 +106,15 @@ def test_warmup_ramps_the_learning_rate():
     finally:
         torch.optim.AdamW.step = original_step
     assert seen == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2, 1e-2])
+
+
+def test_repeat_rich_windows_are_those_with_the_most_repeated_bigrams():
+    from circuitlab.data.repeated import repeat_rich_starts, repeated_bigram_share
+
+    # Bigrams (1,2) (2,1) (1,2) (2,1): the last two repeat earlier ones; the second row repeats none.
+    assert repeated_bigram_share(torch.tensor([[1, 2, 1, 2, 1], [1, 2, 3, 4, 5]]), 6).tolist() == [0.5, 0.0]
+    stream = torch.cat([torch.arange(2, 34), torch.tensor([7, 8] * 16)])  # 32 distinct tokens, then "7 8" 16 times
+    assert repeat_rich_starts(stream, seq_len=17, d_vocab=40, keep=0.25, stride=16).tolist() == [32]
+    assert repeat_rich_starts(stream, seq_len=17, d_vocab=40, keep=1.0, stride=16).tolist() == [0, 16, 32]
+    with pytest.raises(ValueError, match="keep"):
+        repeat_rich_starts(stream, seq_len=17, d_vocab=40, keep=0.0)

@@ -690,6 +690,24 @@ def test_ch2_copying_score_on_known_spectra():
     assert ch2.copying_score(FactoredMatrix(plane @ rotation, plane.T)) == pytest.approx(0.0, abs=1e-5)
 
 
+def test_ch2_top_singular_share_on_known_spectra_and_dense_svd():
+    from transformer_lens import FactoredMatrix
+
+    torch.manual_seed(0)
+    left, right = torch.linalg.qr(torch.randn(9, 3))[0], torch.linalg.qr(torch.randn(6, 3))[0]
+    matrix = FactoredMatrix(left @ torch.diag(torch.tensor([4.0, 2.0, 1.0])), right.T)  # singular values 4, 2, 1
+    for k, expected in [(0, 0.0), (1, 16 / 21), (2, 20 / 21), (3, 1.0), (7, 1.0)]:
+        assert ch2.top_singular_share(matrix, k) == pytest.approx(expected, abs=1e-6)
+    model = ch2_models.model_named("wide")
+    full = model.W_E @ model.OV[1, 2] @ model.W_U
+    dense = torch.linalg.svdvals(full.AB) ** 2
+    share = ch2.top_singular_share(full, 3)
+    assert isinstance(share, float) and share == pytest.approx((dense[:3].sum() / dense.sum()).item(), abs=1e-5)
+    for bad in [(matrix, -1), (FactoredMatrix(torch.zeros(4, 2), torch.zeros(2, 4)), 1)]:
+        with pytest.raises(ValueError):
+            ch2.top_singular_share(*bad)
+
+
 @pytest.mark.parametrize("name", ["shipped", "random"])
 def test_ch2_qk_circuits_with_dense_loops(name):
     model = ch2_models.model_named(name)

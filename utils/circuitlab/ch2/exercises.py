@@ -154,6 +154,16 @@ EXERCISES = [
         ],
     ),
     Exercise(
+        id="ch2.top_singular_share", title="How much of a circuit lies in its top singular directions",
+        reference="top_singular_share", points=2, difficulty=2, importance=3, minutes=10,
+        hints=[
+            "matrix.S gives the singular values from the factors, largest first; the squared Frobenius norm is "
+            "the sum of their squares.",
+            "Square them, sum the first k, divide by the sum of all; check k < 0 and a zero total first (ValueError).",
+            "s2 = matrix.S ** 2; return (s2[:k].sum() / s2.sum()).item()",
+        ],
+    ),
+    Exercise(
         id="ch2.positional_pattern", title="The positional QK circuit of a head", reference="positional_pattern",
         points=2, difficulty=2, importance=4, minutes=15,
         hints=[

@@ -250,6 +250,24 @@ def copying_score(matrix) -> float:
     ### END SOLUTION
 
 
+def top_singular_share(matrix, k: int) -> float:
+    """Share of a FactoredMatrix's squared Frobenius norm carried by its ``k`` largest singular values.
+
+    ``sum(S[:k] ** 2) / sum(S ** 2)`` with ``S = matrix.S`` (from the factors, largest first): 0.0 for
+    ``k = 0``, 1.0 once ``k`` reaches the number of singular values. Negative ``k`` and the zero matrix
+    raise ValueError.
+    """
+    ### BEGIN SOLUTION
+    if k < 0:
+        raise ValueError(f"k must be 0 or more, not {k}")
+    squared = matrix.S ** 2  # the SVD of the small factors; ||M||_F^2 is the sum of the squared singular values
+    total = squared.sum()
+    if total == 0:
+        raise ValueError("the zero matrix has no singular directions to share its norm")
+    return (squared[:k].sum() / total).item()
+    ### END SOLUTION
+
+
 def positional_pattern(model, layer: int, head: int, ln_scale: float = 1.0) -> Float[Tensor, "query_pos key_pos"]:
     """The attention pattern a head would produce from positional embeddings alone.
 

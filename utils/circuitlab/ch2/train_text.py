@@ -1,66 +1,53 @@
-"""Train a candidate for the chapter's main model, ``attn_only_2l_text``, on natural text only.
+"""Train chapter 2's model to search, ``attn_only_2l_text``, on natural text only.
 
 A 2-layer attention-only model with 8 heads per layer, trained on an offline corpus
 (``circuitlab.data.corpus``) and nothing else: no synthetic repeated sequences. The aim is a model
 in which some heads become induction heads while others do other jobs, for the learner to tell apart.
 
-Not shipped yet: no run so far formed induction heads. Measured with one thread on a busy 2-core
-machine (best layer-1 induction score on repeated random tokens; repeated corpus text gave the same).
+Shipped as ``attn_only_2l_text`` (chapter 2, section 9); ``python -m circuitlab.ch2.train_text`` reproduces
+it (the defaults of :class:`TextRecipe` are its recipe; one thread; about 12 minutes of one idle core).
 
-On the default corpus, ``pydocs`` (the language reference's topics and the docstrings, 284k tokens
-at BPE 1024):
+**What made induction heads form: windows rich in repeats.** The corpus is ``pydocs+source`` (the
+Python documentation's topics and docstrings, then the standard library's own source files, test suites
+left out; on Python 3.11.7, 953 documents, 4,577,828 characters, fingerprint ``035686901df2``, 2,522,921
+tokens at BPE 512). Training draws 128-token windows only from the third of the corpus whose windows
+repeat the most bigrams (``--repeat-rich 0.33``, :func:`circuitlab.data.repeated.repeat_rich_starts`): the
+share of bigrams seen earlier in the same window rises from 0.23 over all windows to 0.37. The text is
+untouched; only which windows are drawn changes (92% of the kept windows come from the source files,
+against 84% of all windows). Measured on one thread of a 2-core machine (BPE 512,
+seq_len 128, batch 16, lr 5e-3 after 100 warm-up steps, d_model 128, 8 heads of 16):
 
-- defaults (BPE 1024, seq_len 128, lr 2e-3): stopped at its 870 s limit after 2,540 steps, induction
-  0.01; every head spread over the last few positions (no head above 0.16 on any detector) and a
-  training-text loss of 2.26 nats;
-- ``--positions rotary --lr 5e-3``: 1,500 steps in 497 s, induction 0.01; layer 0 became current-token
-  heads (up to 0.59), one layer-1 head a previous-token head (0.45), text loss 2.41;
-- ``--vocab-size 320 --seq-len 256 --batch 16 --lr 5e-3``: stopped by hand after 1,130 steps (15 min),
-  induction 0.02.
+- ``--repeat-rich 0.33``, seed 0 (**shipped**): 7,000 steps in 730 s. The best layer-1 induction score
+  stays at 0.02 until step 1,750, climbs from 0.05 at step 2,000 to 0.33 at step 4,000 and settles at
+  0.37-0.39; loss on the repeated half of random tokens 11.09 against 12.04 on the first half (the
+  model gains from the repeat); loss on ordinary corpus windows 2.53. Heads: one previous-token head
+  (0.5), four current-token heads, three induction heads (1.3, 1.4, 1.6), K-composition 0.19-0.22 from
+  0.5 into them against a random 99th percentile of 0.10 (``tests/test_ch2_text_model.py``).
+- the same, seed 1: stopped by its 840 s limit after about 6,900 steps (machine shared): induction 0.37;
+  three induction heads (1.0, 1.2, 1.4, scores 0.32-0.38), again one previous-token head (0.5, 0.99 on
+  text) but six current-token heads; repeated half 10.69 against 12.03; text loss 2.53. The recipe forms
+  the circuit with another seed, on other heads.
+- the same, ``--lr 1e-2``: stopped at 840 s (about 6,600 steps): no induction (0.02), no previous-token
+  head (0.08), text loss 3.59. Too high a rate.
+- ``--repeat-rich 0.2``: 7,000 steps in 739 s, induction 0.38 (0.09 at step 3,150, where the 0.33 run
+  had 0.16): four weaker induction heads (0.24-0.38), text loss 2.70. Fewer, more repetitive windows
+  did not help.
 
-In each the loss on a repeated half of corpus text equalled the loss on its first half: the model
-gained nothing from the repeat. The 284k-token corpus, seen tens of times, is learnt by its
-frequencies before an induction circuit pays off.
+**Runs on all windows (``--repeat-rich 1``), none of which formed induction heads.** On ``pydocs`` alone
+(284k tokens at BPE 1024), with the defaults then (BPE 1024, lr 2e-3, batch 32): induction 0.01 after
+2,540 steps; with rotary positions and lr 5e-3 0.01 after 1,500 steps (one previous-token head, 0.45);
+at BPE 320 and seq_len 256, 0.02 after 1,130 steps. On ``pydocs+source`` with the recipe above: 0.05
+after 3,000 steps, and 0.08 after 6,974 steps in 850 s (0.02 until step 1,750, then a slow climb; text
+loss 2.41). In each, the loss on a repeated half equalled the loss on the first half: where only about
+a fifth of the bigrams recur within a window, 15 minutes of one core end before induction pays.
 
-Hence ``--corpus pydocs+source``: the same text followed by the standard library's own source files
-(the modules of ``STDLIB_MODULES``, test suites left out), where identifiers repeat within a few lines.
-On Python 3.11.7: 953 documents, 4,577,828 characters, fingerprint ``035686901df2``; 2,522,921 tokens
-at BPE 512 and 2,002,322 at BPE 1024 (seven to nine times the default corpus). A model records the
-corpus name, fingerprint and size in its metadata, and the CPU time of its run next to the wall time.
+Cost per training step, one thread, CPU time, ``(vocab, seq_len, batch, d_model, d_head)``: (1024, 256,
+32, 128, 16) 1.42 s; (512, 256, 32, 128, 16) 1.35 s; (512, 256, 16, 64, 8) 0.48 s; (512, 128, 32, 128,
+16) 0.28 s; (512, 128, 32, 64, 8) 0.15 s; the shipped recipe runs at about 10 steps a second. A context
+of 256 costs five times one of 128 at the same batch (the attention patterns dominate).
 
-Cost per training step, one thread, CPU time (``time.process_time``) on the busy machine (wall time
-was twice that); ``(vocab, seq_len, batch, d_model, d_head)``:
-
-- (1024, 256, 32, 128, 16): 1.42 s; (512, 256, 32, 128, 16): 1.35 s; (512, 256, 16, 64, 8): 0.48 s;
-- (512, 128, 32, 128, 16): 0.28 s; (512, 128, 32, 64, 8): 0.15 s.
-
-A context of 256 costs five times one of 128 at the same batch (the attention patterns dominate), so
-15 minutes of one core buy about 3,200 steps at (512, 128, 32, 128, 16), or 6,000 at d_model 64.
-
-Runs on ``pydocs+source`` (BPE 512, seq_len 128, lr 5e-3 after 200 warm-up steps): one of 2,000 steps at
-d_model 128 and batch 32, one of 4,000 steps at d_model 64 and batch 16, both started at ``nice -n 15``
-while six to eight processes of higher priority held both cores. They got 1.5-2% of a core each, made
-26 and 62 steps in 21 minutes and were stopped. Then, with batch 16 and 100 warm-up steps, the rest as
-before (``--d-model 128``): 3,000 steps in 1,901 s of wall time but 370 s of CPU time (the machine
-emptied towards the end, where it ran at 10 steps a second). Best layer-1 induction score 0.05 (0.02
-until step 1,600, then creeping up), repeated half 11.13 nats against 11.09 on the first half, text
-loss 2.67. Layer 0 became current-token heads (0.40-0.59 on a code-and-prose prompt, 5 of 8 at 0.4 or
-more), its best previous-token score 0.20, no head above 0.31 on BOS. The same recipe with ``--steps 7000
---time-limit 840`` on the nearly idle machine: 6,974 steps in 850 s of wall time (835 s of CPU time, one
-thread), about 8 steps a second. Induction 0.08 at the end (0.02 until step 1,750, then a slow climb,
-no jump), repeated half 11.90 nats against 11.86 on the first half, text loss 2.41; layer 0 current-token
-heads up to 0.69, previous-token at most 0.29. So the larger corpus moves the induction score, but
-15 minutes of one core end before any phase change; what remains to try is a higher rate, a smaller
-model (d_model 64: twice the steps), or a corpus with still more repeats within a window. A 100-step
-trial (BPE 1024, seq_len 256, batch 32, lr 3e-3, 100 warm-up steps) took 268 s: induction 0.02, as expected that early. The
-7,000-step run, which stays within 15 minutes of one idle core::
-
-    python -m circuitlab.ch2.train_text --threads 1 --corpus pydocs+source --vocab-size 512 --seq-len 128 \\
-        --batch 16 --lr 5e-3 --warmup-steps 100 --steps 7000 --eval-every 250 --time-limit 840 --out DIR
-
-The chapter keeps ``attn_only_2l`` (``circuitlab.ch2.training``). ``python -m circuitlab.ch2.train_text
---threads 1`` trains and saves (to a directory of your choice with ``--out``); the seed, the thread
-count, the command line and the measured training time go into the checkpoint's metadata.
+The seed, the thread count, the command line, the corpus fingerprint and the wall and CPU time of
+training go into the checkpoint's metadata.
 """
 from __future__ import annotations
 
@@ -74,7 +61,7 @@ from torch import Tensor
 
 from circuitlab import threads as thread_policy
 from circuitlab.ch2.training import _train, architecture, corpus_chunks_loss, final_metrics
-from circuitlab.data.repeated import corpus_chunks, repeated_halves
+from circuitlab.data.repeated import corpus_chunks, repeat_rich_starts, repeated_halves
 from circuitlab.training_loop import Clock
 
 TEXT_MODEL_NAME = "attn_only_2l_text"
@@ -84,22 +71,25 @@ TEXT_MODEL_NAME = "attn_only_2l_text"
 class TextRecipe:
     """Settings of the text-only model."""
 
-    corpus: str = "pydocs"  # a name from circuitlab.data.corpus.CORPORA
-    vocab_size: int = 1024
+    # The defaults are the shipped checkpoint's recipe.
+    corpus: str = "pydocs+source"  # a name from circuitlab.data.corpus.CORPORA
+    vocab_size: int = 512
     d_model: int = 128
     n_heads: int = 8
     d_head: int = 16
     positions: str = "standard"  # or "rotary"
     seq_len: int = 128
-    batch: int = 32
-    lr: float = 2e-3
+    batch: int = 16
+    lr: float = 5e-3
     weight_decay: float = 0.01
-    warmup_steps: int = 0
-    steps: int = 2000
-    eval_every: int = 100
+    warmup_steps: int = 100
+    steps: int = 7000
+    eval_every: int = 250
     eval_half_len: int = 30
     seed: int = 0
     time_limit: float | None = None
+    # Train on this share of the windows: those in which bigrams repeat most often (1 = every window).
+    repeat_rich: float = 0.33
 
 
 def text_stream(tokenizer, corpus: str) -> Tensor:
@@ -132,8 +122,11 @@ def train_text(recipe: TextRecipe | None = None, progress: bool = True):
     eval_tokens = repeated_halves(64, eval_half_len, first_ordinary, d_vocab, bos,
                                   torch.Generator().manual_seed(10_000 + recipe.seed))
 
+    starts_pool = (None if recipe.repeat_rich >= 1
+                   else repeat_rich_starts(stream, recipe.seq_len, d_vocab, recipe.repeat_rich))
+
     def next_batch() -> Tensor:
-        return corpus_chunks(stream, recipe.batch, recipe.seq_len, bos, generator)
+        return corpus_chunks(stream, recipe.batch, recipe.seq_len, bos, generator, starts_pool=starts_pool)
 
     history = _train(model, next_batch, recipe.steps, recipe.lr, recipe.weight_decay, eval_tokens,
                      eval_half_len, recipe.eval_every, recipe.time_limit, progress,
@@ -159,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", choices=sorted(CORPORA), default=None)
     parser.add_argument("--warmup-steps", type=int, default=None)
     parser.add_argument("--d-model", type=int, default=None)
+    parser.add_argument("--repeat-rich", type=float, default=None,
+                        help="train only on this share of windows, those richest in repeated bigrams (default 1: all)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the checkpoint was trained)")
     parser.add_argument("--out", default=str(CHECKPOINT_DIR / TEXT_MODEL_NAME),
                         help="where to save (default: the package's checkpoint directory)")
@@ -167,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {"steps": args.steps, "lr": args.lr, "seq_len": args.seq_len, "batch": args.batch,
                  "seed": args.seed, "time_limit": args.time_limit, "eval_every": args.eval_every,
                  "vocab_size": args.vocab_size, "positions": args.positions, "corpus": args.corpus,
-                 "warmup_steps": args.warmup_steps, "d_model": args.d_model}
+                 "warmup_steps": args.warmup_steps, "d_model": args.d_model,
+                 "repeat_rich": args.repeat_rich}
     recipe = TextRecipe(**{k: v for k, v in overrides.items() if v is not None})
     clock = Clock()
     cpu_start = time.process_time()
