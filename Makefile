@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder tests
 
 # The suite without the slow notebook executions.
 test-fast: install

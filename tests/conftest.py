@@ -31,14 +31,25 @@ SHARED_FIXTURE_MODULES = {
 }
 
 
+# The modules that take minutes (measured with --durations), slowest first. `make test` hands work to
+# the workers in collection order (--no-loadscope-reorder), so these start at once, one per free worker,
+# and the many short tests fill in around them; started last, one of them alone would be the run's tail.
+SLOW_FIRST = ("test_ch3_any_model", "test_nbgrader_class", "test_notebooks", "test_autograde_chapters", "test_cli")
+
+
+def _module_name(item) -> str:
+    return item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
+
+
 # tryfirst: pytest-xdist's worker appends each test's group to its node id in its own
 # pytest_collection_modifyitems, and it must see the markers added here.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        module = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
-        if module in SHARED_FIXTURE_MODULES:
-            item.add_marker(pytest.mark.xdist_group(name=module))
+        if _module_name(item) in SHARED_FIXTURE_MODULES:
+            item.add_marker(pytest.mark.xdist_group(name=_module_name(item)))
+    rank = {module: index for index, module in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(_module_name(item), len(SLOW_FIRST)))  # stable: the rest keep their order
 
 
 def pytest_xdist_node_collection_finished(node, ids):

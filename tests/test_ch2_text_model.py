@@ -92,3 +92,16 @@ def test_only_the_previous_token_head_matters_alone_and_the_current_token_heads_
     rest = [head for head in range(model.cfg.n_heads) if head not in current + [5]]
     assert mean_without(current) < 0.5 * clean
     assert mean_without(rest) > 0.9 * clean
+
+
+def test_the_figures_quoted_in_the_facilitator_guide_and_the_training_docstring():
+    """docs/facilitator/ch2.md and circuitlab.ch2.train_text quote these counts and heads of the checkpoint."""
+    measured = _measured()
+    roles, model = measured["roles"], measured["model"]
+    assert len(roles["current token"]) == 4 and len(roles["none of these"]) == 8
+    assert roles["induction"] == [(1, 3), (1, 4), (1, 6)]
+    k_scores = ref.composition_scores(model, "k")[5, [3, 4, 6]]
+    assert 0.185 <= k_scores.min() and k_scores.max() < 0.225
+    threshold = random_composition_scores(model.cfg.d_model, model.cfg.d_head, 1000).quantile(0.99).item()
+    assert round(threshold, 2) == 0.10
+
