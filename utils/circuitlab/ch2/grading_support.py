@@ -17,7 +17,22 @@ from circuitlab.grading import testing
 from circuitlab.grading.testing import GradingFailure, expect_close, expect_python_float, expect_tensor, run_learner
 
 __all__ = ["on_case", "call_with_model", "call_with_cache", "learner_copy", "expect_cache_untouched",
-           "expect_python_float", "expect_matches"]
+           "expect_python_float", "expect_matches", "full_ov_circuits"]
+
+# --------------------------------------------------------------------------- named cases
+
+
+def full_ov_circuits(heads: Sequence[tuple[str, int, int]]) -> dict:
+    """``{description: W_E @ OV[layer, head] @ W_U}`` (a FactoredMatrix) for each (model name, layer, head)."""
+    from circuitlab.ch2.models import describe_model, model_named
+
+    circuits = {}
+    for name, layer, head in heads:
+        model = model_named(name)
+        circuits[f"the full OV circuit W_E @ OV[{layer}, {head}] @ W_U of {describe_model(name)}"] = (
+            model.W_E @ model.OV[layer, head] @ model.W_U)
+    return circuits
+
 
 # --------------------------------------------------------------------------- naming the case
 

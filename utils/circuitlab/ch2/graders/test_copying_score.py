@@ -3,8 +3,7 @@ import pytest
 import torch
 from transformer_lens import FactoredMatrix
 
-from circuitlab.ch2.grading_support import on_case
-from circuitlab.ch2.models import describe_model, model_named
+from circuitlab.ch2.grading_support import full_ov_circuits, on_case
 from circuitlab.grading.testing import expect_close, expect_python_float, reference, run_learner, seeded, submitted
 
 
@@ -27,10 +26,7 @@ def _cases() -> dict[str, FactoredMatrix]:
         a = torch.randn(8, 3)
     cases["-A @ A.T for a random 8 x 3 A (every eigenvalue negative: the score is -1)"] = FactoredMatrix(-a, a.T)
     cases["a 6 x 6 map with complex eigenvalues 1 +- 2i and a real one, -0.5"] = _rotation_plus_shift()
-    for name, layer, head in [("shipped", 1, 0), ("random", 2, 1), ("wide", 0, 3)]:
-        model = model_named(name)
-        cases[f"the full OV circuit W_E @ OV[{layer}, {head}] @ W_U of {describe_model(name)}"] = (
-            model.W_E @ model.OV[layer, head] @ model.W_U)
+    cases.update(full_ov_circuits([("shipped", 1, 0), ("random", 2, 1), ("wide", 0, 3)]))
     return cases
 
 

@@ -3,8 +3,7 @@ import pytest
 import torch
 from transformer_lens import FactoredMatrix
 
-from circuitlab.ch2.grading_support import on_case
-from circuitlab.ch2.models import describe_model, model_named
+from circuitlab.ch2.grading_support import full_ov_circuits, on_case
 from circuitlab.grading.testing import (GradingFailure, NotAttempted, expect, expect_close, expect_python_float,
                                         reference, run_learner, seeded, submitted)
 
@@ -26,10 +25,7 @@ def _matrices() -> dict[str, FactoredMatrix]:
                 torch.randn(7, 9), torch.randn(9, 7)),
         }
     cases["an 8 x 5 map with singular values 3, 2 and 1 (k=1 gives 9/14)"] = _known_spectrum()
-    for name, layer, head in [("shipped", 0, 1), ("random", 2, 1), ("wide", 1, 3)]:
-        model = model_named(name)
-        cases[f"the full OV circuit W_E @ OV[{layer}, {head}] @ W_U of {describe_model(name)}"] = (
-            model.W_E @ model.OV[layer, head] @ model.W_U)
+    cases.update(full_ov_circuits([("shipped", 0, 1), ("random", 2, 1), ("wide", 1, 3)]))
     return cases
 
 
