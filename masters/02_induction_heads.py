@@ -155,19 +155,24 @@ check("ch2.first_attn_detector", first_attn_score)
 # 0.4 (a threshold you choose; look at the heatmap to see how clear-cut the split is).
 
 # %%
-def detector_table(cache, detectors: dict) -> dict[str, Tensor]:
+def detector_table(cache, detectors: dict, n_layers: int) -> dict[str, Tensor]:
     """For each detector, a (layer, head) tensor of scores."""
-    return {name: torch.stack([fn(cache["pattern", layer]) for layer in range(model.cfg.n_layers)])
+    return {name: torch.stack([fn(cache["pattern", layer]) for layer in range(n_layers)])
             for name, fn in detectors.items()}
 
 
+def show_facets(tables: dict[str, Tensor], title: str, **imshow_args) -> None:
+    """One heatmap per entry of ``tables``, side by side, each titled by its key."""
+    fig = px.imshow(torch.stack(list(tables.values())), facet_col=0, title=title, **imshow_args)
+    for i, name in enumerate(tables):
+        fig.layout.annotations[i].text = name
+    fig.show()
+
+
 detectors = {"current token": current_attn_score, "previous token": prev_attn_score, "first token": first_attn_score}
-table = detector_table(cache, detectors)
-fig = px.imshow(torch.stack(list(table.values())), facet_col=0, color_continuous_scale="Blues", zmin=0, zmax=1,
-                labels=dict(x="head", y="layer"), title="Detector scores on the text prompt")
-for i, name in enumerate(table):
-    fig.layout.annotations[i].text = name
-fig.show()
+table = detector_table(cache, detectors, model.cfg.n_layers)
+show_facets(table, "Detector scores on the text prompt", color_continuous_scale="Blues", zmin=0, zmax=1,
+            labels=dict(x="head", y="layer"))
 for name, scores in table.items():
     print(f"{name:15s}", [f"{l}.{h}" for l, h in torch.nonzero(scores > 0.4).tolist()],
           f"(highest in layer 0: {scores[0].max().item():.2f})")
@@ -896,11 +901,8 @@ from circuitlab.ch2.text_model import random_composition_scores
 random_baseline = random_composition_scores(model.cfg.d_model, model.cfg.d_head, 1000, seed=0)
 threshold = random_baseline.quantile(0.99).item()
 all_comp = {kind: composition_scores(model, kind) for kind in "qkv"}
-fig = px.imshow(torch.stack(list(all_comp.values())), facet_col=0, color_continuous_scale="Blues",
-                labels=dict(x="layer-1 head (reader)", y="layer-0 head (writer)"), title="Q-, K- and V-composition")
-for i, kind in enumerate(all_comp):
-    fig.layout.annotations[i].text = f"{kind.upper()}-composition"
-fig.show()
+show_facets({f"{kind.upper()}-composition": scores for kind, scores in all_comp.items()}, "Q-, K- and V-composition",
+            color_continuous_scale="Blues", labels=dict(x="layer-1 head (reader)", y="layer-0 head (writer)"))
 print(f"random baseline: mean {random_baseline.mean().item():.3f}, 99th percentile {threshold:.3f}")
 above = {kind: [(w, r) for w, r in torch.nonzero(scores > threshold).tolist()] for kind, scores in all_comp.items()}
 for kind, pairs in above.items():
@@ -1052,11 +1054,12 @@ describe([(scratch_induction[1].min() > 0.5, f"Every layer-1 head is an inductio
 # the list the cell prints.
 
 # %%
-from circuitlab.ch2.text_model import ROLE_THRESHOLDS, head_roles, heads_text, load_text_model, random_composition_scores
+from circuitlab.ch2.models import frozen_shipped
+from circuitlab.ch2.text_model import ROLE_THRESHOLDS, TEXT_MODEL_NAME, head_roles, heads_text
 from circuitlab.models import CHECKPOINT_DIR, read_metadata
 
-text_model = load_text_model()
-text_recipe = read_metadata(CHECKPOINT_DIR / "attn_only_2l_text")
+text_model = frozen_shipped(TEXT_MODEL_NAME)
+text_recipe = read_metadata(CHECKPOINT_DIR / TEXT_MODEL_NAME)
 print(text_model.cfg.n_layers, "layers,", text_model.cfg.n_heads, "heads of size", text_model.cfg.d_head,
       "| d_model", text_model.cfg.d_model, "| vocabulary", text_model.cfg.d_vocab, "| context", text_model.cfg.n_ctx)
 print(f"trained by `{text_recipe['command']}`: {text_recipe['steps_done']} steps in "
@@ -1066,16 +1069,10 @@ text_tokens = text_model.to_tokens(prompt)  # the prose prompt of section 1
 _, text_cache = text_model.run_with_cache(text_tokens)
 torch.manual_seed(0)  # the same repeated tokens as the chapter's tests
 text_rep_tokens = repeated_tokens(16, half_len, 2, text_model.cfg.d_vocab, text_model.tokenizer.bos_token_id)
-_, text_rep_cache = text_model.run_with_cache(text_rep_tokens)
-text_layers = range(text_model.cfg.n_layers)
-text_tables = {name: torch.stack([fn(text_cache["pattern", layer]) for layer in text_layers])
-               for name, fn in detectors.items()}
+text_tables = detector_table(text_cache, detectors, text_model.cfg.n_layers)
 text_tables["induction"] = induction_scores(text_model, text_rep_tokens, half_len)
-fig = px.imshow(torch.stack(list(text_tables.values())), facet_col=0, color_continuous_scale="Blues", zmin=0, zmax=1,
-                labels=dict(x="head", y="layer"), title="attn_only_2l_text: detectors on the text prompt, induction on repeated tokens")
-for i, name in enumerate(text_tables):
-    fig.layout.annotations[i].text = name
-fig.show()
+show_facets(text_tables, "attn_only_2l_text: detectors on the text prompt, induction on repeated tokens",
+            color_continuous_scale="Blues", zmin=0, zmax=1, labels=dict(x="head", y="layer"))
 text_roles = head_roles(text_tables)
 for role, pairs in text_roles.items():
     rule = f"score >= {ROLE_THRESHOLDS[role]}" if role in ROLE_THRESHOLDS else "no score reaches its threshold"
@@ -1122,12 +1119,9 @@ claim(len(text_roles["none of these"]) >= 2, "The heads left over do none of the
 text_baseline = random_composition_scores(text_model.cfg.d_model, text_model.cfg.d_head, 1000)
 text_threshold = text_baseline.quantile(0.99).item()
 text_comp = {kind: composition_scores(text_model, kind) for kind in "qkv"}
-fig = px.imshow(torch.stack(list(text_comp.values())), facet_col=0, color_continuous_scale="Blues",
-                labels=dict(x="layer-1 head (reader)", y="layer-0 head (writer)"),
-                title="attn_only_2l_text: Q-, K- and V-composition")
-for i, kind in enumerate(text_comp):
-    fig.layout.annotations[i].text = f"{kind.upper()}-composition"
-fig.show()
+show_facets({f"{kind.upper()}-composition": scores for kind, scores in text_comp.items()},
+            "attn_only_2l_text: Q-, K- and V-composition", color_continuous_scale="Blues",
+            labels=dict(x="layer-1 head (reader)", y="layer-0 head (writer)"))
 print(f"random baseline: mean {text_baseline.mean().item():.3f}, 99th percentile {text_threshold:.3f}")
 text_above = {kind: [tuple(pair) for pair in torch.nonzero(scores > text_threshold).tolist()] for kind, scores in text_comp.items()}
 strong_k = [(w, r) for w, r in text_above["k"] if text_comp["k"][w, r] > 1.5 * text_threshold]

@@ -10,7 +10,8 @@ from functools import lru_cache
 import torch
 
 from circuitlab.ch2 import reference as ref
-from circuitlab.ch2.text_model import TEXT_MODEL_NAME, head_roles, load_text_model, random_composition_scores
+from circuitlab.ch2.models import frozen_shipped
+from circuitlab.ch2.text_model import TEXT_MODEL_NAME, head_roles, random_composition_scores
 from circuitlab.models import CHECKPOINT_DIR, read_metadata
 
 HALF_LEN = 30  # the chapter's
@@ -21,7 +22,7 @@ PROMPT = ("A context manager defines the runtime context of a with statement. Th
 @lru_cache(maxsize=1)
 @torch.no_grad()
 def _measured() -> dict:
-    model = load_text_model()
+    model = frozen_shipped(TEXT_MODEL_NAME)
     _, cache = model.run_with_cache(model.to_tokens(PROMPT))
     torch.manual_seed(0)  # as the notebook's section 3, before its repeated tokens
     tokens = ref.repeated_tokens(16, HALF_LEN, 2, model.cfg.d_vocab, model.tokenizer.bos_token_id)

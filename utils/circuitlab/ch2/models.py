@@ -35,15 +35,20 @@ RANDOM_MODELS: dict[str, tuple[dict, int, int]] = {
 }
 
 
-@lru_cache(maxsize=1)
-def shipped_model():
-    """The shipped 2-layer attention-only model (with its BPE tokenizer), in eval mode."""
+def frozen_shipped(name: str):
+    """A shipped checkpoint (with its tokenizer), loaded afresh, every parameter frozen."""
     from circuitlab.models import load_shipped
 
-    model = load_shipped(SHIPPED_NAME)
+    model = load_shipped(name)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model
+
+
+@lru_cache(maxsize=1)
+def shipped_model():
+    """The shipped 2-layer attention-only model (with its BPE tokenizer), in eval mode."""
+    return frozen_shipped(SHIPPED_NAME)
 
 
 @lru_cache(maxsize=None)

@@ -13,8 +13,7 @@ from torch import Tensor
 
 from circuitlab.ch2.train_text import TEXT_MODEL_NAME
 
-__all__ = ["TEXT_MODEL_NAME", "ROLE_THRESHOLDS", "head_roles", "heads_text", "random_composition_scores",
-           "load_text_model"]
+__all__ = ["TEXT_MODEL_NAME", "ROLE_THRESHOLDS", "head_roles", "heads_text", "random_composition_scores"]
 
 # A head plays a role when its score reaches the threshold. Attention spread evenly over the 20 to 60
 # visible positions would score 0.02-0.05 on every detector. The pattern detectors use the chapter's 0.4.
@@ -60,13 +59,3 @@ def random_composition_scores(d_model: int, d_head: int, n: int, seed: int = 0) 
 
     write, read = random_factored(), random_factored()
     return (write @ read).norm() / (write.norm() * read.norm())
-
-
-def load_text_model():
-    """The shipped ``attn_only_2l_text`` (with its BPE tokenizer), frozen."""
-    from circuitlab.models import load_shipped
-
-    model = load_shipped(TEXT_MODEL_NAME)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    return model

@@ -123,6 +123,7 @@ def train_text(recipe: TextRecipe | None = None, progress: bool = True):
     eval_tokens = repeated_halves(64, eval_half_len, first_ordinary, d_vocab, bos,
                                   torch.Generator().manual_seed(10_000 + recipe.seed))
 
+    # At 1, windows start at any token, as in the runs before windows were selected (not only every 32nd).
     starts_pool = (None if recipe.repeat_rich >= 1
                    else repeat_rich_starts(stream, recipe.seq_len, d_vocab, recipe.repeat_rich))
 
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup-steps", type=int, default=None)
     parser.add_argument("--d-model", type=int, default=None)
     parser.add_argument("--repeat-rich", type=float, default=None,
-                        help="train only on this share of windows, those richest in repeated bigrams (default 1: all)")
+                        help=f"train only on this share of windows, those richest in repeated bigrams "
+                             f"(default {TextRecipe.repeat_rich}; 1: every window)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the checkpoint was trained)")
     parser.add_argument("--out", default=str(CHECKPOINT_DIR / TEXT_MODEL_NAME),
                         help="where to save (default: the package's checkpoint directory)")
