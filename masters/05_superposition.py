@@ -576,9 +576,49 @@ describe([(not dense_poly and bool((neuron_counts[-1] > 1).any()),
            "has polysemantic neurons."),
           (dense_poly,
            "Not the paper's picture: even the dense instance has a polysemantic neuron, so in this short run "
-           "sparsity is not what makes neurons polysemantic. Explore-further problem 7 trains longer.")],
+           "sparsity is not what makes neurons polysemantic. The next cell measures why.")],
          otherwise="Not the paper's picture: the sparsest instance has no polysemantic neuron in this short run. "
-                   "Explore-further problem 7 trains longer.")
+                   "The next cell measures why.")
+
+# %% [markdown]
+# Why not? A ReLU only makes the neuron basis matter where it cuts: a neuron whose pre-activation
+# `W_in x + b_in` is positive on every input passes a linear mixture of its features through unchanged, and
+# mixing features in a linear channel costs nothing (it is the toy model's hidden space again). A neuron
+# that is never positive is dead and reads nothing. The cell measures, for each neuron, the share of inputs
+# (with at least one feature present) on which it is active.
+
+# %%
+with torch.no_grad():
+    probe_batch = generate_batch(neuron_probability, 8192)
+    pre_activation = einops.einsum(neuron_model.W_in, probe_batch, "inst h feat, batch inst feat -> batch inst h") \
+        + neuron_model.b_in
+    any_feature = probe_batch.abs().sum(-1) > 0  # (batch, inst)
+    active_share = torch.stack([(pre_activation[any_feature[:, i], i] > 0).float().mean(0)
+                                for i in range(neuron_cfg.n_instances)])  # (inst, hidden)
+for p, counts, shares in zip(neuron_probability[:, 0].tolist(), neuron_counts.tolist(), active_share.tolist()):
+    print(f"p = {p:6.3f}: " + ", ".join(f"neuron {n} reads {c} active on {s:.0%}" for n, (c, s) in
+                                        enumerate(zip(counts, shares))))
+dense_polysemantic = [n for n, c in enumerate(neuron_counts[0].tolist()) if c > 1]
+dense_always_on = bool(dense_polysemantic) and all(active_share[0, n].item() >= 0.99 for n in dense_polysemantic)
+n_dead = int((active_share == 0).sum().item())
+n_living = active_share.numel() - n_dead
+n_always_on = int((active_share >= 0.99).sum().item())
+describe([(dense_always_on,
+           f"The dense instance's polysemantic neuron{'s are' if len(dense_polysemantic) > 1 else ' is'} active on at "
+           f"least {active_share[0, dense_polysemantic].min().item():.1%} of inputs: its bias keeps it on, so its ReLU "
+           "never cuts and it is a linear channel, where two features may share a neuron at no cost. Across all "
+           f"sparsities, {n_always_on} of the {n_living} living neurons are on for at least 99% of inputs and "
+           f"{n_dead} of the {active_share.numel()} are dead (never active). The paper's monosemantic neurons need "
+           "ReLUs that cut; this short run has hardly any, whatever the sparsity.")],
+         otherwise=f"Every polysemantic neuron of the dense instance switches off on some inputs (the shares above), so "
+                   f"its ReLU does cut; {n_dead} of the {active_share.numel()} neurons are dead. This run mixes "
+                   "features in neurons whose nonlinearity is in use.")
+
+# %% solution_only=true
+claim(dense_always_on and n_dead >= 1 and n_always_on >= n_living / 2,
+      "the dense instance's polysemantic neurons are always on (a linear channel), most living neurons are always "
+      "on at every sparsity, and some neurons are dead",
+      measured=f"active shares {active_share.numpy().round(3).tolist()}")
 
 # %% [markdown]
 # What *privileged* means can be measured directly, whatever the short run's neurons look like: rotate
@@ -1392,9 +1432,10 @@ describe([(splitting >= 0.25 * 64,
 # 6. **All six plateaus.** *First experiment:* `replace(toy.ScaleSettings(), probabilities=tuple(float(p)
 #    for p in torch.logspace(-0.3, -1.5, 12)), steps=20_000)` (a few minutes), then count the plateaus again:
 #    do 3/4 and 2/3 appear between the sparsities where 1/2 and 2/5 hold?
-# 7. **Privileged basis.** Train `NeuronModel` for 20,000 steps on 6 features and 3 neurons (section 5) and
-#    count features per neuron again. *First experiment:* rotate the toy model's hidden space (`W ← Q W`
-#    for a random orthogonal `Q`) and check that its loss does not change, then do the same to
-#    `NeuronModel`'s hidden layer (`W_in ← Q W_in`, `W_out ← W_out Qᵀ`) and measure how much the loss rises.
+# 7. **Neurons whose ReLU cuts.** Section 5's polysemantic neurons are always on, so their ReLU never acts.
+#    *First experiment:* keep the hidden bias at zero (`neuron_model.b_in.requires_grad_(False)` before
+#    training), train 10 features of importance `0.75 ** i` into 5 neurons for 10,000 steps at several seeds,
+#    and measure again, per sparsity, the active shares and the features each neuron reads: do the dense
+#    instances now give each important feature its own neuron?
 # 8. **Resampling at scale.** *First experiment:* train section 8's SAE with `d_sae=1024` and `l1_coeff=0.1`
 #    under both resampling rules, and compare dead and ultralow-density latents on the held-out tokens.
