@@ -10,15 +10,16 @@
 # the store, John gave a drink to", the next word should be " Mary", the *indirect object* (IO), and
 # not " John", the *subject* (S) who is mentioned twice.
 #
-# **Which model.** The paper studies GPT-2 small. On a GPU runtime where it can be downloaded (Colab with
-# a GPU, say) or has been downloaded before, the chapter runs on GPT-2 small (144 heads: minutes on a GPU,
-# hours on a CPU, so a CPU-only runtime keeps the shipped model unless you ask for GPT-2). Otherwise it runs on a
-# small GPT-2-architecture model that ships with Circuit Lab: 4 layers of 4 heads, trained by
+# **Which model.** The paper studies GPT-2 small. Wherever it can be downloaded (Colab, say) or has been
+# downloaded before, the chapter runs on GPT-2 small (144 heads): minutes on a GPU; on a CPU its main batch
+# shrinks from 64 prompts to 16, which cuts its compute fourfold (roughly 70-80 minutes on one core instead of
+# 4.5-5 hours; docs/running.md has the measurements). Otherwise it runs on a small
+# GPT-2-architecture model that ships with Circuit Lab: 4 layers of 4 heads, trained by
 # `python -m circuitlab.ch3.train_ioi` on generated sentences, half of them IOI sentences, and loaded
 # through the very same TransformerLens path as GPT-2. The setup cell prints which one it loaded and why;
-# set the environment variable `CIRCUITLAB_IOI_MODEL` to `gpt2` or `offline` before it to choose. Every
-# sentence below that names a head or a role is printed by code from the model that is loaded, so the
-# chapter is right about whichever model runs.
+# set the environment variable `CIRCUITLAB_IOI_MODEL` to `gpt2` or `offline` before it to choose (and
+# `CIRCUITLAB_IOI_PROMPTS` to set the batch). Every sentence below that names a head or a role is printed by
+# code from the model that is loaded, so the chapter is right about whichever model runs.
 #
 # **What the shipped model shares with GPT-2 small's circuit, and what it does not.** Both do the task
 # with a small subset of their heads: section 7 finds a circuit that keeps most of the logit difference
@@ -207,11 +208,16 @@ for rule in shortcut_tables["training templates"]:
     print(f"{rule:45s}" + "".join(f"{table[rule]:20.2f}" for table in shortcut_tables.values()))
 
 # %% [markdown]
-# The analysis batch: 8 prompts (4 ABBA, 4 BABA) for each of 8 training templates, with their ABC twins.
-# Prompts are right-padded, so each prompt's last token sits at `batch.end_pos[i]`.
+# The analysis batch: 64 prompts, 8 (4 ABBA, 4 BABA) for each of 8 training templates, with their ABC twins.
+# On GPT-2 small on a CPU it holds 16 (one ABBA and one BABA per template), since almost every later cell
+# loops over the heads and runs the whole batch once per head; the cell prints which and why. Prompts are
+# right-padded, so each prompt's last token sits at `batch.end_pos[i]`.
 
 # %%
-batch = ioi_setup.make_batch(model, ioi.ioi_prompts(64, templates=ioi.TRAIN_TEMPLATES[:8], names=train_names, seed=1))
+prompt_count = ioi_setup.chapter_prompt_count(model)
+print(f"The main batch: {prompt_count.n} prompts, because {prompt_count.reason}.")
+batch = ioi_setup.make_batch(model, ioi.ioi_prompts(prompt_count.n, templates=ioi.TRAIN_TEMPLATES[:8], names=train_names,
+                                                    seed=1))
 print(batch.prompts[0].text, "->", batch.prompts[0].io)
 print(batch.prompts[0].corrupt_text)
 print("tokens:", model.to_str_tokens(batch.tokens[0, : batch.end_pos[0] + 1]))
@@ -1371,9 +1377,12 @@ claim(sf_families.logit_diff > 3 and sf_families.top1 < 0.9,
 # strongest sender is printed above). Held-out names in held-out frames are
 # answered, though less surely than the paper's threshold of 0.9 top-1 (the table's last line). Removing
 # the shortcuts made the model compute *which* name is repeated, but not with the paper's division of
-# labour: for a model of 16 heads, reading the repeated name's value and subtracting it is enough. GPT-2 small's circuit is one solution of IOI, not the only one; whether a bigger model or
-# longer training on this corpus grows duplicate-token heads and S-inhibition through queries is an open
-# question you can test (Explore further).
+# labour: for a model of 16 heads, reading the repeated name's value and subtracting it is enough. GPT-2 small's
+# circuit is one solution of IOI, not the only one. Nor do the families force a duplicate detector: in every IOI
+# sentence the repeated name is the subject of the last clause, so a model can find S2 by its place. The
+# training script's documentation (`circuitlab.ch3.train_ioi`) records runs that add a reason to detect
+# repeats (lists of names that say "again" after a repeat, "again" after repeated names in sentences, a larger
+# model) and what each learnt; none grew the paper's classes. Explore further (problem 6) starts from there.
 
 # %% [markdown]
 # ## Summary
@@ -1406,17 +1415,20 @@ claim(sf_families.logit_diff > 3 and sf_families.top1 < 0.9,
 # 3. **Position-specific path patching on the shortcut-free model.** Set
 #    `CIRCUITLAB_IOI_DIR` to the shipped `ioi-shortcut-free` checkpoint and rerun the chapter. First experiment:
 #    with `path_patch_at_positions`, is the layer-0 head that feeds the S2 suppressor's values read at S2?
-# 4. **GPT-2 small.** On a GPU runtime with a network connection (or GPT-2 small in the local Hugging Face
-#    cache) the chapter already runs on it; on a CPU, set `CIRCUITLAB_IOI_MODEL=gpt2` and allow hours.
-#    `CIRCUITLAB_IOI_MODEL=offline` switches back to the shipped model.
+# 4. **GPT-2 small.** With a network connection (or GPT-2 small in the local Hugging Face cache) the chapter
+#    already runs on it; on a CPU with 16 prompts, so set `CIRCUITLAB_IOI_PROMPTS=64` on a GPU-less machine
+#    only if you can allow hours. `CIRCUITLAB_IOI_MODEL=offline` switches back to the shipped model.
 #    First experiment: does the head table find 9.9, 9.6 and 10.0 as name movers? Then compare the two
 #    circuits section 7 validates there, the one the rule finds and the paper's 26 heads, row by row in
 #    the closing table.
 # 5. **A harder completeness search.** `analysis.worst_knockout` adds one head at a time; the paper
 #    also restarted its search from random sets. First experiment: raise `WORST_K_SIZE`, or start from
 #    each class, and see whether a worse K than the greedy one exists.
-# 6. **Can the paper's circuit grow here?** Train on the shortcut-free corpus at a larger size, for example
-#    `python -m circuitlab.ch3.train_ioi --corpus shortcut-free --classic-fraction 0.3 --layers 6 --heads 8
-#    --steps 6000 --out /tmp/ioi-sf-6x8` (tens of minutes on a CPU), then measure it with
-#    `python -m circuitlab.ch3.head_classes /tmp/ioi-sf-6x8`. First experiment: does any head reach 0.5 of S2 -> S1
-#    attention, and does the answer then reach the suppressors through their queries?
+# 6. **Can the paper's circuit grow here?** A model needs a reason to detect repeats that a sentence frame
+#    cannot stand in for. `python -m circuitlab.ch3.train_ioi --corpus shortcut-free --again-probability 0.5
+#    --maybe-repeated-fraction 0.6 --steps 6000 --out /tmp/ioi-repeats` (about 12 minutes on a CPU) writes
+#    "again" after repeated names, and adds sentences whose last name may or may not repeat; `--roll-call-fraction`
+#    adds lists of names, and `--layers 6 --heads 8` a larger model. Measure with
+#    `python -m circuitlab.ch3.head_classes /tmp/ioi-repeats`. First experiment: train longer or larger until the
+#    model predicts "again" better after a repeated last name than after a new one, then ask whether any head
+#    reaches 0.5 of S2 -> S1 attention, and whether the answer then reaches the suppressors through their queries.

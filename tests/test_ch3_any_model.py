@@ -32,14 +32,16 @@ def test_chapter_3_runs_on_an_untrained_gpt2_from_the_cache(tmp_path, monkeypatc
     # The kernel inherits this process's environment: the temporary cache, offline, the default choice.
     for name, value in offline_cache_environment(tmp_path / "hf-home").items():
         monkeypatch.setenv(name, value)
-    # Asked for by name: auto would keep the shipped model on this GPU-less machine (tests/test_ch3_gpt2_path.py).
-    monkeypatch.setenv("CIRCUITLAB_IOI_MODEL", "gpt2")
+    monkeypatch.delenv("CIRCUITLAB_IOI_MODEL", raising=False)
+    monkeypatch.delenv("CIRCUITLAB_IOI_PROMPTS", raising=False)
     monkeypatch.delenv("CIRCUITLAB_IOI_DIR", raising=False)
     notebook = nbformat.read(output_paths(ROOT, "03_ioi").solution, as_version=4)
     NotebookClient(notebook, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = "\n".join(_stdout(notebook))
-    assert "Chapter 3 model: gpt2, because CIRCUITLAB_IOI_MODEL=gpt2 and GPT-2 small is in the local" in text
+    assert "Chapter 3 model: gpt2, because CIRCUITLAB_IOI_MODEL=auto and GPT-2 small is in the local" in text
+    # On this CPU the 144-head model gets the small batch, and the learner is told why and how to change it.
+    assert "The main batch: 16 prompts, because this model has 144 heads and runs on a CPU" in text
     assert "Loaded gpt2: 12 layers x 12 heads, d_model 48" in text
     assert "gpt2 does not do the task" in text
     assert "❌" not in text and "⏳" not in text

@@ -48,11 +48,7 @@ CACHED_GPT2 = """
     from circuitlab.ch3 import ioi_setup
     from circuitlab.data import ioi
 
-    auto_on_cpu = ioi_setup.choose_model(device="cpu")  # CIRCUITLAB_IOI_MODEL unset: auto
-    auto_on_gpu = ioi_setup.choose_model(device="cuda")
-    # The loading code runs on this CPU machine as it would on a GPU runtime.
-    ioi_setup.choose_model = lambda device=None, _choose=ioi_setup.choose_model: _choose(device="cuda")
-    model, name = ioi_setup.chapter_model()
+    model, name = ioi_setup.chapter_model()  # CIRCUITLAB_IOI_MODEL unset: auto
     names = [n for n in ioi.NAMES if len(model.tokenizer.encode(" " + n, add_special_tokens=False)) == 1]
     batch = ioi_setup.make_batch(model, ioi.ioi_prompts(6, names=names, seed=0))
     # The same weights read straight from the snapshot by Hugging Face. Compatibility mode centres the
@@ -70,7 +66,6 @@ CACHED_GPT2 = """
         tokenizer=type(model.tokenizer).__name__, first_token=int(batch.tokens[0, 0]),
         bos=model.tokenizer.bos_token_id, single_token_names=len(names),
         max_log_prob_gap=float((ours - theirs).abs().max()), choices=choices,
-        auto_on_cpu=[auto_on_cpu.name, auto_on_cpu.reason], auto_on_gpu=auto_on_gpu.name,
     )))
 """
 
@@ -81,9 +76,6 @@ def test_auto_loads_cached_gpt2_through_the_gpt2_path(fake_gpt2_home):
     assert "Chapter 3 model: gpt2, because CIRCUITLAB_IOI_MODEL=auto and GPT-2 small is in the local Hugging Face " \
            "cache." in stdout
     assert result["name"] == "gpt2"
-    # Available but without a GPU, auto keeps the shipped model and says why.
-    assert result["auto_on_gpu"] == "gpt2"
-    assert result["auto_on_cpu"][0] == "ioi-wordlevel" and "no GPU" in result["auto_on_cpu"][1]
     # The weights in the cache, not the shipped model nor real GPT-2 small, are what was loaded.
     assert (result["layers"], result["heads"], result["d_model"]) == (2, 4, 32)
     assert result["max_log_prob_gap"] < 1e-4
@@ -131,3 +123,30 @@ def test_without_gpt2_auto_says_why_it_uses_the_shipped_model(tmp_path):
     assert result["alias"] == "gpt2"
     assert result["offline"] == "CIRCUITLAB_IOI_MODEL=offline"
     assert "is not a choice" in result["typo"]
+
+
+class _Config:
+    def __init__(self, n_layers: int, n_heads: int) -> None:
+        self.n_layers, self.n_heads = n_layers, n_heads
+
+
+class _Model:
+    def __init__(self, n_layers: int, n_heads: int) -> None:
+        self.cfg = _Config(n_layers, n_heads)
+
+
+def test_gpt2_sized_models_get_a_smaller_batch_on_a_cpu_only(monkeypatch):
+    from circuitlab.ch3 import ioi_setup
+
+    monkeypatch.delenv(ioi_setup.PROMPTS_VARIABLE, raising=False)
+    gpt2_sized, shipped = _Model(12, 12), _Model(4, 4)
+    on_cpu = ioi_setup.chapter_prompt_count(gpt2_sized, device="cpu")
+    assert on_cpu.n == 16 and "144 heads" in on_cpu.reason and "CIRCUITLAB_IOI_PROMPTS=64" in on_cpu.reason
+    assert ioi_setup.chapter_prompt_count(gpt2_sized, device="cuda").n == 64
+    assert ioi_setup.chapter_prompt_count(shipped, device="cpu").n == 64  # the shipped model's figures are unchanged
+    monkeypatch.setenv(ioi_setup.PROMPTS_VARIABLE, "32")
+    assert ioi_setup.chapter_prompt_count(gpt2_sized, device="cpu") == ioi_setup.PromptCount(32, "CIRCUITLAB_IOI_PROMPTS=32")
+    for bad in ("7", "0", "many"):
+        monkeypatch.setenv(ioi_setup.PROMPTS_VARIABLE, bad)
+        with pytest.raises(ValueError, match="even number of prompts"):
+            ioi_setup.chapter_prompt_count(shipped, device="cpu")

@@ -100,3 +100,39 @@ def test_shortcut_free_training_of_another_size_records_its_recipe(tmp_path):
     assert "circuit" not in metadata  # the classic circuit rule is not run on the shortcut-free model
     vocabulary = json.loads((tmp_path / "tokenizer.json").read_text())["model"]["vocab"]
     assert {"spotted", "already"} <= set(vocabulary)  # the shortcut-free families' words
+
+
+def test_the_repeat_signal_flags_reach_the_recipe_the_command_and_the_tokenizer(tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        train_ioi.main(["--corpus", "shortcut-free", "--steps", "2", "--documents", "200", "--batch-size", "8",
+                        "--layers", "1", "--heads", "2", "--d-model", "16", "--n-inner", "8", "--warmup-steps", "1",
+                        "--roll-call-fraction", "0.2", "--again-probability", "0.5", "--maybe-repeated-fraction",
+                        "0.5", "--threads", "1", "--log-every", "2", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    metadata = json.loads((tmp_path / "config.json").read_text())["circuitlab_metadata"]
+    recipe = metadata["recipe"]
+    assert (recipe["roll_call_fraction"], recipe["again_probability"], recipe["maybe_repeated_fraction"]) == (0.2, 0.5, 0.5)
+    assert ("--roll-call-fraction 0.2 --again-probability 0.5 --maybe-repeated-fraction 0.5" in metadata["command"])
+    vocabulary = json.loads((tmp_path / "tokenizer.json").read_text())["model"]["vocab"]
+    assert set(ioi.ROLL_CALL_WORDS) <= set(vocabulary)
+
+
+def test_the_chapters_explore_further_training_command_runs(tmp_path):
+    """Problem 6 of chapter 3 prints a training command; its flags must exist (run here for two tiny steps)."""
+    from pathlib import Path
+
+    master = (Path(__file__).resolve().parents[1] / "masters" / "03_ioi.py").read_text()
+    problem = master[master.index("# 6. **Can the paper's circuit grow here?**"):]
+    command = " ".join(line.lstrip("# ") for line in problem.splitlines()[:4])
+    flags = re.search(r"python -m circuitlab\.ch3\.train_ioi (.*?) --out", command).group(1).split()
+    assert "--again-probability" in flags and "--maybe-repeated-fraction" in flags
+    threads = torch.get_num_threads()
+    try:  # argparse keeps the last value of a repeated flag, so the tiny size overrides the chapter's
+        train_ioi.main(flags + ["--steps", "2", "--documents", "100", "--batch-size", "4", "--layers", "1", "--heads",
+                                "1", "--d-model", "8", "--n-inner", "4", "--warmup-steps", "1", "--threads", "1",
+                                "--log-every", "2", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert json.loads((tmp_path / "config.json").read_text())["circuitlab_metadata"]["recipe"]["again_probability"] == 0.5

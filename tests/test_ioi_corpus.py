@@ -6,6 +6,7 @@ and both 1.0 and 0.0 are perfect shortcuts (0.0: its opposite always works).
 """
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -82,4 +83,65 @@ def test_the_default_corpus_and_vocabulary_do_not_include_the_new_families():
     assert not any(f" {word} " in default_text for word in new_words)
     vocabulary = set(ioi.vocabulary(shortcut_free=True))
     for document in ioi.corpus_documents(300, seed=0, shortcut_free=True):
+        assert set(document.replace(",", " , ").replace(".", " . ").split()) <= vocabulary
+
+
+# --------------------------------------------------------------------------- repeat signals (train_ioi's search runs)
+
+
+def _mentions(document: str) -> list[str]:
+    return [w for w in document.replace(",", " ").replace(".", " ").split() if w in ioi.NAME_SET]
+
+
+def test_roll_call_marks_say_again_exactly_after_a_name_seen_before():
+    rng = random.Random(0)
+    kinds = set()
+    for _ in range(300):
+        document = ioi.roll_call(rng, ioi.TRAIN_NAMES)
+        words = document.replace(",", " ").replace(".", " ").split()
+        assert words[0] == "names" and set(_mentions(document)) <= set(ioi.TRAIN_NAMES)
+        if "once" in words:
+            kinds.add("once")
+            answer = words[words.index("once") + 1]
+            listed = _mentions(document)[:-1]
+            assert listed.count(answer) == 1 and len(listed) in (3, 5)
+            assert all(listed.count(name) == 2 for name in listed if name != answer)
+        else:
+            kinds.add("marks")
+            seen = set()
+            for name, mark in zip(words[1::2], words[2::2]):
+                assert mark == ("again" if name in seen else "new"), document
+                seen.add(name)
+    assert kinds == {"marks", "once"}
+
+
+def test_mark_repeats_marks_later_mentions_only_and_keeps_punctuation():
+    document = "Mary met John at the park. Later, John gave a book to Mary."
+    assert ioi.mark_repeats(document, random.Random(0), 0.0) == document
+    assert ioi.mark_repeats(document, random.Random(0), 1.0) == (
+        "Mary met John at the park. Later, John again gave a book to Mary again.")
+    rates = [ioi.mark_repeats(document, random.Random(seed), 0.5).count("again") for seed in range(400)]
+    assert 0.9 < sum(rates) / len(rates) < 1.1  # two later mentions, each marked half the time
+
+
+def test_maybe_repeated_sentences_repeat_an_earlier_name_two_times_in_three():
+    rng = random.Random(0)
+    repeats = 0
+    for _ in range(3000):
+        names = _mentions(ioi.maybe_repeated_sentence(rng))
+        assert len(names) == 3 and names[0] != names[1]
+        repeats += names[2] in names[:2]
+    assert abs(repeats / 3000 - 2 / 3) < 0.03
+
+
+def test_repeat_signals_are_opt_in_and_their_words_are_in_the_vocabulary():
+    assert list(ioi.mixed_corpus_documents(200, seed=3)) == list(
+        ioi.mixed_corpus_documents(200, seed=3, roll_call_fraction=0.0, again_probability=0.0,
+                                   maybe_repeated_fraction=0.0))
+    assert not set(ioi.ROLL_CALL_WORDS) & set(ioi.vocabulary(shortcut_free=True))
+    vocabulary = set(ioi.vocabulary(shortcut_free=True, roll_calls=True))
+    documents = list(ioi.mixed_corpus_documents(600, seed=0, roll_call_fraction=0.2, again_probability=0.5,
+                                                maybe_repeated_fraction=0.5))
+    assert any(d.startswith("names ") for d in documents) and any(" again" in d for d in documents)
+    for document in documents:
         assert set(document.replace(",", " , ").replace(".", " . ").split()) <= vocabulary

@@ -3,6 +3,7 @@
 - ``offline_model()``: the shipped IOI model, booted through TransformerLens exactly like GPT-2 small.
 - ``chapter_model()``: the model ``CIRCUITLAB_IOI_MODEL`` asks for (``auto``, the default: GPT-2 small when
   it can be downloaded or is cached, else the offline model; ``gpt2``; ``offline``), saying which and why.
+- ``chapter_prompt_count(model)``: the main batch's size (smaller for GPT-2 small on a CPU), and why.
 - ``tiny_random_model()``: an untrained two-layer GPT-2 with the offline tokenizer, used by the graders
   to check that a solution does not depend on one particular model.
 - ``make_batch(model, prompts)``: tokens, corrupted tokens, answer tokens and end positions.
@@ -71,17 +72,13 @@ class ModelChoice:
         return self.name == GPT2_NAME
 
 
-def choose_model(device: str | None = None) -> ModelChoice:
+def choose_model() -> ModelChoice:
     """Decide the chapter's model without loading it (the cache and the Hub are only looked up).
 
-    Under ``auto``, GPT-2 small is chosen only on an accelerator: the chapter runs about 11,800 forward
-    passes over 4.6 M tokens (counted on a 12-layer model), minutes on a GPU but hours on a laptop or
-    Colab CPU. ``device`` defaults to the one ``setup()`` chose.
+    Under ``auto`` GPT-2 small is chosen wherever it can be had, on any device; on a CPU the chapter then
+    runs smaller batches (:func:`chapter_prompt_count`): about 1.2 M tokens of forward passes instead of 4.6 M.
     """
-    from circuitlab.environment import current_device
-
     request = requested_model()
-    device = device or current_device()
     offline_name = OFFLINE_MODEL_DIR.name  # "ioi-wordlevel" unless CIRCUITLAB_IOI_DIR names another model
     if request == "offline":
         return ModelChoice(offline_name, f"{IOI_MODEL_VARIABLE}=offline")
@@ -89,10 +86,6 @@ def choose_model(device: str | None = None) -> ModelChoice:
         # Naming a directory is a more specific request than "whatever is available".
         return ModelChoice(offline_name, f"{IOI_DIR_VARIABLE} names it")
     source = gpt2_source()
-    if request == "auto" and source in ("cache", "hub") and device == "cpu":
-        return ModelChoice(offline_name, f"{IOI_MODEL_VARIABLE}=auto and GPT-2 small is available, but this runtime has "
-                                         "no GPU: on a CPU the chapter would take hours on GPT-2 small (set "
-                                         f"{IOI_MODEL_VARIABLE}=gpt2 to use it anyway, or pick a GPU runtime)")
     if source == "cache":
         return ModelChoice(GPT2_NAME, f"{IOI_MODEL_VARIABLE}={request} and GPT-2 small is in the local Hugging Face cache")
     if source == "hub":
@@ -102,6 +95,50 @@ def choose_model(device: str | None = None) -> ModelChoice:
         return ModelChoice(GPT2_NAME, f"{IOI_MODEL_VARIABLE}=gpt2, although the Hub is out of reach and nothing is cached")
     return ModelChoice(offline_name, f"{IOI_MODEL_VARIABLE}=auto, and GPT-2 small can neither be downloaded (the Hub is "
                                      "out of reach, or HF_HUB_OFFLINE=1) nor found in the local Hugging Face cache")
+
+
+PROMPTS_VARIABLE = "CIRCUITLAB_IOI_PROMPTS"
+FULL_PROMPTS = 64
+# Eight training templates in both orders, each once: the smallest batch in which every template and order
+# still stands (section 4 patches one template's prompts together).
+CPU_LARGE_MODEL_PROMPTS = 16
+# A model with this many heads or more is GPT-2-sized for the chapter's loops over heads (the shipped one has 16).
+LARGE_MODEL_HEADS = 100
+
+
+@dataclass(frozen=True)
+class PromptCount:
+    """How many prompts the chapter's main batch holds, and the sentence that says why."""
+
+    n: int
+    reason: str
+
+
+def chapter_prompt_count(model, device: str | None = None) -> PromptCount:
+    """The main batch's size: 64 prompts, or 16 for a GPT-2-sized model on a CPU; ``CIRCUITLAB_IOI_PROMPTS`` decides.
+
+    Nearly all of the chapter's cost is loops over heads, each a forward pass of the whole batch, so the
+    batch sets the time. Counted on a 12 x 12-head stand-in: 11,813 forward passes over 4.6 M tokens with 64
+    prompts, 11,801 over 1.16 M with 16; GPT-2 small runs 250-275 tokens a second on one CPU thread, so that
+    is 4.5-5 hours against 70-80 minutes (docs/running.md).
+    """
+    from circuitlab.environment import current_device
+
+    raw = os.environ.get(PROMPTS_VARIABLE, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 2 or int(raw) % 2:
+            raise ValueError(f"{PROMPTS_VARIABLE}={raw!r}: give an even number of prompts, at least 2 (both orders).")
+        return PromptCount(int(raw), f"{PROMPTS_VARIABLE}={raw}")
+    device = device or current_device()
+    heads = model.cfg.n_layers * model.cfg.n_heads
+    if device == "cpu" and heads >= LARGE_MODEL_HEADS:
+        return PromptCount(CPU_LARGE_MODEL_PROMPTS,
+                           f"this model has {heads} heads and runs on a CPU: {CPU_LARGE_MODEL_PROMPTS} prompts instead "
+                           f"of {FULL_PROMPTS} cut the chapter's compute fourfold, to about 1.2 M tokens (on GPT-2 small "
+                           f"roughly 70-80 minutes on one core, less on two; set {PROMPTS_VARIABLE}={FULL_PROMPTS} for "
+                           "the full batch, or CIRCUITLAB_IOI_MODEL=offline for the shipped model)")
+    where = "a GPU" if device != "cpu" else "a CPU"
+    return PromptCount(FULL_PROMPTS, f"{heads} heads on {where}")
 
 
 def chapter_model():
@@ -122,15 +159,16 @@ def chapter_model():
     return offline_model(), OFFLINE_MODEL_DIR.name
 
 
-def build_tokenizer(shortcut_free: bool = False):
+def build_tokenizer(shortcut_free: bool = False, roll_calls: bool = False):
     """The word-level tokenizer: one token per word or punctuation mark, ``<bos>`` prepended.
 
     ``shortcut_free`` adds the words of the shortcut-free template families (the shortcut-free model's
-    tokenizer); the default is the shipped model's tokenizer, unchanged.
+    tokenizer) and ``roll_calls`` the roll-call words; the default is the shipped model's tokenizer, unchanged.
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
-    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + ioi.vocabulary(shortcut_free=shortcut_free))}
+    words = ioi.vocabulary(shortcut_free=shortcut_free, roll_calls=roll_calls)
+    vocab = {token: i for i, token in enumerate(list(SPECIAL_TOKENS) + words)}
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     # Split on whitespace, then split punctuation off words, so "store," is "store" + ",".
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])

@@ -41,6 +41,32 @@ held-out names in held-out frames (families; classic templates):
 - 4 x 4 as the first, classic share 0 (families only): 356 ms/step, 1098 s. Families both 7.3 / 0.96, but the
   classic prompts are not solved (held-out both 0.2 / 0.30, training templates 0.0 / 0.25); S2 -> S1 at most 0.13.
 No run formed a duplicate-token head, a name mover that attends to IO, or an S-inhibition head.
+
+Why the families do not force one: in every IOI sentence the repeated name is the subject of the last clause
+(the giver), so a model can find S2 by its place and push that name down, and C, its co-subject, is never a
+candidate. So the next runs add a reason to detect repeats, as GPT-2's training text gives one everywhere
+(all 4 x 4, classic share 0.3, 6000 steps, seed 0, 1 thread with another job on the second core, 98-117 ms/step,
+590-715 s; held-out figures as above, measured on the saved model; "S2 -> S1" is the largest of any head):
+- ``--roll-call-fraction 0.5`` (:func:`circuitlab.data.ioi.roll_call` lists of training names: "names Mary new ,
+  John new , Mary again ."; "names Mary , John , Mary , once John ."): families both 6.5 / 0.90, classic both
+  5.0 / 0.80. The lists are learnt, and heads 1.0 and 1.3 attend from a repeated name to its first mention in them
+  (0.46, 0.40), but in IOI sentences S2 -> S1 is at most 0.23: the skill stays with the lists. (With held-out names
+  in the lists too, held-out names broke: families both -0.9 / 0.16; at 0.25 of the documents and 3000 steps the
+  lists were not learnt at all.)
+- ``--again-probability 0.5`` (:func:`circuitlab.data.ioi.mark_repeats`: a later mention of a name is followed by
+  "again" half the time, in every sentence): the best held-out figures of any run (families both 6.6 / 1.00, new
+  names 9.6 / 1.00; classic both 4.1 / 0.81), and p("again") is 0.50 after a repeated name against 0.02 after a
+  first mention. Yet no head attends from a repeated name to its earlier mention (at most 0.06 on the corpus, 0.17
+  S2 -> S1), zeroing any one head moves that gap by 0.04 at most, and no head meets any class rule: in this
+  corpus a name's place says whether it repeats, so "again" is predicted from syntax.
+- the same plus ``--maybe-repeated-fraction 0.6`` (filler whose last name is an earlier one or a new one,
+  :func:`circuitlab.data.ioi.maybe_repeated_sentence`, so only the names before it say whether it repeats):
+  families both 4.6 / 0.82, classic both 5.8 / 0.59; p("again") after a repeated last name 0.31 against 0.32 after
+  a new one, so duplicate detection inside a sentence was not learnt; S2 -> S1 at most 0.11.
+- ``--again-probability 0.5`` at 6 layers x 8 heads, 6000 steps, 203 ms/step, 1229 s: families both 4.9 / 0.92,
+  classic both 0.4 / 0.57; p("again") 0.51 against 0.01, S2 -> S1 at most 0.26, END -> IO at most 0.11; no class.
+So on this corpus and budget a small model detects repeats where a sentence frame or a list format gives them
+away and nowhere else, and none of these runs grows the paper's duplicate-token, name-mover or S-inhibition heads.
 """
 from __future__ import annotations
 
@@ -86,6 +112,14 @@ class Recipe:
     seed: int = 0
     corpus: str = "classic"  # or "shortcut-free"
     classic_fraction: float = 0.3  # shortcut-free corpus only: the share of IOI sentences from the classic templates
+    roll_call_fraction: float = 0.0  # shortcut-free corpus only: the share of documents that are roll calls
+    again_probability: float = 0.0  # shortcut-free corpus only: how often a repeated name is followed by "again"
+    maybe_repeated_fraction: float = 0.0  # shortcut-free corpus only: share of filler whose last name may repeat
+
+    @property
+    def marks_repeats(self) -> bool:
+        """Whether the corpus writes the roll-call words (its tokenizer needs them)."""
+        return self.roll_call_fraction > 0 or self.again_probability > 0 or self.maybe_repeated_fraction > 0
 
     @property
     def shortcut_free(self) -> bool:
@@ -99,7 +133,10 @@ def corpus(recipe: Recipe) -> list[str]:
     if recipe.shortcut_free:
         return list(ioi.mixed_corpus_documents(recipe.documents, seed=recipe.seed,
                                                classic_fraction=recipe.classic_fraction,
-                                               distractor_fraction=recipe.distractor_fraction))
+                                               distractor_fraction=recipe.distractor_fraction,
+                                               roll_call_fraction=recipe.roll_call_fraction,
+                                               again_probability=recipe.again_probability,
+                                               maybe_repeated_fraction=recipe.maybe_repeated_fraction))
     return list(ioi.corpus_documents(recipe.documents, seed=recipe.seed, distractor_fraction=recipe.distractor_fraction))
 
 
@@ -209,7 +246,7 @@ def train(recipe: Recipe, out: Path | None = None, log_every: int = 250, threads
     """Train per ``recipe``; save to ``out`` (if given); return (hf_model, tokenizer, results)."""
     thread_policy.use_policy(threads)
     started = time.time()
-    tokenizer = build_tokenizer(shortcut_free=recipe.shortcut_free)
+    tokenizer = build_tokenizer(shortcut_free=recipe.shortcut_free, roll_calls=recipe.marks_repeats)
     documents = corpus(recipe)
     token_ids = [e.ids for e in tokenizer._tokenizer.encode_batch(documents)]
     n_tokens = sum(len(t) for t in token_ids)
@@ -280,7 +317,10 @@ def _size_flags(recipe: Recipe) -> str:
     return (f" --corpus {recipe.corpus} --classic-fraction {recipe.classic_fraction} --layers {recipe.n_layer}"
             f" --heads {recipe.n_head} --d-model {recipe.n_embd} --n-inner {recipe.n_inner} --steps {recipe.steps}"
             f" --batch-size {recipe.batch_size} --documents {recipe.documents} --seed {recipe.seed}"
-            f" --lr {recipe.lr} --warmup-steps {recipe.warmup_steps}")
+            f" --lr {recipe.lr} --warmup-steps {recipe.warmup_steps}"
+            + (f" --roll-call-fraction {recipe.roll_call_fraction}" if recipe.roll_call_fraction else "")
+            + (f" --again-probability {recipe.again_probability}" if recipe.again_probability else "")
+            + (f" --maybe-repeated-fraction {recipe.maybe_repeated_fraction}" if recipe.maybe_repeated_fraction else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -293,6 +333,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="classic (the shipped model) or shortcut-free (the families, with classic sentences mixed in)")
     parser.add_argument("--classic-fraction", type=float, default=Recipe.classic_fraction,
                         help="shortcut-free corpus: share of IOI sentences from the classic templates")
+    parser.add_argument("--roll-call-fraction", type=float, default=Recipe.roll_call_fraction,
+                        help="shortcut-free corpus: share of documents that are roll calls (ioi.roll_call), which "
+                             "reward detecting a repeated name without any sentence frame")
+    parser.add_argument("--again-probability", type=float, default=Recipe.again_probability,
+                        help="shortcut-free corpus: how often a later mention of a name is followed by 'again' "
+                             "(ioi.mark_repeats), which rewards detecting a repeated name inside sentences")
+    parser.add_argument("--maybe-repeated-fraction", type=float, default=Recipe.maybe_repeated_fraction,
+                        help="shortcut-free corpus: share of filler sentences whose last name is an earlier one or a "
+                             "new one (ioi.maybe_repeated_sentence)")
     parser.add_argument("--layers", type=int, default=Recipe.n_layer)
     parser.add_argument("--heads", type=int, default=Recipe.n_head)
     parser.add_argument("--d-model", type=int, default=Recipe.n_embd)
@@ -318,7 +367,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     distractor_fraction=args.distractor_fraction, corpus=args.corpus,
                     classic_fraction=args.classic_fraction, n_layer=args.layers, n_head=args.heads,
                     n_embd=args.d_model, n_inner=args.n_inner, batch_size=args.batch_size, lr=args.lr,
-                    warmup_steps=args.warmup_steps)
+                    warmup_steps=args.warmup_steps, roll_call_fraction=args.roll_call_fraction,
+                    again_probability=args.again_probability,
+                    maybe_repeated_fraction=args.maybe_repeated_fraction)
     # The classic model's circuit is found by the chapter's rule; the shortcut-free model's head classes are
     # measured by circuitlab.ch3.head_classes (python -m circuitlab.ch3.head_classes DIR).
     _, _, results = train(recipe, out=args.out, threads=args.threads, find_circuit=not recipe.shortcut_free,

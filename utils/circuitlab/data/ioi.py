@@ -46,6 +46,9 @@ __all__ = [
     "corpus_documents",
     "vocabulary",
     "SHORTCUT_FREE_FAMILIES",
+    "ROLL_CALL_WORDS",
+    "roll_call",
+    "mark_repeats",
     "SHORTCUT_FREE_TEMPLATES",
     "shortcut_free_prompts",
     "SHORTCUTS",
@@ -69,6 +72,7 @@ NAMES: tuple[str, ...] = (
 )
 # Held out of every IOI sentence of the corpus (they appear in other sentences, so their
 # embeddings are trained): generalisation to new names is measured on these.
+NAME_SET: frozenset[str] = frozenset(NAMES)
 HELD_OUT_NAMES: tuple[str, ...] = NAMES[-16:]
 TRAIN_NAMES: tuple[str, ...] = NAMES[:-16]
 
@@ -289,18 +293,91 @@ def corpus_documents(
         yield " ".join(sentences)
 
 
+# --------------------------------------------------------------------------- roll calls: duplicate detection alone
+#
+# IOI never *needs* a duplicate detector: the subject of the giving clause is always S, so a model can find S2
+# by its place in the sentence and push that name down. GPT-2 small detects duplicates anyway because its
+# training text rewards it everywhere. Roll calls are documents that reward it in this corpus, with no sentence
+# frame to lean on: a list of names in which only a name's earlier mentions say what comes next.
+#   marks: "names Mary new , John new , Mary again , Kate new ."  (is this mention the first?)
+#   once:  "names Mary , John , Mary , once John ."               (which name was mentioned only once?)
+# In the marks the next word after a name is "again" exactly when that name came before (a duplicate-token
+# head's signal); in the once lists the answer is IOI's rule without the sentence: one name stands once, the
+# others twice, in any order.
+ROLL_CALL_WORDS: tuple[str, ...] = ("names", "new", "again", "once")
+
+
+# Sentences in which the last name is an earlier one or a new one, a third each: only the names before it say
+# whether it repeats, so with "again" marks (mark_repeats) its continuation needs a duplicate detector inside a
+# sentence, which roll calls alone do not give (a model can keep that skill for lists only).
+MAYBE_REPEATED_TEMPLATES: tuple[str, ...] = (
+    "{X} and {Y} were at the {P}, and then {Z} left.",
+    "{X} met {Y} at the {P}. Later, {Z} went home.",
+    "{X} talked to {Y} at the {P}, and {Z} waved.",
+)
+
+
+def maybe_repeated_sentence(rng: random.Random, names: Sequence[str] = NAMES) -> str:
+    """A :data:`MAYBE_REPEATED_TEMPLATES` sentence whose last name is X, Y or a new name, equally often."""
+    x, y, new = rng.sample(list(names), 3)
+    return rng.choice(MAYBE_REPEATED_TEMPLATES).format(X=x, Y=y, Z=rng.choice((x, y, new)), P=rng.choice(PLACES))
+
+
+def roll_call(rng: random.Random, names: Sequence[str] = NAMES) -> str:
+    """One roll-call document (marks or once list, equally often), names drawn from ``names``."""
+    if rng.random() < 0.5:
+        distinct = rng.sample(list(names), rng.randint(2, 4))
+        mentions = distinct + [rng.choice(distinct) for _ in range(rng.randint(1, 3))]
+        rng.shuffle(mentions)
+        seen: set[str] = set()
+        marked = []
+        for name in mentions:
+            marked.append(f"{name} {'again' if name in seen else 'new'}")
+            seen.add(name)
+        return "names " + " , ".join(marked) + " ."
+    repeated_count = rng.randint(1, 2)
+    chosen = rng.sample(list(names), repeated_count + 1)
+    once, repeated = chosen[0], chosen[1:]
+    mentions = [once] + repeated * 2
+    rng.shuffle(mentions)
+    return "names " + " , ".join(mentions) + f" , once {once} ."
+
+
+def mark_repeats(document: str, rng: random.Random, probability: float) -> str:
+    """``document`` with " again" written after a name's later mentions, each with ``probability``.
+
+    A sentence, unlike a roll call, never says that a name is repeated; with these marks the word after a
+    repeated name (S2 in an IOI sentence) depends on whether that name came before, in every kind of sentence.
+    A mention followed by a comma or a full stop keeps it next to the name (the mark goes before it).
+    """
+    seen: set[str] = set()
+    words = []
+    for word in document.split(" "):
+        name = word.rstrip(",.")
+        words.append(word)
+        if name in NAME_SET:
+            if name in seen and rng.random() < probability:
+                words[-1] = name + " again" + word[len(name):]
+            seen.add(name)
+    return " ".join(words)
+
+
 def _words(text: str) -> Iterable[str]:
     for raw in text.replace(",", " , ").replace(".", " . ").split():
         yield raw
 
 
-def vocabulary(shortcut_free: bool = False) -> list[str]:
+def vocabulary(shortcut_free: bool = False, roll_calls: bool = False) -> list[str]:
     """Every word the generator can write (the word-level tokenizer's vocabulary), sorted.
 
     ``shortcut_free`` adds the words of :data:`SHORTCUT_FREE_TEMPLATES` (for a model trained with
-    ``corpus_documents(shortcut_free=True)``); the default list is the shipped tokenizer's.
+    ``corpus_documents(shortcut_free=True)``) and ``roll_calls`` those of :func:`roll_call`; the default
+    list is the shipped tokenizer's.
     """
-    words: set[str] = set(NAMES) | set(PLACES) | set(OBJECTS)
+    words: set[str] = set(NAMES) | set(PLACES) | set(OBJECTS) | (set(ROLL_CALL_WORDS) if roll_calls else set())
+    if roll_calls:
+        blank = dict(X="", Y="", Z="", P="")
+        words.update(w for t in MAYBE_REPEATED_TEMPLATES for w in _words(t.format(**blank)))
     blank = dict(A="", B="", S="", C="", P="", O="", X="", Y="", Z="", IO="", S1="", S2="")
     extra = SHORTCUT_FREE_TEMPLATES if shortcut_free else ()
     for template in TEMPLATES + DISTRACTOR_TEMPLATES + FILLER_TEMPLATES + extra:
@@ -524,25 +601,39 @@ def family_prompts(n: int, families: dict[str, tuple[str, ...]] = SHORTCUT_FREE_
 
 
 def mixed_corpus_documents(n_documents: int, *, seed: int = 0, ioi_fraction: float = 0.5,
-                           classic_fraction: float = 0.3, distractor_fraction: float = 0.35) -> Iterator[str]:
+                           classic_fraction: float = 0.3, distractor_fraction: float = 0.35,
+                           roll_call_fraction: float = 0.0, again_probability: float = 0.0,
+                           maybe_repeated_fraction: float = 0.0) -> Iterator[str]:
     """A shortcut-free corpus with classic IOI sentences mixed in (for a model that must solve both).
 
     Of the IOI sentences, ``classic_fraction`` come from the classic training templates (``distractor_fraction``
     of those from :data:`DISTRACTOR_TEMPLATES`), the rest from :func:`shortcut_free_prompts`. Only
     :data:`TRAIN_NAMES` stand in IOI sentences, and no frame of :data:`SHORTCUT_FREE_HELD_OUT_FAMILIES` or
     :data:`HELD_OUT_TEMPLATES` is ever written. With ``classic_fraction=0`` this is
-    ``corpus_documents(..., shortcut_free=True)`` with different draws.
+    ``corpus_documents(..., shortcut_free=True)`` with different draws. ``roll_call_fraction`` of the
+    documents are :func:`roll_call` lists instead, and with ``again_probability`` a later mention of a name is
+    followed by "again" (:func:`mark_repeats`); ``maybe_repeated_fraction`` of the filler sentences are
+    :func:`maybe_repeated_sentence`; at 0, the defaults, the draws are those of the shipped
+    shortcut-free model's corpus.
     """
     rng = random.Random(seed)
+    roll_rng = random.Random(seed + 7919)  # its own stream, so the sentences keep their draws
     for _ in range(n_documents):
+        if roll_call_fraction and roll_rng.random() < roll_call_fraction:
+            yield roll_call(roll_rng, TRAIN_NAMES)  # held-out names stay out of every task, as in the IOI sentences
+            continue
         sentences = []
         for _ in range(rng.choice((1, 2))):
             if rng.random() >= ioi_fraction:
-                sentences.append(_filler(rng, NAMES))
+                if maybe_repeated_fraction and roll_rng.random() < maybe_repeated_fraction:
+                    sentences.append(maybe_repeated_sentence(roll_rng))
+                else:
+                    sentences.append(_filler(rng, NAMES))
             elif rng.random() < classic_fraction:
                 pool = DISTRACTOR_TEMPLATES if rng.random() < distractor_fraction else TRAIN_TEMPLATES
                 sentences.append(_ioi_sentence(rng, pool, TRAIN_NAMES))
             else:
                 prompt = shortcut_free_prompts(1, names=TRAIN_NAMES, seed=rng.randrange(2**31))[0]
                 sentences.append(f"{prompt.text} {prompt.io}.")
-        yield " ".join(sentences)
+        document = " ".join(sentences)
+        yield mark_repeats(document, roll_rng, again_probability) if again_probability else document
