@@ -84,12 +84,19 @@ def test_the_learners_run_cleans_up_without_a_spike():
     """Chapter 4, section 8 on seed 0: the fast recipe to 99% test accuracy, then CLEANUP for CLEANUP_EPOCHS
     epochs, weights kept every 20 epochs; the claims the notebook makes about that run hold here too."""
     from circuitlab.ch4.reference import fft1d, fourier_basis, gini, key_frequencies, neuron_logit_fourier, phase_boundaries
-    from circuitlab.ch4.training import CLEANUP, CLEANUP_EPOCHS
+    from circuitlab.ch4.training import CLEANUP, CLEANUP_EPOCHS, CLEANUP_MAX_EPOCHS, cleanup_looks_over
 
     p = 113
     data = modular_addition_data(p, 0.3, 0)
     model = make_grokking_model(p, seed=0)
     snapshots: dict[int, dict] = {}
+    basis = fourier_basis(p)
+    probe = make_grokking_model(p, seed=0)
+
+    def sparsity(state) -> tuple[float, float]:
+        probe.load_state_dict(state)
+        return (gini(fft1d(probe.W_E[:p].detach(), basis).norm(dim=-1)).item(),
+                gini(neuron_logit_fourier(probe, basis).norm(dim=-1)).item())
 
     def keep(offset: int):
         return lambda epoch, m, h: snapshots.setdefault(offset + epoch, {k: v.detach().clone() for k, v in m.state_dict().items()})
@@ -97,14 +104,22 @@ def test_the_learners_run_cleans_up_without_a_spike():
     first = train(model, data, 600, FAST, eval_every=10, stop_at_test_accuracy=0.99, progress=False,
                   checkpoint_at=lambda epoch, h: epoch % 20 == 0, on_checkpoint=keep(0))
     stopped = first.epoch[-1]
-    more = train(model, data, CLEANUP_EPOCHS, CLEANUP, eval_every=20, progress=False,
-                 checkpoint_at=lambda epoch, h: epoch > 0, on_checkpoint=keep(stopped))
+    rows: list[tuple[int, float, float, int]] = []
+
+    def keep_and_measure(epoch: int, m, h) -> None:
+        keep(stopped)(epoch, m, h)
+        if epoch % 100 == 0:
+            rows.append((epoch, *sparsity(m.state_dict()), 0))
+
+    rows.append((0, *sparsity(model.state_dict()), 0))
+    more = train(model, data, CLEANUP_MAX_EPOCHS, CLEANUP, eval_every=20, progress=False,
+                 checkpoint_at=lambda epoch, h: epoch > 0, on_checkpoint=keep_and_measure,
+                 stop_when=lambda epoch, h: cleanup_looks_over(epoch, h, rows))
+    assert CLEANUP_EPOCHS <= more.epoch[-1] < CLEANUP_MAX_EPOCHS, "the stop rule never fired"
     assert max(b - a for a, b in zip(more.train_loss, more.train_loss[1:])) < 0.1, "a loss spike"
     assert more.test_accuracy[-1] >= 0.99
 
-    basis = fourier_basis(p)
     freqs = key_frequencies(model.W_E[:p].detach(), basis, 0.9)
-    probe = make_grokking_model(p, seed=0)
     curves: dict[str, list] = {}
     for epoch, state in sorted(snapshots.items()):
         probe.load_state_dict(state)
@@ -118,12 +133,35 @@ def test_the_learners_run_cleans_up_without_a_spike():
     assert curves["restricted_loss"][-1] > 0.8 * curves["restricted_loss"][at[phases["cleaned"]]]
     assert curves["excluded_loss"][-1] > math.log(p)
 
-    def sparsity(state) -> tuple[float, float]:
-        probe.load_state_dict(state)
-        return (gini(fft1d(probe.W_E[:p].detach(), basis).norm(dim=-1)).item(),
-                gini(neuron_logit_fourier(probe, basis).norm(dim=-1)).item())
-
     # The notebook measures the Gini coefficients every 100 epochs of the continuation: level over the last 100.
     assert (end - stopped) % 100 == 0
     before, last = sparsity(snapshots[end - 100]), sparsity(snapshots[end])
     assert max(abs(a - b) for a, b in zip(before, last)) < 0.01, (before, last)
+
+
+def _history(weight_norms: list[float], every: int = 20):
+    from circuitlab.ch4.training import History
+
+    history = History()
+    for i, w in enumerate(weight_norms):
+        history.append(epoch=i * every, train_loss=0.0, test_loss=0.0, train_accuracy=1.0, test_accuracy=1.0,
+                       weight_norm=w, seconds=0.0)
+    return history
+
+
+def test_cleanup_stops_only_when_the_weight_norm_and_the_sparsity_have_settled():
+    from circuitlab.ch4.training import CLEANUP_EPOCHS, cleanup_looks_over
+
+    end = CLEANUP_EPOCHS + 200
+    steps = end // 20 + 1
+    flat = _history([30.0] * steps)
+    level = [(end - 100, 0.70, 0.80, 4), (end, 0.705, 0.805, 4)]
+    assert cleanup_looks_over(end, flat, level)
+    assert not cleanup_looks_over(end - 20, _history([30.0] * (steps - 1)), level)  # not a multiple of 100
+    assert not cleanup_looks_over(CLEANUP_EPOCHS - 100, _history([30.0] * ((CLEANUP_EPOCHS - 100) // 20 + 1)), level)
+    assert not cleanup_looks_over(end, flat, [(end - 100, 0.69, 0.80, 4), (end, 0.705, 0.80, 4)])  # Gini still moving
+    assert not cleanup_looks_over(end, flat, level[-1:])  # one sparsity row says nothing about change
+    drifting = _history([30.0] * (steps - 5) + [30.0, 29.9, 29.8, 29.75, 29.65])  # 1.2% within the last 200 epochs
+    assert not cleanup_looks_over(end, drifting, level)
+    settled_late = _history([35.0] * (steps - 11) + [30.0] * 11)  # a jump 220 epochs ago, level since
+    assert cleanup_looks_over(end, settled_late, level)

@@ -19,7 +19,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from jaxtyping import Float, Int
@@ -31,7 +31,8 @@ from circuitlab.data.modular import ModularAdditionData, modular_addition_data
 from circuitlab.training_loop import Clock, Curves, progress_bar
 
 __all__ = ["bf16_is_fast", "bf16_logits_fn", "Recipe", "FAST", "PAPER", "last_position_loss", "weight_norm", "evaluate", "train", "benchmark",
-           "SERIES_NAME", "series_epochs", "load_series", "train_shipped_series", "CLEANUP", "CLEANUP_EPOCHS"]
+           "SERIES_NAME", "series_epochs", "load_series", "train_shipped_series", "CLEANUP", "CLEANUP_EPOCHS",
+           "CLEANUP_MAX_EPOCHS", "cleanup_looks_over"]
 
 LogitsFn = Callable[[Any, Tensor], Tensor]
 SERIES_NAME = "grokking_p113"
@@ -121,11 +122,14 @@ def _autocast(enabled: bool):
 
 def train(model, data: ModularAdditionData, n_epochs: int, recipe: Recipe = FAST, eval_every: int = 10,
           stop_at_test_accuracy: float | None = None, checkpoint_at: Callable[[int, History], bool] | None = None,
-          on_checkpoint: Callable[[int, Any, History], None] | None = None, progress: bool = True) -> History:
+          on_checkpoint: Callable[[int, Any, History], None] | None = None, progress: bool = True,
+          stop_when: Callable[[int, History], bool] | None = None) -> History:
     """Full-batch AdamW on the training pairs; returns the recorded curves.
 
     Evaluates every ``eval_every`` epochs (and at epoch 0). ``checkpoint_at(epoch, history)``
-    decides, after each evaluation, whether ``on_checkpoint(epoch, model, history)`` is called.
+    decides, after each evaluation, whether ``on_checkpoint(epoch, model, history)`` is called;
+    ``stop_when(epoch, history)``, asked after that, ends training early when it returns true
+    (``n_epochs`` is then a cap).
     """
     logits_fn = recipe.logits_fn()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -161,6 +165,8 @@ def train(model, data: ModularAdditionData, n_epochs: int, recipe: Recipe = FAST
             record(epoch)
             bar.set_postfix(train_loss=f"{history.train_loss[-1]:.2e}", test_acc=f"{history.test_accuracy[-1]:.3f}")
             if stop_at_test_accuracy is not None and history.test_accuracy[-1] >= stop_at_test_accuracy:
+                break
+            if stop_when is not None and stop_when(epoch, history):
                 break
     model.eval()
     return history
@@ -253,7 +259,26 @@ SERIES_EPOCHS = 3000
 # Chapter 4, section 8: the learner's model, stopped by the fast recipe at 99% test accuracy (epoch 270 on
 # seed 0), trained on through clean-up with a fresh optimiser. CLEANUP_NOTES records what was measured.
 CLEANUP = SERIES_RECIPE
+# The continuation runs at least CLEANUP_EPOCHS and stops at the first multiple of 100 epochs after that where
+# cleanup_looks_over, or at CLEANUP_MAX_EPOCHS: how long clean-up takes depends on the path the run took (the
+# thread count alone changes it; one such run was still consolidating frequencies at epoch 1600).
 CLEANUP_EPOCHS = 1600
+CLEANUP_MAX_EPOCHS = 2800
+SETTLED_EPOCHS = 200
+SETTLED_TOLERANCE = 0.01  # the weight norm within 1% of its current value, and each Gini coefficient within 0.01
+
+
+def cleanup_looks_over(epoch: int, history: History, sparsity_rows: Sequence[tuple[int, float, float, int]]) -> bool:
+    """Whether a continuation may stop at ``epoch``: it has run CLEANUP_EPOCHS, ``epoch`` is a multiple of 100,
+    the weight norm has stayed within SETTLED_TOLERANCE (relative) of its current value for SETTLED_EPOCHS, and
+    the last two ``sparsity_rows`` (``(epoch, gini_embedding, gini_map, n_frequencies)``, 100 epochs apart) differ
+    by less than SETTLED_TOLERANCE in each Gini coefficient."""
+    if epoch < CLEANUP_EPOCHS or epoch % 100 or len(sparsity_rows) < 2:
+        return False
+    now = history.weight_norm[-1]
+    recent = [w for e, w in zip(history.epoch, history.weight_norm) if e >= epoch - SETTLED_EPOCHS]
+    ginis_level = all(abs(a - b) < SETTLED_TOLERANCE for a, b in zip(sparsity_rows[-1][1:3], sparsity_rows[-2][1:3]))
+    return max(abs(w - now) for w in recent) < SETTLED_TOLERANCE * now and ginis_level
 CLEANUP_NOTES = """Continuations of seed 0 from epoch 270 (1 thread; weights kept every 20 epochs, measured at the
 key frequencies each run ends with; 'settled' = epochs from phase_boundaries' "cleaned" to the end):
 
