@@ -119,7 +119,7 @@ class Recipe:
     @property
     def marks_repeats(self) -> bool:
         """Whether the corpus writes the roll-call words (its tokenizer needs them)."""
-        return self.roll_call_fraction > 0 or self.again_probability > 0 or self.maybe_repeated_fraction > 0
+        return any(value > 0 for value in _repeat_signal_flags(self).values())
 
     @property
     def shortcut_free(self) -> bool:
@@ -318,9 +318,13 @@ def _size_flags(recipe: Recipe) -> str:
             f" --heads {recipe.n_head} --d-model {recipe.n_embd} --n-inner {recipe.n_inner} --steps {recipe.steps}"
             f" --batch-size {recipe.batch_size} --documents {recipe.documents} --seed {recipe.seed}"
             f" --lr {recipe.lr} --warmup-steps {recipe.warmup_steps}"
-            + (f" --roll-call-fraction {recipe.roll_call_fraction}" if recipe.roll_call_fraction else "")
-            + (f" --again-probability {recipe.again_probability}" if recipe.again_probability else "")
-            + (f" --maybe-repeated-fraction {recipe.maybe_repeated_fraction}" if recipe.maybe_repeated_fraction else ""))
+            + "".join(f" {flag} {value}" for flag, value in _repeat_signal_flags(recipe).items() if value))
+
+
+def _repeat_signal_flags(recipe: Recipe) -> dict[str, float]:
+    """The opt-in repeat signals' flags and values (written into a command only where they are on)."""
+    return {"--roll-call-fraction": recipe.roll_call_fraction, "--again-probability": recipe.again_probability,
+            "--maybe-repeated-fraction": recipe.maybe_repeated_fraction}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

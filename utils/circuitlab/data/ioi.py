@@ -46,9 +46,12 @@ __all__ = [
     "corpus_documents",
     "vocabulary",
     "SHORTCUT_FREE_FAMILIES",
+    "NAME_SET",
     "ROLL_CALL_WORDS",
     "roll_call",
     "mark_repeats",
+    "MAYBE_REPEATED_TEMPLATES",
+    "maybe_repeated_sentence",
     "SHORTCUT_FREE_TEMPLATES",
     "shortcut_free_prompts",
     "SHORTCUTS",
@@ -70,9 +73,9 @@ NAMES: tuple[str, ...] = (
     "Ashley", "Greg", "Elizabeth", "Tony", "Rebecca", "Carl", "Jordan", "Leo", "Martin", "Ellen",
     "Henry", "Ray", "Patrick", "Robert", "Nina", "Simon", "Joan", "Roger",
 )
+NAME_SET: frozenset[str] = frozenset(NAMES)
 # Held out of every IOI sentence of the corpus (they appear in other sentences, so their
 # embeddings are trained): generalisation to new names is measured on these.
-NAME_SET: frozenset[str] = frozenset(NAMES)
 HELD_OUT_NAMES: tuple[str, ...] = NAMES[-16:]
 TRAIN_NAMES: tuple[str, ...] = NAMES[:-16]
 
@@ -371,15 +374,12 @@ def vocabulary(shortcut_free: bool = False, roll_calls: bool = False) -> list[st
     """Every word the generator can write (the word-level tokenizer's vocabulary), sorted.
 
     ``shortcut_free`` adds the words of :data:`SHORTCUT_FREE_TEMPLATES` (for a model trained with
-    ``corpus_documents(shortcut_free=True)``) and ``roll_calls`` those of :func:`roll_call`; the default
-    list is the shipped tokenizer's.
+    ``corpus_documents(shortcut_free=True)``) and ``roll_calls`` the words of :func:`roll_call`,
+    :func:`mark_repeats` and :data:`MAYBE_REPEATED_TEMPLATES`; the default list is the shipped tokenizer's.
     """
     words: set[str] = set(NAMES) | set(PLACES) | set(OBJECTS) | (set(ROLL_CALL_WORDS) if roll_calls else set())
-    if roll_calls:
-        blank = dict(X="", Y="", Z="", P="")
-        words.update(w for t in MAYBE_REPEATED_TEMPLATES for w in _words(t.format(**blank)))
     blank = dict(A="", B="", S="", C="", P="", O="", X="", Y="", Z="", IO="", S1="", S2="")
-    extra = SHORTCUT_FREE_TEMPLATES if shortcut_free else ()
+    extra = (SHORTCUT_FREE_TEMPLATES if shortcut_free else ()) + (MAYBE_REPEATED_TEMPLATES if roll_calls else ())
     for template in TEMPLATES + DISTRACTOR_TEMPLATES + FILLER_TEMPLATES + extra:
         words.update(_words(template.format(**blank)))
     return sorted(words)
