@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 
@@ -125,28 +126,23 @@ def test_without_gpt2_auto_says_why_it_uses_the_shipped_model(tmp_path):
     assert "is not a choice" in result["typo"]
 
 
-class _Config:
-    def __init__(self, n_layers: int, n_heads: int) -> None:
-        self.n_layers, self.n_heads = n_layers, n_heads
-
-
-class _Model:
-    def __init__(self, n_layers: int, n_heads: int) -> None:
-        self.cfg = _Config(n_layers, n_heads)
+def _model_of_size(n_layers: int, n_heads: int) -> SimpleNamespace:
+    """All that chapter_prompt_count reads of a model: its config's layer and head counts."""
+    return SimpleNamespace(cfg=SimpleNamespace(n_layers=n_layers, n_heads=n_heads))
 
 
 def test_gpt2_sized_models_get_a_smaller_batch_on_a_cpu_only(monkeypatch):
     from circuitlab.ch3 import ioi_setup
 
     monkeypatch.delenv(ioi_setup.PROMPTS_VARIABLE, raising=False)
-    gpt2_sized, shipped = _Model(12, 12), _Model(4, 4)
+    gpt2_sized, shipped = _model_of_size(12, 12), _model_of_size(4, 4)
     on_cpu = ioi_setup.chapter_prompt_count(gpt2_sized, device="cpu")
     assert on_cpu.n == 16 and "144 heads" in on_cpu.reason and "CIRCUITLAB_IOI_PROMPTS=64" in on_cpu.reason
     assert ioi_setup.chapter_prompt_count(gpt2_sized, device="cuda").n == 64
     assert ioi_setup.chapter_prompt_count(shipped, device="cpu").n == 64  # the shipped model's figures are unchanged
     monkeypatch.setenv(ioi_setup.PROMPTS_VARIABLE, "32")
     assert ioi_setup.chapter_prompt_count(gpt2_sized, device="cpu") == ioi_setup.PromptCount(32, "CIRCUITLAB_IOI_PROMPTS=32")
-    for bad in ("7", "0", "many"):
+    for bad in ("7", "0", "8", "17", "many"):  # too few for every template in both orders, odd, not a number
         monkeypatch.setenv(ioi_setup.PROMPTS_VARIABLE, bad)
         with pytest.raises(ValueError, match="even number of prompts"):
             ioi_setup.chapter_prompt_count(shipped, device="cpu")

@@ -126,8 +126,9 @@ def chapter_prompt_count(model, device: str | None = None) -> PromptCount:
 
     raw = os.environ.get(PROMPTS_VARIABLE, "").strip()
     if raw:
-        if not raw.isdigit() or int(raw) < 2 or int(raw) % 2:
-            raise ValueError(f"{PROMPTS_VARIABLE}={raw!r}: give an even number of prompts, at least 2 (both orders).")
+        if not raw.isdigit() or int(raw) < CPU_LARGE_MODEL_PROMPTS or int(raw) % 2:
+            raise ValueError(f"{PROMPTS_VARIABLE}={raw!r}: give an even number of prompts, at least "
+                             f"{CPU_LARGE_MODEL_PROMPTS} (each of the 8 templates in both orders).")
         return PromptCount(int(raw), f"{PROMPTS_VARIABLE}={raw}")
     device = device or current_device()
     heads = model.cfg.n_layers * model.cfg.n_heads
